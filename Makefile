@@ -1,0 +1,100 @@
+# vmm - top-level build.  Each area adds its own rules in a module.mk so
+# several people can work without editing this file:
+#   vmm/module.mk devices/module.mk storage/module.mk guest/*/module.mk
+#   tools/module.mk tests/module.mk
+#
+#   make            build ./vmm, the test kernel and the host tools
+#   make run        install missing build deps (as root), build, boot the test kernel
+#   make check      install missing deps, build, run unit + integration tests
+#   make check SANITIZE=1   the same with ASan+UBSan (objects in build/san)
+#   make bench      benchmarks, each figure beside a host baseline
+
+CC      ?= gcc
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD   := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
+BUILD   := build
+SANFLAGS :=
+endif
+
+WARN    := -Wall -Wextra -Werror
+CFLAGS  ?= -O2 -g
+HOST_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -I. -MMD -MP
+HOST_LDFLAGS := $(SANFLAGS)
+LIBURING := $(shell pkg-config --libs liburing 2>/dev/null || echo -luring)
+LIBCHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
+LIBZ     := -lz
+LIBZSTD  := $(shell pkg-config --exists libzstd 2>/dev/null && echo -lzstd)
+ifneq ($(LIBZSTD),)
+HOST_CFLAGS += -DHAVE_ZSTD=1
+endif
+
+# The VMM binary for this build flavour; ./vmm is the plain (unsanitized) one.
+VMM_BIN := $(BUILD)/vmm/vmm
+LIBVMM  := $(BUILD)/libvmm.a
+HOST_LIBS = $(LIBURING) $(LIBZ) $(LIBZSTD) -lpthread
+
+# Object lists filled in by the module.mk files.
+VMM_OBJS :=
+LIB_OBJS :=
+UNIT_TESTS :=
+TOOLS :=
+ALL_TARGETS :=
+
+.PHONY: all run check unit integration bench deps clean FORCE
+all:
+
+include vmm/module.mk
+include devices/module.mk
+include storage/module.mk
+include guest/kernel/module.mk
+include guest/agent/module.mk
+include guest/linux/module.mk
+include tools/module.mk
+include tests/module.mk
+
+ifeq ($(SANITIZE),1)
+all: $(VMM_BIN) $(ALL_TARGETS)
+else
+all: vmm $(ALL_TARGETS)
+vmm: $(VMM_BIN)
+	cp $< $@
+endif
+
+$(VMM_BIN): $(VMM_OBJS) $(LIBVMM)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(HOST_LIBS)
+
+# Everything but main() goes into one archive, so tests and tools link only
+# the objects they use.
+$(LIBVMM): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -c -o $@ $<
+
+deps:
+	@tools/install-deps
+
+run: deps
+	$(MAKE) all
+	./vmm --kernel build/guest/testkernel --timeout 30
+
+# unit and integration results are summed into one closing line
+check: deps
+	$(MAKE) all
+	@tests/run-all --build $(BUILD) --vmm $(VMM_BIN) --sanitize $(SANITIZE)
+
+bench: deps
+	$(MAKE) all
+	@tools/bench
+
+clean:
+	rm -rf build vmm
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,1 @@
+# guest/linux/module.mk

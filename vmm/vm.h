@@ -1,0 +1,87 @@
+/* vmm/vm.h - the services the VMM core offers to devices: guest memory,
+ * port/MMIO dispatch, interrupts, ioeventfd/irqfd and the kernel command line.
+ * Devices include this and nothing else from vmm/ (plus event_loop.h).
+ */
+#ifndef VMM_VM_H
+#define VMM_VM_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guest/common/vmm_abi.h"
+
+/* Guest RAM is one host mapping: GPA [0, low_size) at host[0], and GPA
+ * [4 GiB, 4 GiB + size - low_size) at host[low_size]. */
+struct guest_mem {
+	uint8_t *host;
+	uint64_t size;		/* all RAM, bytes */
+	uint64_t low_size;	/* RAM below VMM_MMIO_HOLE_START */
+};
+
+/* Host pointer for [gpa, gpa + len) when it lies wholly inside one RAM
+ * range; NULL otherwise (outside RAM, across the hole, or overflowing).
+ * Every guest-supplied address goes through this before use. */
+static inline void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa,
+				  uint64_t len)
+{
+	uint64_t end = gpa + len;
+
+	if (end < gpa)
+		return NULL;
+	if (end <= m->low_size)
+		return m->host + gpa;
+	if (gpa >= VMM_MMIO_HOLE_END &&
+	    end - VMM_MMIO_HOLE_END <= m->size - m->low_size)
+		return m->host + m->low_size + (gpa - VMM_MMIO_HOLE_END);
+	return NULL;
+}
+
+/* Register access handlers.  They run on the vCPU thread that trapped, so a
+ * device whose state is shared with its own thread must lock.  off is
+ * relative to base; size is 1, 2, 4 or 8. */
+typedef void (*io_read_fn)(void *opaque, uint64_t off, void *data,
+			   unsigned size);
+typedef void (*io_write_fn)(void *opaque, uint64_t off, const void *data,
+			    unsigned size);
+
+enum io_space { IO_SPACE_PIO, IO_SPACE_MMIO };
+
+struct vm;
+
+struct guest_mem *vm_mem(struct vm *vm);
+
+/* Claim [base, base + len) in a space; -EBUSY on overlap. */
+int vm_register_io(struct vm *vm, enum io_space space, uint64_t base,
+		   uint64_t len, io_read_fn rd, io_write_fn wr, void *opaque);
+
+/* Signal efd on a guest write to mmio_addr (of len bytes; if match, only of
+ * value) without an exit to user space.  0 or -errno. */
+int vm_ioeventfd(struct vm *vm, uint64_t mmio_addr, unsigned len, bool match,
+		 uint64_t value, int efd);
+int vm_ioeventfd_remove(struct vm *vm, uint64_t mmio_addr, unsigned len,
+			bool match, uint64_t value, int efd);
+/* Raise edge-triggered interrupt gsi whenever efd is written. */
+int vm_irqfd(struct vm *vm, unsigned gsi, int efd);
+/* Set a level (1/0) or pulse (level < 0) on an interrupt line. */
+int vm_irq_line(struct vm *vm, unsigned gsi, int level);
+
+/* Next free virtio-mmio window and its IRQ; -ENOSPC when all are used.
+ * Also appends "virtio_mmio.device=4K@<base>:<irq>" to the command line. */
+int vm_add_virtio_mmio(struct vm *vm, uint64_t *base, unsigned *irq);
+
+/* Append " <text>" to the guest command line (before boot). */
+int vm_cmdline_append(struct vm *vm, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Devices the VMM tears down, in reverse order, before it exits. */
+int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
+		  void *opaque);
+
+/* Report a device error (one line on stderr, prefixed with the device name).
+ * Thread safe. */
+void vm_log(const char *who, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif
