@@ -79,6 +79,24 @@ int vm_cmdline_append(struct vm *vm, const char *fmt, ...)
 int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
 		  void *opaque);
 
+/* Exit statuses of ./vmm beyond the guest's own 0-63 (see README). */
+enum vmm_exit {
+	VMM_EXIT_USAGE = 64,
+	VMM_EXIT_BAD_INPUT = 65,
+	VMM_EXIT_UNAVAILABLE = 69,
+	VMM_EXIT_INTERNAL = 70,
+	VMM_EXIT_TIMEOUT = 124,
+	VMM_EXIT_GUEST_CRASH = 125,
+	VMM_EXIT_GUEST_PANIC = 126,
+};
+
+/* Stop the VM; ./vmm exits with status.  The first request wins; thread
+ * safe, returns at once. */
+void vm_request_exit(struct vm *vm, int status);
+/* The guest says it has booted (boot-ready marker): print the times when
+ * --boot-timer was given. */
+void vm_boot_ready(struct vm *vm);
+
 /* Report a device error (one line on stderr, prefixed with the device name).
  * Thread safe. */
 void vm_log(const char *who, const char *fmt, ...)
