@@ -28,6 +28,7 @@ struct io_cb {
 	struct iovec *iov;
 	uint64_t off, done, total;
 	struct iovec small_iov[1];
+	struct io_cb *next;	/* engine private: waiting for a free SQE */
 };
 
 struct io_engine *io_engine_create(unsigned entries, char *err, size_t errlen);

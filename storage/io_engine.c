@@ -1,0 +1,437 @@
+/* storage/io_engine.c - the io_uring engine under every block backend.
+ *
+ * One ring per engine, with an eventfd registered for completions.  Ops get
+ * an SQE when queued but reach the kernel only in io_engine_submit() (one
+ * io_uring_submit per batch); the SQ is flushed early only when it is full.
+ * No more ops are in the kernel than the CQ can hold, so the CQ never
+ * overflows: ops beyond that wait on a FIFO (linked through io_cb.next) and
+ * get SQEs as completions free room.
+ *
+ * Short transfers are resumed here: the op's iovec is advanced (into
+ * io_cb.small_iov when one segment is left, else a heap copy - rare) and
+ * requeued.  A read that hits end of file (0 bytes) zero-fills the rest of
+ * the buffer and succeeds: image files (qcow2, sparse raw tails) can end
+ * before the last byte a caller may read, and what lies beyond a file's end
+ * reads as zeroes.  A write that makes no progress fails with -EIO.
+ * -EAGAIN and -EINTR results are retried.
+ *
+ * The hot path (queue, submit, reap) allocates nothing.
+ */
+#include "storage/io_engine.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+enum {
+	OP_READ = 1,
+	OP_WRITE,
+	OP_FSYNC,
+	OP_FALLOC,
+	OP_MASK = 0x0f,
+	OP_IOV_HEAP = 0x80,	/* cb->iov is our malloc'd copy */
+};
+
+#define REAP_BATCH 64
+
+struct io_engine {
+	struct io_uring ring;
+	int efd;
+	unsigned cq_cap;	/* most ops in the kernel at once */
+	unsigned in_kernel;	/* ops holding an SQE (queued or submitted) */
+	unsigned inflight;	/* ops accepted whose callback has not run */
+	struct io_cb *wait_head, *wait_tail;	/* accepted, no SQE yet */
+};
+
+struct io_engine *io_engine_create(unsigned entries, char *err, size_t errlen)
+{
+	struct io_uring_params p;
+	struct io_engine *e;
+	int ret;
+
+	if (entries == 0 || entries > 32768) {
+		snprintf(err, errlen, "io_uring: bad queue size %u (1..32768)",
+			 entries);
+		return NULL;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(err, errlen, "io_uring: out of memory");
+		return NULL;
+	}
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SUBMIT_ALL;
+	ret = io_uring_queue_init_params(entries, &e->ring, &p);
+	if (ret == -EINVAL) {	/* kernel older than 5.18 */
+		memset(&p, 0, sizeof(p));
+		ret = io_uring_queue_init_params(entries, &e->ring, &p);
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "io_uring setup failed: %s%s",
+			 strerror(-ret),
+			 ret == -ENOSYS || ret == -EPERM ?
+			 " (io_uring disabled on this host?)" : "");
+		free(e);
+		return NULL;
+	}
+	e->cq_cap = p.cq_entries;
+	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->efd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	ret = io_uring_register_eventfd(&e->ring, e->efd);
+	if (ret < 0) {
+		snprintf(err, errlen, "io_uring_register_eventfd: %s",
+			 strerror(-ret));
+		close(e->efd);
+		goto fail;
+	}
+	return e;
+fail:
+	io_uring_queue_exit(&e->ring);
+	free(e);
+	return NULL;
+}
+
+void io_engine_destroy(struct io_engine *e)
+{
+	if (!e)
+		return;
+	/* The caller drained its ops; anything left is abandoned, and
+	 * queue_exit waits for the kernel to let go of the buffers. */
+	io_uring_queue_exit(&e->ring);
+	close(e->efd);
+	free(e);
+}
+
+int io_engine_eventfd(const struct io_engine *e)
+{
+	return e->efd;
+}
+
+unsigned io_engine_inflight(const struct io_engine *e)
+{
+	return e->inflight;
+}
+
+static void prep_sqe(struct io_uring_sqe *sqe, struct io_cb *cb)
+{
+	switch (cb->op & OP_MASK) {
+	case OP_READ:
+		io_uring_prep_readv(sqe, cb->fd, cb->iov, (unsigned)cb->iovcnt,
+				    cb->off + cb->done);
+		break;
+	case OP_WRITE:
+		io_uring_prep_writev(sqe, cb->fd, cb->iov, (unsigned)cb->iovcnt,
+				     cb->off + cb->done);
+		break;
+	case OP_FSYNC:
+		io_uring_prep_fsync(sqe, cb->fd,
+				    cb->iovcnt ? IORING_FSYNC_DATASYNC : 0);
+		break;
+	case OP_FALLOC:
+		io_uring_prep_fallocate(sqe, cb->fd, cb->iovcnt,
+					(off_t)cb->off, (off_t)cb->total);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, cb);
+}
+
+/* An SQE, flushing a full SQ to the kernel first if need be. */
+static struct io_uring_sqe *get_sqe(struct io_engine *e)
+{
+	struct io_uring_sqe *sqe;
+
+	if (e->in_kernel >= e->cq_cap)
+		return NULL;
+	sqe = io_uring_get_sqe(&e->ring);
+	if (!sqe) {
+		io_uring_submit(&e->ring);
+		sqe = io_uring_get_sqe(&e->ring);
+	}
+	return sqe;
+}
+
+/* Give an accepted op an SQE, or park it until one is free (FIFO order). */
+static void push(struct io_engine *e, struct io_cb *cb)
+{
+	struct io_uring_sqe *sqe = NULL;
+
+	if (!e->wait_head)
+		sqe = get_sqe(e);
+	if (!sqe) {
+		cb->next = NULL;
+		if (e->wait_tail)
+			e->wait_tail->next = cb;
+		else
+			e->wait_head = cb;
+		e->wait_tail = cb;
+		return;
+	}
+	prep_sqe(sqe, cb);
+	e->in_kernel++;
+}
+
+static void drain_waiting(struct io_engine *e)
+{
+	while (e->wait_head) {
+		struct io_uring_sqe *sqe = get_sqe(e);
+		struct io_cb *cb = e->wait_head;
+
+		if (!sqe)
+			return;
+		e->wait_head = cb->next;
+		if (!e->wait_head)
+			e->wait_tail = NULL;
+		prep_sqe(sqe, cb);
+		e->in_kernel++;
+	}
+}
+
+static int iov_total(const struct iovec *iov, int iovcnt, uint64_t *total)
+{
+	uint64_t t = 0;
+	int i;
+
+	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
+		return -EINVAL;
+	for (i = 0; i < iovcnt; i++)
+		t += iov[i].iov_len;
+	*total = t;
+	return 0;
+}
+
+static int queue_rw(struct io_engine *e, uint8_t op, int fd,
+		    const struct iovec *iov, int iovcnt, uint64_t off,
+		    struct io_cb *cb)
+{
+	uint64_t total;
+	int ret = iov_total(iov, iovcnt, &total);
+
+	if (ret)
+		return ret;
+	if (off > (uint64_t)INT64_MAX || total > (uint64_t)INT64_MAX - off)
+		return -EINVAL;
+	cb->fd = fd;
+	cb->op = op;
+	/* The kernel reads the array only while submitting; we copy it only
+	 * to resume a short transfer, so it is never written through. */
+	cb->iov = (struct iovec *)iov;
+	cb->iovcnt = iovcnt;
+	cb->off = off;
+	cb->done = 0;
+	cb->total = total;
+	e->inflight++;
+	push(e, cb);
+	return 0;
+}
+
+int io_engine_readv(struct io_engine *e, int fd, const struct iovec *iov,
+		    int iovcnt, uint64_t off, struct io_cb *cb)
+{
+	return queue_rw(e, OP_READ, fd, iov, iovcnt, off, cb);
+}
+
+int io_engine_writev(struct io_engine *e, int fd, const struct iovec *iov,
+		     int iovcnt, uint64_t off, struct io_cb *cb)
+{
+	return queue_rw(e, OP_WRITE, fd, iov, iovcnt, off, cb);
+}
+
+int io_engine_fsync(struct io_engine *e, int fd, bool datasync,
+		    struct io_cb *cb)
+{
+	cb->fd = fd;
+	cb->op = OP_FSYNC;
+	cb->iovcnt = datasync;	/* no iovec: the field holds the flag */
+	cb->iov = NULL;
+	cb->off = cb->done = cb->total = 0;
+	e->inflight++;
+	push(e, cb);
+	return 0;
+}
+
+int io_engine_fallocate(struct io_engine *e, int fd, int mode, uint64_t off,
+			uint64_t len, struct io_cb *cb)
+{
+	if (off > (uint64_t)INT64_MAX || len == 0 ||
+	    len > (uint64_t)INT64_MAX - off)
+		return -EINVAL;
+	cb->fd = fd;
+	cb->op = OP_FALLOC;
+	cb->iovcnt = mode;	/* no iovec: the field holds the mode */
+	cb->iov = NULL;
+	cb->off = off;
+	cb->total = len;
+	cb->done = 0;
+	e->inflight++;
+	push(e, cb);
+	return 0;
+}
+
+static void flush_sq(struct io_engine *e)
+{
+	int ret;
+
+	drain_waiting(e);
+	if (!io_uring_sq_ready(&e->ring))
+		return;
+	/* A failed enter leaves the SQEs in the ring; the next submit or
+	 * wait hands them over again. */
+	do
+		ret = io_uring_submit(&e->ring);
+	while (ret == -EINTR);
+}
+
+void io_engine_submit(struct io_engine *e)
+{
+	flush_sq(e);
+}
+
+/* Drop the first n bytes of cb's remaining iovec. */
+static int advance_iov(struct io_cb *cb, uint64_t n)
+{
+	struct iovec *v = cb->iov;
+	int cnt = cb->iovcnt;
+
+	while (cnt > 0 && n >= v->iov_len) {
+		n -= v->iov_len;
+		v++;
+		cnt--;
+	}
+	if (cnt <= 0)
+		return -EIO;	/* the kernel reported more than we asked */
+	if (cb->op & OP_IOV_HEAP) {
+		memmove(cb->iov, v, (size_t)cnt * sizeof(*v));
+	} else if (cnt == 1) {
+		struct iovec last = *v;
+
+		cb->small_iov[0] = last;
+		cb->iov = cb->small_iov;
+	} else {
+		struct iovec *copy = malloc((size_t)cnt * sizeof(*v));
+
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, v, (size_t)cnt * sizeof(*v));
+		cb->iov = copy;
+		cb->op |= OP_IOV_HEAP;
+	}
+	cb->iov[0].iov_base = (char *)cb->iov[0].iov_base + n;
+	cb->iov[0].iov_len -= n;
+	cb->iovcnt = cnt;
+	return 0;
+}
+
+static void zero_rest(struct io_cb *cb)
+{
+	int i;
+
+	for (i = 0; i < cb->iovcnt; i++)
+		memset(cb->iov[i].iov_base, 0, cb->iov[i].iov_len);
+}
+
+static void finish(struct io_engine *e, struct io_cb *cb, int64_t res)
+{
+	if (cb->op & OP_IOV_HEAP) {
+		free(cb->iov);
+		cb->op &= (uint8_t)~OP_IOV_HEAP;
+	}
+	cb->iov = NULL;
+	e->inflight--;
+	cb->fn(cb, res);
+}
+
+/* Returns 1 if the callback ran, 0 if the op was requeued. */
+static int handle_cqe(struct io_engine *e, struct io_cb *cb, int res)
+{
+	int op = cb->op & OP_MASK;
+	int ret;
+
+	if (res == -EAGAIN || res == -EINTR) {
+		push(e, cb);
+		return 0;
+	}
+	if (res < 0) {
+		finish(e, cb, res);
+		return 1;
+	}
+	if (op == OP_FSYNC || op == OP_FALLOC) {
+		finish(e, cb, 0);
+		return 1;
+	}
+	cb->done += (uint64_t)res;
+	if (cb->done >= cb->total) {
+		finish(e, cb, (int64_t)cb->total);
+		return 1;
+	}
+	if (res == 0) {
+		if (op == OP_READ) {	/* end of file: zeroes beyond */
+			zero_rest(cb);
+			finish(e, cb, (int64_t)cb->total);
+		} else {
+			finish(e, cb, -EIO);
+		}
+		return 1;
+	}
+	ret = advance_iov(cb, (uint64_t)res);
+	if (ret) {
+		finish(e, cb, ret);
+		return 1;
+	}
+	push(e, cb);
+	return 0;
+}
+
+int io_engine_complete(struct io_engine *e)
+{
+	struct io_uring_cqe *cqes[REAP_BATCH];
+	struct io_cb *cbs[REAP_BATCH];
+	int res[REAP_BATCH];
+	uint64_t val;
+	int ran = 0;
+
+	/* Drain first: a completion posted after this read signals again. */
+	if (read(e->efd, &val, sizeof(val)) < 0 && errno != EAGAIN)
+		return -errno;
+	for (;;) {
+		unsigned n = io_uring_peek_batch_cqe(&e->ring, cqes,
+						     REAP_BATCH), i;
+
+		if (n == 0)
+			break;
+		for (i = 0; i < n; i++) {
+			cbs[i] = io_uring_cqe_get_data(cqes[i]);
+			res[i] = cqes[i]->res;
+		}
+		/* Release the CQ slots before callbacks queue more ops. */
+		io_uring_cq_advance(&e->ring, n);
+		e->in_kernel -= n;
+		for (i = 0; i < n; i++)
+			ran += handle_cqe(e, cbs[i], res[i]);
+	}
+	/* Resumed ops and ops queued by callbacks go out in one batch. */
+	flush_sq(e);
+	return ran;
+}
+
+int io_engine_wait(struct io_engine *e)
+{
+	for (;;) {
+		int n = io_engine_complete(e), ret;
+
+		if (n != 0 || e->inflight == 0)
+			return n;
+		ret = io_uring_submit_and_wait(&e->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
+		    ret != -EBUSY)
+			return ret;
+	}
+}

@@ -1,0 +1,376 @@
+/* tests/unit/test_io_engine.c - the io_uring engine: batching, more ops than
+ * the rings hold, short and end-of-file reads, resumed transfers, errors. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/io_engine.h"
+
+struct op {
+	struct io_cb cb;
+	int64_t res;
+	int calls;
+};
+
+static void op_done(struct io_cb *cb, int64_t res)
+{
+	struct op *o = (struct op *)cb;	/* cb is the first member */
+
+	o->res = res;
+	o->calls++;
+}
+
+static struct io_engine *engine(unsigned entries)
+{
+	char err[256] = "";
+	struct io_engine *e = io_engine_create(entries, err, sizeof(err));
+
+	ck_assert_msg(e, "io_engine_create: %s", err);
+	return e;
+}
+
+static int tmpfile_fd(void)
+{
+	char path[] = "/tmp/vmm-test-engine.XXXXXX";
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	return fd;
+}
+
+static void wait_all(struct io_engine *e)
+{
+	while (io_engine_inflight(e) > 0)
+		ck_assert_int_ge(io_engine_wait(e), 0);
+}
+
+static bool efd_readable(struct io_engine *e, int ms)
+{
+	struct pollfd p = { .fd = io_engine_eventfd(e), .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+START_TEST(create_bad_size)
+{
+	char err[256] = "";
+
+	ck_assert_ptr_null(io_engine_create(0, err, sizeof(err)));
+	ck_assert(strstr(err, "queue size"));
+}
+END_TEST
+
+/* Nothing reaches the kernel before io_engine_submit(). */
+START_TEST(batch_until_submit)
+{
+	struct io_engine *e = engine(32);
+	int fd = tmpfile_fd(), i;
+	static char buf[16][512];
+	struct iovec iov[16];
+	struct op ops[16];
+
+	memset(ops, 0, sizeof(ops));
+	for (i = 0; i < 16; i++) {
+		memset(buf[i], 'a' + i, sizeof(buf[i]));
+		iov[i].iov_base = buf[i];
+		iov[i].iov_len = sizeof(buf[i]);
+		ops[i].cb.fn = op_done;
+		ck_assert_int_eq(io_engine_writev(e, fd, &iov[i], 1, i * 512,
+						  &ops[i].cb), 0);
+	}
+	ck_assert_uint_eq(io_engine_inflight(e), 16);
+	usleep(20000);
+	ck_assert(!efd_readable(e, 0));
+	ck_assert_int_eq(io_engine_complete(e), 0);
+	{
+		struct stat st;
+
+		ck_assert_int_eq(fstat(fd, &st), 0);
+		ck_assert_int_eq(st.st_size, 0);	/* not written yet */
+	}
+	io_engine_submit(e);
+	ck_assert(efd_readable(e, 5000));
+	wait_all(e);
+	for (i = 0; i < 16; i++) {
+		char rb[512], want[512];
+
+		ck_assert_int_eq(ops[i].calls, 1);
+		ck_assert_int_eq(ops[i].res, 512);
+		memset(want, 'a' + i, sizeof(want));
+		ck_assert_int_eq(pread(fd, rb, sizeof(rb), i * 512), 512);
+		ck_assert(memcmp(rb, want, 512) == 0);
+	}
+	close(fd);
+	io_engine_destroy(e);
+}
+END_TEST
+
+/* Far more ops than SQ and CQ entries: queued ones wait, none is lost. */
+START_TEST(more_ops_than_ring)
+{
+	enum { N = 300 };
+	struct io_engine *e = engine(4);
+	int fd = tmpfile_fd(), i;
+	static uint32_t vals[N], back[N];
+	static struct iovec iov[N];
+	static struct op ops[N];
+	struct op fs = { .cb.fn = op_done };
+
+	memset(ops, 0, sizeof(ops));
+	for (i = 0; i < N; i++) {
+		vals[i] = 0x1000u + (uint32_t)i;
+		iov[i].iov_base = &vals[i];
+		iov[i].iov_len = 4;
+		ops[i].cb.fn = op_done;
+		ck_assert_int_eq(io_engine_writev(e, fd, &iov[i], 1, i * 4,
+						  &ops[i].cb), 0);
+	}
+	ck_assert_int_eq(io_engine_fsync(e, fd, true, &fs.cb), 0);
+	ck_assert_uint_eq(io_engine_inflight(e), N + 1);
+	io_engine_submit(e);
+	wait_all(e);
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(ops[i].calls, 1);
+		ck_assert_int_eq(ops[i].res, 4);
+	}
+	ck_assert_int_eq(fs.calls, 1);
+	ck_assert_int_eq(fs.res, 0);
+	ck_assert_int_eq(pread(fd, back, sizeof(back), 0), sizeof(back));
+	ck_assert(memcmp(back, vals, sizeof(vals)) == 0);
+	close(fd);
+	io_engine_destroy(e);
+}
+END_TEST
+
+/* A read that runs past end of file returns the full length, zeroes after
+ * the file's last byte; one starting past the end is all zeroes. */
+START_TEST(read_eof_zero_fills)
+{
+	struct io_engine *e = engine(8);
+	int fd = tmpfile_fd(), i;
+	char data[1000], a[1500], b[2000], c[4096];
+	struct iovec iov[3] = { { a, sizeof(a) }, { b, sizeof(b) },
+				{ c, sizeof(c) } };
+	struct op op = { .cb.fn = op_done }, op2 = { .cb.fn = op_done };
+
+	for (i = 0; i < 1000; i++)
+		data[i] = (char)(i * 7 + 1);
+	ck_assert_int_eq(pwrite(fd, data, sizeof(data), 0), sizeof(data));
+	memset(a, 0xaa, sizeof(a));
+	memset(b, 0xaa, sizeof(b));
+	memset(c, 0xaa, sizeof(c));
+	/* [500, 8096): 500 file bytes, then zeroes across three iovecs */
+	ck_assert_int_eq(io_engine_readv(e, fd, iov, 3, 500, &op.cb), 0);
+	io_engine_submit(e);
+	wait_all(e);
+	ck_assert_int_eq(op.calls, 1);
+	ck_assert_int_eq(op.res, 1500 + 2000 + 4096);
+	ck_assert(memcmp(a, data + 500, 500) == 0);
+	for (i = 500; i < 1500; i++)
+		ck_assert_int_eq(a[i], 0);
+	for (i = 0; i < 2000; i++)
+		ck_assert_int_eq(b[i], 0);
+	for (i = 0; i < 4096; i++)
+		ck_assert_int_eq(c[i], 0);
+
+	memset(c, 0x55, sizeof(c));
+	ck_assert_int_eq(io_engine_readv(e, fd, &iov[2], 1, 1 << 20, &op2.cb),
+			 0);
+	io_engine_submit(e);
+	wait_all(e);
+	ck_assert_int_eq(op2.res, 4096);
+	for (i = 0; i < 4096; i++)
+		ck_assert_int_eq(c[i], 0);
+	close(fd);
+	io_engine_destroy(e);
+}
+END_TEST
+
+/* A pipe delivers 100 bytes, then more later: the engine resumes the read
+ * across its iovecs until the full length arrived (not end of file). */
+START_TEST(short_read_resumed)
+{
+	struct io_engine *e = engine(8);
+	int p[2], i;
+	char a[150], b[150], src[300];
+	struct iovec iov[2] = { { a, sizeof(a) }, { b, sizeof(b) } };
+	struct op op = { .cb.fn = op_done };
+
+	for (i = 0; i < 300; i++)
+		src[i] = (char)(i ^ 0x5a);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(write(p[1], src, 100), 100);
+	ck_assert_int_eq(io_engine_readv(e, p[0], iov, 2, 0, &op.cb), 0);
+	io_engine_submit(e);
+	for (i = 0; i < 20 && op.calls == 0; i++) {
+		if (efd_readable(e, 10))
+			io_engine_complete(e);
+	}
+	ck_assert_int_eq(op.calls, 0);	/* 100 of 300 bytes: still waiting */
+	ck_assert_int_eq(write(p[1], src + 100, 120), 120);
+	usleep(10000);
+	ck_assert_int_eq(write(p[1], src + 220, 80), 80);
+	wait_all(e);
+	ck_assert_int_eq(op.calls, 1);
+	ck_assert_int_eq(op.res, 300);
+	ck_assert(memcmp(a, src, 150) == 0);
+	ck_assert(memcmp(b, src + 150, 150) == 0);
+	close(p[0]);
+	close(p[1]);
+	io_engine_destroy(e);
+}
+END_TEST
+
+START_TEST(errors_reach_callback)
+{
+	struct io_engine *e = engine(8);
+	char buf[512] = { 0 };
+	struct iovec iov = { buf, sizeof(buf) };
+	struct op r = { .cb.fn = op_done }, w = { .cb.fn = op_done },
+		  f = { .cb.fn = op_done }, q = { .cb.fn = op_done };
+	int fd = tmpfile_fd(), rofd;
+	char path[64];
+
+	ck_assert_int_eq(io_engine_readv(e, 12345, &iov, 1, 0, &r.cb), 0);
+	ck_assert_int_eq(io_engine_fsync(e, 12345, false, &f.cb), 0);
+	/* a write through a read-only descriptor */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	rofd = open(path, O_RDONLY);
+	ck_assert_int_ge(rofd, 0);
+	ck_assert_int_eq(io_engine_writev(e, rofd, &iov, 1, 0, &w.cb), 0);
+	/* fallocate mode garbage */
+	ck_assert_int_eq(io_engine_fallocate(e, fd, 0x7fff0000, 0, 4096,
+					     &q.cb), 0);
+	io_engine_submit(e);
+	wait_all(e);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.res, -EBADF);
+	ck_assert_int_eq(f.res, -EBADF);
+	ck_assert_int_eq(w.res, -EBADF);
+	ck_assert_int_lt(q.res, 0);
+	close(rofd);
+	close(fd);
+	io_engine_destroy(e);
+}
+END_TEST
+
+START_TEST(bad_args_refused)
+{
+	struct io_engine *e = engine(8);
+	char buf[16];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct op op = { .cb.fn = op_done };
+
+	ck_assert_int_eq(io_engine_readv(e, 0, &iov, -1, 0, &op.cb), -EINVAL);
+	ck_assert_int_eq(io_engine_readv(e, 0, &iov, IOV_MAX + 1, 0, &op.cb),
+			 -EINVAL);
+	ck_assert_int_eq(io_engine_readv(e, 0, NULL, 1, 0, &op.cb), -EINVAL);
+	ck_assert_int_eq(io_engine_writev(e, 0, &iov, 1, UINT64_MAX - 4,
+					  &op.cb), -EINVAL);
+	ck_assert_int_eq(io_engine_fallocate(e, 0, 0, 0, 0, &op.cb), -EINVAL);
+	ck_assert_uint_eq(io_engine_inflight(e), 0);
+	io_engine_submit(e);
+	ck_assert_int_eq(io_engine_wait(e), 0);	/* nothing to wait for */
+	ck_assert_int_eq(op.calls, 0);
+	io_engine_destroy(e);
+}
+END_TEST
+
+START_TEST(fallocate_punches)
+{
+	struct io_engine *e = engine(8);
+	int fd = tmpfile_fd(), i;
+	char buf[16384], back[16384];
+	struct op op = { .cb.fn = op_done };
+
+	memset(buf, 0x77, sizeof(buf));
+	ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), 0), sizeof(buf));
+	ck_assert_int_eq(io_engine_fallocate(e, fd, FALLOC_FL_PUNCH_HOLE |
+					     FALLOC_FL_KEEP_SIZE, 4096, 8192,
+					     &op.cb), 0);
+	io_engine_submit(e);
+	wait_all(e);
+	ck_assert_int_eq(op.res, 0);
+	ck_assert_int_eq(pread(fd, back, sizeof(back), 0), sizeof(back));
+	for (i = 0; i < 16384; i++)
+		ck_assert_int_eq(back[i], i >= 4096 && i < 12288 ? 0 : 0x77);
+	close(fd);
+	io_engine_destroy(e);
+}
+END_TEST
+
+/* Callbacks may queue more ops; complete() hands them to the kernel. */
+struct chain {
+	struct io_cb cb;
+	struct io_engine *e;
+	int fd, left;
+	char byte;
+	struct iovec iov;
+};
+
+static void chain_done(struct io_cb *cb, int64_t res)
+{
+	struct chain *c = (struct chain *)cb;
+
+	ck_assert_int_eq(res, 1);
+	if (--c->left > 0)
+		ck_assert_int_eq(io_engine_writev(c->e, c->fd, &c->iov, 1,
+						  (uint64_t)c->left, &c->cb), 0);
+}
+
+START_TEST(requeue_from_callback)
+{
+	struct io_engine *e = engine(2);
+	struct chain c = { .cb.fn = chain_done, .left = 10, .byte = 'z' };
+	char back[10];
+	int i;
+
+	c.e = e;
+	c.fd = tmpfile_fd();
+	c.iov.iov_base = &c.byte;
+	c.iov.iov_len = 1;
+	ck_assert_int_eq(io_engine_writev(e, c.fd, &c.iov, 1, 10, &c.cb), 0);
+	io_engine_submit(e);
+	wait_all(e);
+	ck_assert_int_eq(c.left, 0);
+	ck_assert_int_eq(pread(c.fd, back, 10, 1), 10);
+	for (i = 0; i < 10; i++)
+		ck_assert_int_eq(back[i], 'z');
+	close(c.fd);
+	io_engine_destroy(e);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("io_engine");
+	TCase *tc = tcase_create("engine");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, create_bad_size);
+	tcase_add_test(tc, batch_until_submit);
+	tcase_add_test(tc, more_ops_than_ring);
+	tcase_add_test(tc, read_eof_zero_fills);
+	tcase_add_test(tc, short_read_resumed);
+	tcase_add_test(tc, errors_reach_callback);
+	tcase_add_test(tc, bad_args_refused);
+	tcase_add_test(tc, fallocate_punches);
+	tcase_add_test(tc, requeue_from_callback);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
