@@ -1,0 +1,177 @@
+/* guest/kernel/cmd_core.c - commands that test the machine itself. */
+#include "kernel.h"
+
+unsigned smp_listed_apic_id(unsigned k);
+void list_commands(void);
+
+static int cmd_hello(struct cmd_args *a)
+{
+	(void)a;
+	kprintf("hello from the test kernel on cpu %u (%s)\n",
+		this_cpu()->index, this_cpu()->vif ? "native" : "not native");
+	return 0;
+}
+
+static int cmd_fail(struct cmd_args *a)
+{
+	return fail_why(a, "deliberate failure");
+}
+
+static int cmd_help(struct cmd_args *a)
+{
+	(void)a;
+	list_commands();
+	return 0;
+}
+
+static int cmd_mem(struct cmd_args *a)
+{
+	mem_print();
+	if (ram_bytes < (1 << 20))
+		return fail_why(a, "less than 1 MiB of RAM in the e820 map");
+	return 0;
+}
+
+struct smp_probe {
+	unsigned apic_id;
+	bool native;
+};
+
+static void smp_probe_fn(void *arg)
+{
+	struct smp_probe *p = arg;
+
+	p->apic_id = lapic_id();
+	p->native = this_cpu()->vif != NULL;
+}
+
+/* Every CPU the MP table lists is online and runs work sent by IPI. */
+static int cmd_smp(struct cmd_args *a)
+{
+	unsigned native = 0;
+
+	for (unsigned i = 1; i < ncpus; i++) {
+		struct smp_probe p = { ~0u, false };
+
+		if (smp_call(i, smp_probe_fn, &p, 1000000) < 0)
+			return fail_why(a, "cpu %u does not respond", i);
+		if (p.apic_id != cpus[i]->apic_id)
+			return fail_why(a, "cpu %u reports apic id %u, expected %u",
+					i, p.apic_id, cpus[i]->apic_id);
+		native += p.native;
+	}
+	kprintf("smp: %u cpus online, %u APs native\n", ncpus, native);
+	return 0;
+}
+
+static void timer_handler(unsigned vector)
+{
+	(void)vector;
+	this_cpu()->ticks++;
+	lapic_eoi();
+}
+
+/* Wait for n ticks of a period_us periodic timer; returns elapsed us. */
+static uint64_t timer_run(unsigned n, uint64_t period_us)
+{
+	struct cpu *c = this_cpu();
+	uint64_t t0, start_ticks = c->ticks, deadline;
+
+	irq_register(VEC_TIMER, timer_handler);
+	t0 = rdtsc();
+	/* a bound so a dead timer fails instead of hanging */
+	deadline = t0 + (uint64_t)n * period_us * 20 * tsc_khz / 1000 +
+		   tsc_khz * 1000;
+	lapic_timer_periodic(period_us);
+	while (c->ticks - start_ticks < n && rdtsc() < deadline)
+		irq_wait();
+	lapic_timer_stop();
+	if (c->ticks - start_ticks < n)
+		return 0;
+	return tsc_us(rdtsc() - t0);
+}
+
+static void timer_ap_fn(void *arg)
+{
+	*(uint64_t *)arg = timer_run(10, 1000);
+}
+
+/* timer[:n=20:period=1000]: n periodic LAPIC interrupts at period us (the
+ * host floors it at 200 us) on the BSP, then 10 at 1 ms on every AP. */
+static int cmd_timer(struct cmd_args *a)
+{
+	uint64_t n = arg_num(a, "n", 20), period = arg_num(a, "period", 1000);
+	uint64_t us;
+
+	if (n == UINT64_MAX || period == UINT64_MAX)
+		return -1;
+	if (n == 0 || period < 200 || period > 1000000)
+		return fail_why(a, "n must be > 0 and period 200..1000000 us");
+	us = timer_run((unsigned)n, period);
+	if (!us)
+		return fail_why(a, "timer interrupts stopped after %lu of %lu",
+				this_cpu()->ticks, n);
+	kprintf("timer: %lu interrupts of %lu us in %lu us\n", n, period, us);
+	/* interrupts cannot come early; allow a little calibration error */
+	if (us < n * period * 9 / 10)
+		return fail_why(a, "%lu ticks of %lu us took only %lu us", n,
+				period, us);
+	for (unsigned i = 1; i < ncpus; i++) {
+		uint64_t r = 0;
+
+		if (smp_call(i, timer_ap_fn, &r, 5000000) < 0 || !r)
+			return fail_why(a, "no timer interrupts on cpu %u", i);
+	}
+	return 0;
+}
+
+/* sleep:ms=N - wait N ms with the timer (halted, not spinning) */
+static int cmd_sleep(struct cmd_args *a)
+{
+	uint64_t ms = arg_num(a, "ms", 1000);
+
+	if (ms == UINT64_MAX)
+		return -1;
+	if (ms >= 10 && !timer_run((unsigned)(ms / 10), 10000))
+		return fail_why(a, "timer interrupts stopped");
+	return 0;
+}
+
+/* Deliberate page fault: the exception path must print and exit 2. */
+static int cmd_fault(struct cmd_args *a)
+{
+	(void)a;
+	kprintf("fault: reading an unmapped address\n");
+	return *(volatile int *)0x7f0000000000ULL;
+}
+
+/* Never finishes (halted): for the VMM's --timeout. */
+static int cmd_hang(struct cmd_args *a)
+{
+	(void)a;
+	kprintf("hang: halting forever\n");
+	for (;;)
+		irq_wait();
+	return -1;
+}
+
+/* i8042 reset: the VMM exits 0 ("guest reboot"). */
+static int cmd_reboot(struct cmd_args *a)
+{
+	outb(0x64, 0xfe);
+	return fail_why(a, "still running after the i8042 reset");
+}
+
+const struct command core_commands[] = {
+	{ "hello", cmd_hello, "print a greeting" },
+	{ "fail", cmd_fail, "always fails (tests the failure path)" },
+	{ "help", cmd_help, "list the commands" },
+	{ "mem", cmd_mem, "print the e820 map" },
+	{ "smp", cmd_smp, "every listed CPU is up and runs work" },
+	{ "timer", cmd_timer, "LAPIC timer: timer[:n=20:period=1000]" },
+	{ "sleep", cmd_sleep, "sleep:ms=N with the LAPIC timer" },
+	{ "fault", cmd_fault, "page fault on purpose (exit status 2)" },
+	{ "hang", cmd_hang, "halt forever (for --timeout)" },
+	{ "reboot", cmd_reboot, "reset through the i8042" },
+	{ NULL, NULL, NULL },
+};

@@ -1,0 +1,118 @@
+/* guest/kernel/mem.c - the e820 map from boot_params and a bump page
+ * allocator over the RAM above the kernel image (commands rewind it). */
+#include "kernel.h"
+
+#define BP_E820_ENTRIES	0x1e8
+#define BP_RAMDISK_IMAGE 0x218
+#define BP_RAMDISK_SIZE	0x21c
+#define BP_E820_TABLE	0x2d0
+#define E820_MAX	128
+
+struct e820_entry {
+	uint64_t addr, size;
+	uint32_t type;
+} __attribute__((packed));
+
+static struct e820_entry e820[E820_MAX];
+static unsigned e820_n;
+uint64_t ram_bytes;
+static uint64_t initrd_start, initrd_end;
+
+extern uint8_t _end[];
+
+/* The allocator walks the e820 RAM ranges in order: (region, offset). */
+static unsigned cur_region;
+static uint64_t cur_addr;
+
+void mem_init(const uint8_t *bp)
+{
+	unsigned n = bp[BP_E820_ENTRIES];
+
+	if (n > E820_MAX)
+		n = E820_MAX;
+	memcpy(e820, bp + BP_E820_TABLE, n * sizeof(e820[0]));
+	e820_n = n;
+	initrd_start = *(const uint32_t *)(bp + BP_RAMDISK_IMAGE);
+	initrd_end = initrd_start + *(const uint32_t *)(bp + BP_RAMDISK_SIZE);
+	for (unsigned i = 0; i < n; i++)
+		if (e820[i].type == 1)
+			ram_bytes += e820[i].size;
+	cur_region = 0;
+	cur_addr = 0;
+}
+
+void mem_print(void)
+{
+	for (unsigned i = 0; i < e820_n; i++)
+		kprintf("e820: [%#014lx-%#014lx] %s\n", e820[i].addr,
+			e820[i].addr + e820[i].size - 1,
+			e820[i].type == 1 ? "usable" : "reserved");
+	kprintf("memory: %lu MiB usable\n", ram_bytes >> 20);
+}
+
+bool ram_contains(uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < e820_n; i++)
+		if (e820[i].type == 1 && gpa >= e820[i].addr &&
+		    gpa + len <= e820[i].addr + e820[i].size && gpa + len >= gpa)
+			return true;
+	return false;
+}
+
+void *page_alloc(uint64_t npages)
+{
+	uint64_t len = npages * PAGE_SIZE;
+
+	for (; cur_region < e820_n; cur_region++, cur_addr = 0) {
+		const struct e820_entry *e = &e820[cur_region];
+		uint64_t a = cur_addr, end = e->addr + e->size;
+
+		if (e->type != 1)
+			continue;
+		if (a < e->addr)
+			a = e->addr;
+		if (a < (uint64_t)_end)
+			a = (uint64_t)_end;
+		a = ALIGN_UP(a, PAGE_SIZE);
+		if (initrd_end > initrd_start && a < initrd_end &&
+		    a + len > initrd_start)
+			a = ALIGN_UP(initrd_end, PAGE_SIZE);
+		/* only memory our page tables map, never the MMIO hole */
+		if (a + len <= end && a + len <= (uint64_t)64 << 30) {
+			cur_addr = a + len;
+			memset((void *)a, 0, len);
+			return (void *)a;
+		}
+	}
+	return NULL;
+}
+
+uint64_t page_alloc_mark(void)
+{
+	return (uint64_t)cur_region << 48 | cur_addr;
+}
+
+void page_alloc_release(uint64_t mark)
+{
+	cur_region = (unsigned)(mark >> 48);
+	cur_addr = mark & ((1ULL << 48) - 1);
+}
+
+uint64_t mem_free_bytes(void)
+{
+	uint64_t free = 0;
+
+	for (unsigned i = cur_region; i < e820_n; i++) {
+		uint64_t a = e820[i].addr, end = a + e820[i].size;
+
+		if (e820[i].type != 1)
+			continue;
+		if (i == cur_region && cur_addr > a)
+			a = cur_addr;
+		if (a < (uint64_t)_end)
+			a = (uint64_t)_end;
+		if (end > a)
+			free += end - a;
+	}
+	return free;
+}

@@ -1,0 +1,202 @@
+/* guest/kernel/smp.c - find the CPUs in the MP table, start the APs with
+ * INIT/SIPI/SIPI through a real-mode trampoline, and run work on them. */
+#include "kernel.h"
+
+#define TRAMPOLINE_BASE	0x1000	/* free low memory; SIPI vector 0x01 */
+
+extern uint8_t cpu_stacks[MAX_CPUS][STACK_SIZE];
+extern uint64_t gdt[];	/* cpu.c */
+extern uint64_t kernel_cr3;
+extern const uint8_t trampoline_start[], trampoline_end[];
+extern const uint8_t tramp_gdtr[], tramp_cr3[], tramp_stack[], tramp_alive[];
+
+static unsigned mp_apic_ids[MAX_CPUS];
+static unsigned mp_bsp_apic_id;
+
+static uint8_t checksum(const uint8_t *p, unsigned len)
+{
+	uint8_t s = 0;
+
+	while (len--)
+		s += *p++;
+	return s;
+}
+
+static const uint8_t *mp_find_fp(uint64_t start, uint64_t end)
+{
+	for (uint64_t a = start; a + 16 <= end; a += 16) {
+		const uint8_t *p = (const uint8_t *)a;
+
+		if (p[0] == '_' && p[1] == 'M' && p[2] == 'P' && p[3] == '_' &&
+		    p[8] == 1 && checksum(p, 16) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* Returns the number of enabled processors listed (0 = no table). */
+static unsigned mp_parse(void)
+{
+	const uint8_t *fp = mp_find_fp(VMM_MPTABLE_GPA, VMM_MPTABLE_GPA + 1024);
+	const uint8_t *t, *e, *end;
+	unsigned n = 0;
+
+	if (!fp)
+		fp = mp_find_fp(0xf0000, 0x100000);
+	if (!fp)
+		return 0;
+	t = (const uint8_t *)(uint64_t)*(const uint32_t *)(fp + 4);
+	if (!t || t[0] != 'P' || t[1] != 'C' || t[2] != 'M' || t[3] != 'P' ||
+	    checksum(t, *(const uint16_t *)(t + 4)) != 0) {
+		kprintf("smp: bad MP configuration table at %p\n", t);
+		return 0;
+	}
+	end = t + *(const uint16_t *)(t + 4);
+	for (e = t + 44; e < end;) {
+		if (e[0] == 0) {		/* processor, 20 bytes */
+			if ((e[3] & 1) && n < MAX_CPUS) {
+				if (e[3] & 2)
+					mp_bsp_apic_id = e[1];
+				mp_apic_ids[n++] = e[1];
+			}
+			e += 20;
+		} else if (e[0] <= 4) {
+			e += 8;
+		} else {
+			break;		/* unknown entry type: stop */
+		}
+	}
+	return n;
+}
+
+static void wake_handler(unsigned vector)
+{
+	(void)vector;
+	lapic_eoi();
+}
+
+/* Idle loop of an AP: run work items, halt in between. */
+static void __attribute__((noreturn)) ap_idle(struct cpu *c)
+{
+	for (;;) {
+		work_fn w;
+
+		irq_disable();
+		w = __atomic_load_n(&c->work, __ATOMIC_ACQUIRE);
+		if (w) {
+			c->work = NULL;
+			w(c->work_arg);
+			__atomic_fetch_add(&c->work_done, 1, __ATOMIC_RELEASE);
+			continue;
+		}
+		irq_wait();
+	}
+}
+
+void ap_main(void)
+{
+	struct cpu *c = this_cpu();
+
+	cpu_early_init(c, c->index);
+	lapic_init_cpu();
+	c->apic_id = lapic_id();
+	__atomic_store_n(&c->online, 1, __ATOMIC_RELEASE);
+	kprintf("cpu %u up (apic id %u, %s)\n", c->index, c->apic_id,
+		c->vif ? "native" : "emulated");
+	ap_idle(c);
+}
+
+static bool start_ap(unsigned i, unsigned apic_id)
+{
+	uint8_t *tr = (uint8_t *)TRAMPOLINE_BASE;
+	struct cpu *c = (struct cpu *)cpu_stacks[i];
+	volatile uint32_t *alive =
+		(volatile uint32_t *)(tr + (tramp_alive - trampoline_start));
+	uint32_t alive0 = *alive;
+	uint64_t t0;
+
+	c->index = i;
+	c->apic_id = apic_id;
+	*(uint64_t *)(tr + (tramp_stack - trampoline_start)) =
+		(uint64_t)&cpu_stacks[i][STACK_SIZE];
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+
+	lapic_send_ipi(apic_id, 0x4500);		/* INIT, assert */
+	udelay(100);
+	lapic_send_ipi(apic_id, 0x4600 | (TRAMPOLINE_BASE >> 12));	/* SIPI */
+	t0 = rdtsc();
+	while (*alive == alive0 && tsc_us(rdtsc() - t0) < 10000)
+		cpu_relax();
+	if (*alive == alive0)	/* the spec's second SIPI, only if needed */
+		lapic_send_ipi(apic_id, 0x4600 | (TRAMPOLINE_BASE >> 12));
+	t0 = rdtsc();
+	while (!__atomic_load_n(&c->online, __ATOMIC_ACQUIRE) &&
+	       tsc_us(rdtsc() - t0) < 2000000)
+		cpu_relax();
+	return c->online;
+}
+
+void smp_boot(void)
+{
+	struct cpu *bsp = this_cpu();
+	unsigned n = mp_parse(), idx = 1;
+	uint8_t *tr = (uint8_t *)TRAMPOLINE_BASE;
+	struct __attribute__((packed)) { uint16_t limit; uint32_t base; } g;
+
+	irq_register(VEC_WAKE, wake_handler);
+	if (n == 0) {
+		kprintf("smp: no MP table, 1 cpu\n");
+		ncpus = 1;
+		return;
+	}
+	ncpus = n;
+	memcpy(tr, trampoline_start, trampoline_end - trampoline_start);
+	g.limit = 8 * 8 - 1;
+	g.base = (uint32_t)(uint64_t)gdt;
+	memcpy(tr + (tramp_gdtr - trampoline_start), &g, sizeof(g));
+	*(uint64_t *)(tr + (tramp_cr3 - trampoline_start)) = kernel_cr3;
+
+	for (unsigned k = 0; k < n; k++) {
+		unsigned id = mp_apic_ids[k];
+
+		if (id == bsp->apic_id)
+			continue;
+		if (idx >= MAX_CPUS)
+			break;
+		if (!start_ap(idx, id))
+			kprintf("smp: cpu %u (apic id %u) did not come up\n",
+				idx, id);
+		idx++;
+	}
+	(void)mp_bsp_apic_id;
+}
+
+int smp_call(unsigned i, work_fn fn, void *arg, uint64_t timeout_us)
+{
+	struct cpu *c = i < MAX_CPUS ? (struct cpu *)cpu_stacks[i] : NULL;
+	uint64_t done0, t0 = rdtsc();
+
+	if (!c || !c->online)
+		return -1;
+	done0 = __atomic_load_n(&c->work_done, __ATOMIC_ACQUIRE);
+	c->work_arg = arg;
+	__atomic_store_n(&c->work, fn, __ATOMIC_RELEASE);
+	/* A wake-up can be lost in native mode (see irq_wait): resend. */
+	while (__atomic_load_n(&c->work_done, __ATOMIC_ACQUIRE) == done0) {
+		uint64_t t1 = rdtsc();
+
+		if (tsc_us(t1 - t0) > timeout_us)
+			return -1;
+		lapic_send_ipi(c->apic_id, 0x4000 | VEC_WAKE);
+		while (__atomic_load_n(&c->work_done, __ATOMIC_ACQUIRE) == done0 &&
+		       tsc_us(rdtsc() - t1) < 5000)
+			cpu_relax();
+	}
+	return 0;
+}
+
+/* for the smp command */
+unsigned smp_listed_apic_id(unsigned k)
+{
+	return mp_apic_ids[k];
+}
