@@ -93,6 +93,9 @@ enum vmm_exit {
 /* Stop the VM; ./vmm exits with status.  The first request wins; thread
  * safe, returns at once. */
 void vm_request_exit(struct vm *vm, int status);
+/* The console showed a kernel panic: a later reboot exits with
+ * VMM_EXIT_GUEST_PANIC, not 0. */
+void vm_note_guest_panic(struct vm *vm);
 /* The guest says it has booted (boot-ready marker): print the times when
  * --boot-timer was given. */
 void vm_boot_ready(struct vm *vm);

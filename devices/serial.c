@@ -1,0 +1,277 @@
+/* devices/serial.c - an 8250/16550A UART (COM1, port 0x3f8, IRQ 4): the
+ * console.  Transmission is instant, so THR is always empty; output is
+ * buffered per line and flushed by the main loop.  Watches the output for
+ * a Linux panic so the VMM can say so in its exit status. */
+#include "devices/serial.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmm/vm.h"
+
+#define RX_FIFO		64
+#define OUT_BUF		4096
+
+#define UART_IER_RDI	0x01
+#define UART_IER_THRI	0x02
+#define UART_IER_RLSI	0x04
+#define UART_IIR_NO_INT	0x01
+#define UART_IIR_THRI	0x02
+#define UART_IIR_RDI	0x04
+#define UART_IIR_FIFO	0xc0
+#define UART_FCR_ENABLE	0x01
+#define UART_FCR_CLEAR_RCVR 0x02
+#define UART_LCR_DLAB	0x80
+#define UART_MCR_LOOP	0x10
+#define UART_LSR_DR	0x01
+#define UART_LSR_THRE	0x20
+#define UART_LSR_TEMT	0x40
+
+struct serial {
+	struct vm *vm;
+	pthread_mutex_t lock;
+	uint8_t ier, iir, fcr, lcr, mcr, scr, dll, dlm;
+	bool thr_pending;		/* THRE interrupt owed */
+	bool irq_level;
+	char rx[RX_FIFO];
+	unsigned rx_head, rx_count;
+	int out_fd;
+	char out[OUT_BUF];
+	size_t out_len;
+	char line[160];			/* current output line, for panic watch */
+	size_t line_len;
+};
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;	/* console gone: the guest must not stall */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void flush_locked(struct serial *s)
+{
+	if (s->out_len && s->out_fd >= 0)
+		write_all(s->out_fd, s->out, s->out_len);
+	s->out_len = 0;
+}
+
+static void update_irq(struct serial *s)
+{
+	uint8_t iir = UART_IIR_NO_INT;
+	bool level;
+
+	if ((s->ier & UART_IER_RDI) && s->rx_count)
+		iir = UART_IIR_RDI;
+	else if ((s->ier & UART_IER_THRI) && s->thr_pending)
+		iir = UART_IIR_THRI;
+	s->iir = iir | (s->fcr & UART_FCR_ENABLE ? UART_IIR_FIFO : 0);
+	level = iir != UART_IIR_NO_INT;
+	if (level != s->irq_level) {
+		s->irq_level = level;
+		vm_irq_line(s->vm, VMM_IRQ_COM1, level);
+	}
+}
+
+/* Linux prints this line, then a trace, then "---[ end Kernel panic". */
+static void watch_line(struct serial *s, char c)
+{
+	if (c != '\n') {
+		if (s->line_len < sizeof(s->line) - 1)
+			s->line[s->line_len++] = c;
+		return;
+	}
+	s->line[s->line_len] = '\0';
+	s->line_len = 0;
+	if (strstr(s->line, "Kernel panic - not syncing"))
+		vm_note_guest_panic(s->vm);	/* panic=-1 reboots next */
+	if (strstr(s->line, "---[ end Kernel panic"))
+		vm_request_exit(s->vm, VMM_EXIT_GUEST_PANIC);	/* panic=0 hangs */
+}
+
+static void transmit(struct serial *s, uint8_t c)
+{
+	if (s->mcr & UART_MCR_LOOP) {
+		if (s->rx_count < RX_FIFO)
+			s->rx[(s->rx_head + s->rx_count++) % RX_FIFO] = (char)c;
+		return;
+	}
+	if (s->out_fd >= 0) {
+		s->out[s->out_len++] = (char)c;
+		if (c == '\n' || s->out_len == OUT_BUF)
+			flush_locked(s);
+	}
+	watch_line(s, (char)c);
+}
+
+static void serial_read(void *opaque, uint64_t off, void *data, unsigned size)
+{
+	struct serial *s = opaque;
+	uint8_t v = 0xff;
+
+	pthread_mutex_lock(&s->lock);
+	switch (off) {
+	case 0:
+		if (s->lcr & UART_LCR_DLAB) {
+			v = s->dll;
+		} else {
+			v = 0;
+			if (s->rx_count) {
+				v = (uint8_t)s->rx[s->rx_head];
+				s->rx_head = (s->rx_head + 1) % RX_FIFO;
+				s->rx_count--;
+			}
+		}
+		break;
+	case 1:
+		v = s->lcr & UART_LCR_DLAB ? s->dlm : s->ier;
+		break;
+	case 2:
+		v = s->iir;
+		/* reading IIR acknowledges a THRE interrupt */
+		if ((s->iir & 0x0f) == UART_IIR_THRI)
+			s->thr_pending = false;
+		break;
+	case 3:
+		v = s->lcr;
+		break;
+	case 4:
+		v = s->mcr;
+		break;
+	case 5:
+		v = UART_LSR_THRE | UART_LSR_TEMT | (s->rx_count ? UART_LSR_DR : 0);
+		break;
+	case 6:
+		if (s->mcr & UART_MCR_LOOP)	/* RTS->CTS DTR->DSR OUT1->RI OUT2->DCD */
+			v = (uint8_t)((s->mcr & 0x02) << 3 | (s->mcr & 0x01) << 5 |
+				       (s->mcr & 0x04) << 4 | (s->mcr & 0x08) << 4);
+		else
+			v = 0xb0;		/* DCD, DSR, CTS */
+		break;
+	case 7:
+		v = s->scr;
+		break;
+	}
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	memset(data, 0, size);
+	*(uint8_t *)data = v;
+}
+
+static void serial_write(void *opaque, uint64_t off, const void *data,
+			 unsigned size)
+{
+	struct serial *s = opaque;
+	uint8_t v = *(const uint8_t *)data;
+
+	(void)size;
+	pthread_mutex_lock(&s->lock);
+	switch (off) {
+	case 0:
+		if (s->lcr & UART_LCR_DLAB) {
+			s->dll = v;
+		} else {
+			transmit(s, v);
+			s->thr_pending = true;	/* sent at once: THR empty again */
+		}
+		break;
+	case 1:
+		if (s->lcr & UART_LCR_DLAB) {
+			s->dlm = v;
+		} else {
+			/* enabling THRI with THR empty raises THRE at once */
+			if (!(s->ier & UART_IER_THRI) && (v & UART_IER_THRI))
+				s->thr_pending = true;
+			s->ier = v & 0x0f;
+		}
+		break;
+	case 2:
+		s->fcr = v & 0xc9;
+		if (v & UART_FCR_CLEAR_RCVR)
+			s->rx_count = 0;
+		break;
+	case 3:
+		s->lcr = v;
+		break;
+	case 4:
+		s->mcr = v & 0x1f;
+		break;
+	case 7:
+		s->scr = v;
+		break;
+	}
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+size_t serial_rx_room(struct serial *s)
+{
+	size_t room;
+
+	pthread_mutex_lock(&s->lock);
+	room = RX_FIFO - s->rx_count;
+	pthread_mutex_unlock(&s->lock);
+	return room;
+}
+
+void serial_receive(struct serial *s, const char *buf, size_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	while (n-- && s->rx_count < RX_FIFO)
+		s->rx[(s->rx_head + s->rx_count++) % RX_FIFO] = *buf++;
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial_flush(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	flush_locked(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void serial_destroy(void *opaque)
+{
+	struct serial *s = opaque;
+
+	serial_flush(s);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+struct serial *serial_create(struct vm *vm, int out_fd, char *err, size_t errlen)
+{
+	struct serial *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s) {
+		snprintf(err, errlen, "serial: out of memory");
+		return NULL;
+	}
+	s->vm = vm;
+	s->out_fd = out_fd;
+	s->iir = UART_IIR_NO_INT;
+	pthread_mutex_init(&s->lock, NULL);
+	r = vm_register_io(vm, IO_SPACE_PIO, VMM_PORT_COM1, 8, serial_read,
+			   serial_write, s);
+	if (r || vm_add_device(vm, "serial", serial_destroy, s)) {
+		snprintf(err, errlen, "serial: cannot register port %#x", VMM_PORT_COM1);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return NULL;
+	}
+	return s;
+}

@@ -1,0 +1,18 @@
+/* vmm/vcpu.h - vCPU creation, threads and crash reports. */
+#ifndef VMM_VCPU_H
+#define VMM_VCPU_H
+
+#include "vmm/vm_private.h"
+
+/* Create every vCPU with its CPUID, MSRs, FPU and LAPIC set up. */
+int vcpus_create(struct vm *vm, char *err, size_t errlen);
+/* One thread per vCPU, running until vm_request_exit(). */
+int vcpus_start(struct vm *vm, char *err, size_t errlen);
+/* Kick every vCPU out of KVM_RUN and join the threads. */
+void vcpus_stop(struct vm *vm);
+/* Print the registers of c (and the code bytes at RIP) with a reason. */
+void vcpu_dump(struct vcpu *c, const char *why);
+/* The CPUID vCPU id of ncpus sees (APIC ID and topology). */
+void cpuid_for_vcpu(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus);
+
+#endif

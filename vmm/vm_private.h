@@ -1,0 +1,77 @@
+/* vmm/vm_private.h - the VM as the core sees it.  Devices use vmm/vm.h. */
+#ifndef VMM_VM_PRIVATE_H
+#define VMM_VM_PRIVATE_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/options.h"
+#include "vmm/vm.h"
+
+struct io_handler {
+	uint64_t base, len;
+	io_read_fn rd;
+	io_write_fn wr;
+	void *opaque;
+};
+
+struct vm_device {
+	const char *name;
+	void (*destroy)(void *);
+	void *opaque;
+};
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+};
+
+#define VM_MAX_IO_HANDLERS	64
+#define VM_MAX_DEVICES		64
+
+struct vm {
+	int kvm_fd, vm_fd;
+	struct guest_mem mem;
+	unsigned ncpus;
+	struct vcpu vcpus[VMM_MAX_CPUS];
+	struct kvm_cpuid2 *cpuid;	/* as KVM_GET_SUPPORTED_CPUID gave it */
+	int run_mmap_size;
+	bool pvm_host;			/* /dev/kvm is kvm_pvm */
+
+	struct io_handler pio[VM_MAX_IO_HANDLERS], mmio[VM_MAX_IO_HANDLERS];
+	unsigned npio, nmmio;
+
+	char cmdline[VMM_CMDLINE_MAX];
+	size_t cmdline_len;
+	unsigned nvirtio;
+
+	struct vm_device devices[VM_MAX_DEVICES];
+	unsigned ndevices;
+
+	/* The first vm_request_exit() wins; the main thread waits on exit_efd. */
+	pthread_mutex_t exit_lock;
+	bool exiting;
+	bool guest_panicked;
+	int exit_status;
+	int exit_efd;
+
+	double start_time;		/* CLOCK_MONOTONIC at VMM start */
+	bool boot_timer;
+};
+
+/* kvm.c */
+int vm_create(struct vm *vm, uint64_t mem_size, unsigned ncpus, char *err,
+	      size_t errlen);
+void vm_destroy_devices(struct vm *vm);
+void vm_close(struct vm *vm);
+const struct io_handler *vm_find_io(struct vm *vm, enum io_space space,
+				    uint64_t addr);
+bool host_is_pvm(void);
+double now_seconds(void);
+#endif
