@@ -1,0 +1,495 @@
+/* devices/virtio_blk.c - virtio-blk (virtio 1.2, 5.2) over a storage/
+ * backend.
+ *
+ * Each disk has its own event loop thread and io_engine.  A notify pops
+ * every available chain, turns each into a blk_req whose iovecs point
+ * straight into guest memory, and hands them all to the kernel with one
+ * io_engine_submit().  Completions are reaped on the engine's eventfd; the
+ * used ring is published once per batch and the guest interrupted at most
+ * once per batch (EVENT_IDX permitting).
+ *
+ * Locking: d->lock covers the request state.  The loop thread holds it
+ * while it works; reset (a vCPU thread) takes it to stop the device and
+ * then waits on d->drained for in-flight I/O, so no completion can touch
+ * the rings or guest buffers after reset returns.
+ */
+#include "devices/virtio_blk.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/virtio_mmio.h"
+#include "devices/virtqueue.h"
+#include "vmm/event_loop.h"
+#include "vmm/vm.h"
+
+#define SECTOR_SHIFT	9
+
+struct vblk;
+
+struct vblk_req {
+	struct blk_req br;
+	struct vblk *d;
+	struct vblk_req *next_free;
+	uint16_t head;
+	uint8_t *status;	/* the chain's last writable byte */
+	uint32_t used_len;	/* bytes written into the chain on success */
+	bool flush_after;	/* writethrough: flush before completing */
+	struct iovec iov[VIRTIO_BLK_QUEUE_SIZE];
+};
+
+struct vblk {
+	struct vm *vm;
+	char name[24];
+	struct io_engine *eng;
+	struct blk_dev *blk;
+	struct event_loop *loop;
+	struct virtio_mmio *t;
+	uint8_t config[VIRTIO_BLK_CFG_SIZE];
+	char serial[VIRTIO_BLK_ID_BYTES];
+	bool readonly;
+
+	pthread_mutex_t lock;
+	pthread_cond_t drained;
+	bool active;		/* DRIVER_OK and not reset */
+	struct virtq *vq;
+	uint64_t features;
+	bool writethrough;	/* FLUSH not negotiated */
+	bool stalled;		/* stopped popping: no free request */
+	bool pending_used;	/* pushed, not yet published */
+	unsigned inflight;
+	struct vblk_req *reqs, *free_list;
+};
+
+static void put_le16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static void put_le32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put_le64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+static void flush_used(struct vblk *d)
+{
+	if (!d->pending_used)
+		return;
+	d->pending_used = false;
+	virtq_publish(d->vq);
+	if (virtq_should_interrupt(d->vq))
+		virtio_mmio_interrupt(d->t);
+}
+
+static void release(struct vblk *d, struct vblk_req *r)
+{
+	r->next_free = d->free_list;
+	d->free_list = r;
+	if (--d->inflight == 0 && !d->active)
+		pthread_cond_broadcast(&d->drained);
+}
+
+/* Complete r: status byte, used entry (published later, in a batch). */
+static void finish(struct vblk *d, struct vblk_req *r, uint8_t status)
+{
+	if (d->active) {
+		*r->status = status;
+		virtq_push(d->vq, r->head,
+			   status == VIRTIO_BLK_S_OK ? r->used_len : 1);
+		d->pending_used = true;
+	}
+	release(d, r);
+}
+
+static void req_done(struct blk_req *br, int res)
+{
+	struct vblk_req *r = (struct vblk_req *)br;
+	struct vblk *d = r->d;
+
+	if (res == 0 && r->flush_after && d->active) {
+		/* writethrough: durable before the guest hears of it */
+		r->flush_after = false;
+		memset(br, 0, sizeof(*br));
+		br->op = BLK_OP_FLUSH;
+		br->done = req_done;
+		blk_submit(d->blk, br);
+		return;
+	}
+	if (res < 0 && res != -EROFS && res != -EINVAL)
+		vm_log(d->name, "I/O error at sector %" PRIu64 ": %s",
+		       br->offset >> SECTOR_SHIFT, strerror(-res));
+	finish(d, r, res < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+}
+
+/* DISCARD / WRITE_ZEROES: one segment (max_*_seg is 1). */
+static int range_req(struct vblk *d, struct vblk_req *r, uint32_t type,
+		     struct iovec *out, unsigned n_out)
+{
+	struct virtio_blk_discard_write_zeroes seg;
+	bool wz = type == VIRTIO_BLK_T_WRITE_ZEROES;
+
+	if (!(d->features & (1ULL << (wz ? VIRTIO_BLK_F_WRITE_ZEROES :
+				      VIRTIO_BLK_F_DISCARD))))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (iov_total(out, n_out) != sizeof(seg)) {
+		vm_log(d->name, "%s request with %" PRIu64 " bytes of segments "
+		       "(one 16-byte segment supported)",
+		       wz ? "write-zeroes" : "discard", iov_total(out, n_out));
+		return VIRTIO_BLK_S_IOERR;
+	}
+	iov_pull(&out, &n_out, &seg, sizeof(seg));
+	if (seg.flags & ~(uint32_t)(wz ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (seg.num_sectors > VIRTIO_BLK_MAX_DISCARD_SECTORS ||
+	    seg.sector > (UINT64_MAX >> SECTOR_SHIFT) - seg.num_sectors)
+		return VIRTIO_BLK_S_IOERR;
+	r->br.op = wz ? BLK_OP_WRITE_ZEROES : BLK_OP_DISCARD;
+	r->br.offset = seg.sector << SECTOR_SHIFT;
+	r->br.len = (uint64_t)seg.num_sectors << SECTOR_SHIFT;
+	r->br.may_unmap = seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+	r->used_len = 1;
+	return -1;
+}
+
+/* Turn a popped chain into a backend request, or complete it at once. */
+static void start_request(struct vblk *d, struct vblk_req *r,
+			  const struct virtq_elem *e)
+{
+	struct iovec *out = e->iov, *in = e->iov + e->n_out;
+	unsigned n_out = e->n_out, n_in = e->n_in;
+	struct virtio_blk_outhdr hdr;
+	int status = -1;
+	uint64_t len;
+
+	r->head = e->head;
+	r->flush_after = false;
+	memset(&r->br, 0, sizeof(r->br));
+	r->br.done = req_done;
+	d->inflight++;
+	r->status = iov_take_last_byte(in, &n_in);
+	if (!r->status) {
+		/* nowhere to report an error: only a reset recovers */
+		vm_log(d->name, "request at head %u has no device-writable "
+		       "status byte; device needs reset", e->head);
+		d->vq->broken = true;
+		virtio_mmio_set_needs_reset(d->t);
+		release(d, r);
+		return;
+	}
+	r->used_len = 1;
+	if (iov_pull(&out, &n_out, &hdr, sizeof(hdr)) < sizeof(hdr)) {
+		vm_log(d->name, "request at head %u: header shorter than 16 "
+		       "bytes", e->head);
+		finish(d, r, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	switch (hdr.type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		bool wr = hdr.type == VIRTIO_BLK_T_OUT;
+		struct iovec *data = wr ? out : in;
+		unsigned n = wr ? n_out : n_in;
+
+		len = iov_total(data, n);
+		if (len % 512 || hdr.sector > (UINT64_MAX >> SECTOR_SHIFT) ||
+		    (wr && d->readonly)) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		r->br.op = wr ? BLK_OP_WRITE : BLK_OP_READ;
+		r->br.offset = hdr.sector << SECTOR_SHIFT;
+		r->br.len = len;
+		r->br.iov = data;
+		r->br.iovcnt = (int)n;
+		/* used length counts what we write into the chain */
+		r->used_len = wr ? 1 : (uint32_t)(len + 1);
+		r->flush_after = wr && d->writethrough;
+		break;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		r->br.op = BLK_OP_FLUSH;
+		break;
+	case VIRTIO_BLK_T_GET_ID: {
+		size_t n = iov_fill(in, n_in, d->serial, VIRTIO_BLK_ID_BYTES);
+
+		/* shorter serials are NUL-terminated, 20 bytes are not */
+		r->used_len = (uint32_t)n + 1;
+		status = VIRTIO_BLK_S_OK;
+		break;
+	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		status = range_req(d, r, hdr.type, out, n_out);
+		break;
+	default:
+		status = VIRTIO_BLK_S_UNSUPP;
+		break;
+	}
+	if (status >= 0) {
+		finish(d, r, (uint8_t)status);
+		return;
+	}
+	/* may complete inside (range or read-only errors): finish() runs */
+	blk_submit(d->blk, &r->br);
+}
+
+/* Pop and start everything available.  Lock held, device active. */
+static void process_queue(struct vblk *d)
+{
+	struct virtq *q = d->vq;
+	struct virtq_elem e;
+
+	d->stalled = false;
+	for (;;) {
+		virtq_disable_notify(q);
+		while (d->active && !q->broken) {
+			struct vblk_req *r = d->free_list;
+			int ret;
+
+			if (!r) {
+				/* a completion restarts us (notifies stay
+				 * off meanwhile: we will look anyway) */
+				d->stalled = true;
+				goto out;
+			}
+			ret = virtq_pop(q, &e, r->iov, VIRTIO_BLK_QUEUE_SIZE);
+			if (ret == 0)
+				break;
+			if (ret < 0) {
+				virtio_mmio_set_needs_reset(d->t);
+				goto out;
+			}
+			d->free_list = r->next_free;
+			start_request(d, r, &e);
+		}
+		if (!d->active || q->broken || !virtq_enable_notify(q))
+			break;
+	}
+out:
+	io_engine_submit(d->eng);
+	flush_used(d);
+}
+
+static void vblk_notify(void *opaque, unsigned qi)
+{
+	struct vblk *d = opaque;
+
+	(void)qi;
+	pthread_mutex_lock(&d->lock);
+	if (d->active && !d->vq->broken)
+		process_queue(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void vblk_on_complete(void *opaque)
+{
+	struct vblk *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	io_engine_complete(d->eng);
+	if (d->active) {
+		if (d->stalled && d->free_list && !d->vq->broken)
+			process_queue(d);
+		else
+			flush_used(d);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void vblk_config_read(void *opaque, uint32_t off, void *data,
+			     unsigned size)
+{
+	struct vblk *d = opaque;
+
+	memcpy(data, d->config + off, size);
+}
+
+static int vblk_activate(void *opaque, uint64_t features)
+{
+	struct vblk *d = opaque;
+	struct virtq *q = virtio_mmio_queue(d->t, 0);
+
+	if (!q) {
+		vm_log(d->name, "DRIVER_OK without a request queue");
+		return -1;
+	}
+	pthread_mutex_lock(&d->lock);
+	d->vq = q;
+	d->features = features;
+	d->writethrough = !(features & (1ULL << VIRTIO_BLK_F_FLUSH));
+	d->stalled = d->pending_used = false;
+	d->active = true;
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+static void vblk_reset(void *opaque)
+{
+	struct vblk *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	d->active = false;
+	/* the loop thread keeps reaping; completions now only free slots */
+	while (d->inflight)
+		pthread_cond_wait(&d->drained, &d->lock);
+	d->vq = NULL;
+	d->stalled = d->pending_used = false;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static const struct virtio_dev_ops vblk_ops = {
+	.device_id = VIRTIO_ID_BLOCK,
+	.num_queues = 1,
+	.queue_max = VIRTIO_BLK_QUEUE_SIZE,
+	.config_size = VIRTIO_BLK_CFG_SIZE,
+	.config_read = vblk_config_read,
+	.config_write = NULL,
+	.activate = vblk_activate,
+	.notify = vblk_notify,
+	.reset = vblk_reset,
+};
+
+static void vblk_free(struct vblk *d)
+{
+	if (d->loop)
+		event_loop_destroy(d->loop);
+	/* the thread is gone: drain what is in flight on this one */
+	pthread_mutex_lock(&d->lock);
+	d->active = false;
+	pthread_mutex_unlock(&d->lock);
+	while (d->eng && io_engine_inflight(d->eng) > 0)
+		if (io_engine_wait(d->eng) < 0)
+			break;
+	virtio_mmio_destroy(d->t);
+	if (d->blk)
+		blk_close(d->blk);
+	if (d->eng)
+		io_engine_destroy(d->eng);
+	pthread_cond_destroy(&d->drained);
+	pthread_mutex_destroy(&d->lock);
+	free(d->reqs);
+	free(d);
+}
+
+static void vblk_destroy(void *opaque)
+{
+	vblk_free(opaque);
+}
+
+static void build_config(struct vblk *d)
+{
+	unsigned align = blk_alignment(d->blk);
+	uint32_t bs = align > 512 ? align : 512;
+
+	memset(d->config, 0, sizeof(d->config));
+	put_le64(d->config + VIRTIO_BLK_CFG_CAPACITY,
+		 blk_size(d->blk) >> SECTOR_SHIFT);
+	put_le32(d->config + VIRTIO_BLK_CFG_SIZE_MAX, VIRTIO_BLK_SIZE_MAX);
+	put_le32(d->config + VIRTIO_BLK_CFG_SEG_MAX, VIRTIO_BLK_SEG_MAX);
+	put_le32(d->config + VIRTIO_BLK_CFG_BLK_SIZE, bs);
+	put_le16(d->config + VIRTIO_BLK_CFG_NUM_QUEUES, 1);
+	put_le32(d->config + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS,
+		 VIRTIO_BLK_MAX_DISCARD_SECTORS);
+	put_le32(d->config + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, 1);
+	/* hole punching works in file system blocks */
+	put_le32(d->config + VIRTIO_BLK_CFG_DISCARD_ALIGN,
+		 (bs > 4096 ? bs : 4096) >> SECTOR_SHIFT);
+	put_le32(d->config + VIRTIO_BLK_CFG_MAX_WZ_SECTORS,
+		 VIRTIO_BLK_MAX_DISCARD_SECTORS);
+	put_le32(d->config + VIRTIO_BLK_CFG_MAX_WZ_SEG, 1);
+	d->config[VIRTIO_BLK_CFG_WZ_MAY_UNMAP] = 1;
+}
+
+int virtio_blk_create(struct vm *vm, const struct virtio_blk_opts *o,
+		      char *err, size_t errlen)
+{
+	struct vblk *d;
+	uint64_t features;
+	char e2[200];
+	unsigned i;
+
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		snprintf(err, errlen, "virtio-blk: out of memory");
+		return -1;
+	}
+	d->vm = vm;
+	snprintf(d->name, sizeof(d->name), "virtio-blk%u", o->index);
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->drained, NULL);
+	if (o->serial && strlen(o->serial) > VIRTIO_BLK_ID_BYTES) {
+		snprintf(err, errlen, "%s: serial '%s' is longer than %u bytes",
+			 o->blk.path ? o->blk.path : "disk", o->serial,
+			 VIRTIO_BLK_ID_BYTES);
+		goto fail;
+	}
+	if (o->serial)
+		memcpy(d->serial, o->serial, strlen(o->serial));
+	else
+		snprintf(d->serial, sizeof(d->serial), "vmm-disk%u", o->index);
+
+	d->reqs = calloc(VIRTIO_BLK_QUEUE_SIZE, sizeof(*d->reqs));
+	if (!d->reqs) {
+		snprintf(err, errlen, "%s: out of memory", d->name);
+		goto fail;
+	}
+	for (i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++) {
+		d->reqs[i].d = d;
+		d->reqs[i].next_free = d->free_list;
+		d->free_list = &d->reqs[i];
+	}
+	/* room for every request plus a flush each (writethrough) */
+	d->eng = io_engine_create(2 * VIRTIO_BLK_QUEUE_SIZE, e2, sizeof(e2));
+	if (!d->eng) {
+		snprintf(err, errlen, "%s: %s", d->name, e2);
+		goto fail;
+	}
+	d->blk = blk_open(&o->blk, d->eng, err, errlen);
+	if (!d->blk)
+		goto fail;
+	d->readonly = blk_readonly(d->blk);
+	build_config(d);
+
+	features = (1ULL << VIRTIO_BLK_F_SIZE_MAX) |
+		   (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+		   (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
+		   (1ULL << VIRTIO_BLK_F_FLUSH) |
+		   (1ULL << VIRTIO_F_INDIRECT_DESC) |
+		   (1ULL << VIRTIO_F_EVENT_IDX);
+	if (d->readonly)
+		features |= 1ULL << VIRTIO_BLK_F_RO;
+	if (blk_can_discard(d->blk))
+		features |= 1ULL << VIRTIO_BLK_F_DISCARD;
+	if (blk_can_write_zeroes(d->blk))
+		features |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+
+	d->loop = event_loop_create(d->name);
+	if (!d->loop) {
+		snprintf(err, errlen, "%s: cannot create the device thread",
+			 d->name);
+		goto fail;
+	}
+	d->t = virtio_mmio_create(vm, d->name, &vblk_ops, d, features, d->loop,
+				  err, errlen);
+	if (!d->t)
+		goto fail_leak;
+	if (event_loop_add(d->loop, io_engine_eventfd(d->eng),
+			   vblk_on_complete, d) < 0 ||
+	    event_loop_start(d->loop) < 0) {
+		snprintf(err, errlen, "%s: cannot start the device thread",
+			 d->name);
+		goto fail_leak;
+	}
+	if (vm_add_device(vm, d->name, vblk_destroy, d) < 0) {
+		snprintf(err, errlen, "%s: cannot register the device",
+			 d->name);
+		goto fail_leak;
+	}
+	return 0;
+fail:
+	vblk_free(d);
+	return -1;
+fail_leak:
+	/* The transport's MMIO handlers may point at d: keep it (the VMM
+	 * exits on this error), only stop the thread. */
+	event_loop_destroy(d->loop);
+	return -1;
+}

@@ -1,0 +1,516 @@
+/* devices/virtio_mmio.c - virtio-mmio version 2 transport (virtio 1.2, 4.2).
+ *
+ * Register accesses trap on vCPU threads; all transport state lives under
+ * t->lock.  The device's own thread only sees the queues after activation
+ * and talks back through atomics (InterruptStatus, NEEDS_RESET) and the
+ * irqfd, so it never waits for a vCPU.
+ */
+#include "devices/virtio_mmio.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vmm/event_loop.h"
+#include "vmm/vm.h"
+
+struct queue_regs {
+	uint32_t num;
+	uint32_t ready;
+	uint64_t desc, driver, device;
+};
+
+struct notify_src {
+	struct virtio_mmio *t;
+	unsigned idx;
+	int fd;
+	bool ioeventfd;		/* registered with KVM (else MMIO exits) */
+};
+
+struct virtio_mmio {
+	struct vm *vm;
+	char name[32];
+	const struct virtio_dev_ops *ops;
+	void *dev;
+	struct event_loop *loop;
+	uint64_t base;
+	unsigned irq;
+	int irqfd;		/* -1: fall back to vm_irq_line */
+
+	pthread_mutex_t lock;
+	uint64_t dev_features, drv_features;
+	uint32_t dev_feat_sel, drv_feat_sel, queue_sel, shm_sel;
+	uint32_t status;	/* written under lock; read by the device too */
+	uint32_t isr;		/* atomic: InterruptStatus */
+	bool needs_reset;	/* atomic */
+	uint32_t config_gen;	/* atomic */
+	bool warned_width;
+	struct queue_regs qr[VIRTIO_MMIO_MAX_QUEUES];
+	struct virtq vq[VIRTIO_MMIO_MAX_QUEUES];
+	bool vq_live[VIRTIO_MMIO_MAX_QUEUES];
+	struct notify_src notify[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+uint64_t virtio_mmio_base(const struct virtio_mmio *t)
+{
+	return t->base;
+}
+
+unsigned virtio_mmio_irq(const struct virtio_mmio *t)
+{
+	return t->irq;
+}
+
+struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned i)
+{
+	return i < t->ops->num_queues && t->vq_live[i] ? &t->vq[i] : NULL;
+}
+
+static void raise_irq(struct virtio_mmio *t, uint32_t why)
+{
+	uint64_t one = 1;
+
+	/* the bit is visible before the interrupt can be taken */
+	__atomic_fetch_or(&t->isr, why, __ATOMIC_SEQ_CST);
+	if (t->irqfd >= 0) {
+		if (write(t->irqfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			vm_log(t->name, "irqfd write: %s", strerror(errno));
+	} else {
+		vm_irq_line(t->vm, t->irq, -1);
+	}
+}
+
+void virtio_mmio_interrupt(struct virtio_mmio *t)
+{
+	raise_irq(t, VIRTIO_MMIO_INT_VRING);
+}
+
+void virtio_mmio_set_needs_reset(struct virtio_mmio *t)
+{
+	if (__atomic_exchange_n(&t->needs_reset, true, __ATOMIC_SEQ_CST))
+		return;
+	/* only a driver that is running is told (virtio 1.2, 2.1.2) */
+	if (__atomic_load_n(&t->status, __ATOMIC_ACQUIRE) &
+	    VIRTIO_STATUS_DRIVER_OK)
+		raise_irq(t, VIRTIO_MMIO_INT_CONFIG);
+}
+
+bool virtio_mmio_needs_reset(struct virtio_mmio *t)
+{
+	return __atomic_load_n(&t->needs_reset, __ATOMIC_ACQUIRE);
+}
+
+void virtio_mmio_config_changed(struct virtio_mmio *t)
+{
+	__atomic_fetch_add(&t->config_gen, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&t->status, __ATOMIC_ACQUIRE) &
+	    VIRTIO_STATUS_DRIVER_OK)
+		raise_irq(t, VIRTIO_MMIO_INT_CONFIG);
+}
+
+static void on_notify(void *opaque)
+{
+	struct notify_src *n = opaque;
+	uint64_t v;
+
+	/* clear the eventfd first: a notify after this read fires again */
+	if (read(n->fd, &v, sizeof(v)) < 0)
+		return;
+	n->t->ops->notify(n->t->dev, n->idx);
+}
+
+/* Called with t->lock held. */
+static void do_reset(struct virtio_mmio *t)
+{
+	t->ops->reset(t->dev);
+	__atomic_store_n(&t->status, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->needs_reset, false, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->isr, 0, __ATOMIC_RELEASE);
+	t->drv_features = 0;
+	t->dev_feat_sel = t->drv_feat_sel = t->queue_sel = t->shm_sel = 0;
+	memset(t->qr, 0, sizeof(t->qr));
+	memset(t->vq, 0, sizeof(t->vq));
+	memset(t->vq_live, 0, sizeof(t->vq_live));
+}
+
+static bool features_ok(struct virtio_mmio *t)
+{
+	uint64_t extra = t->drv_features & ~t->dev_features;
+
+	if (!(t->drv_features & (1ULL << VIRTIO_F_VERSION_1))) {
+		vm_log(t->name, "driver did not accept VERSION_1 (legacy "
+		       "drivers are not supported); FEATURES_OK refused");
+		return false;
+	}
+	if (extra) {
+		vm_log(t->name, "driver accepted features %#" PRIx64 " that "
+		       "were not offered; FEATURES_OK refused", extra);
+		return false;
+	}
+	return true;
+}
+
+/* DRIVER_OK: set up the ready queues and start the device.  Lock held. */
+static bool activate(struct virtio_mmio *t)
+{
+	struct guest_mem *mem = vm_mem(t->vm);
+	char err[160];
+	unsigned i;
+
+	for (i = 0; i < t->ops->num_queues; i++) {
+		struct queue_regs *r = &t->qr[i];
+
+		if (!r->ready)
+			continue;
+		if (r->num > t->ops->queue_max) {
+			vm_log(t->name, "queue %u: size %u exceeds the maximum "
+			       "%u", i, r->num, t->ops->queue_max);
+			return false;
+		}
+		if (virtq_init(&t->vq[i], mem, t->name, (uint16_t)r->num,
+			       r->desc, r->driver, r->device, t->drv_features,
+			       err, sizeof(err)) < 0) {
+			vm_log(t->name, "queue %u: %s", i, err);
+			return false;
+		}
+		t->vq_live[i] = true;
+	}
+	if (t->ops->activate(t->dev, t->drv_features) < 0)
+		return false;
+	return true;
+}
+
+static void write_status(struct virtio_mmio *t, uint32_t v)
+{
+	uint32_t old = t->status, added;
+
+	if (v == 0) {
+		do_reset(t);
+		return;
+	}
+	v &= ~VIRTIO_STATUS_NEEDS_RESET;	/* the device's bit */
+	if (old & ~v) {
+		vm_log(t->name, "driver cleared status bits (%#x -> %#x) "
+		       "without a reset; ignored", old, v);
+		return;
+	}
+	added = v & ~old;
+	if ((added & VIRTIO_STATUS_FEATURES_OK) && !features_ok(t))
+		v &= ~VIRTIO_STATUS_FEATURES_OK;
+	if (added & VIRTIO_STATUS_DRIVER_OK) {
+		if (!(v & VIRTIO_STATUS_FEATURES_OK)) {
+			vm_log(t->name, "DRIVER_OK without FEATURES_OK");
+			v &= ~VIRTIO_STATUS_DRIVER_OK;
+			__atomic_store_n(&t->needs_reset, true,
+					 __ATOMIC_RELEASE);
+		} else if (!activate(t)) {
+			memset(t->vq_live, 0, sizeof(t->vq_live));
+			__atomic_store_n(&t->needs_reset, true,
+					 __ATOMIC_RELEASE);
+			vm_log(t->name, "device not started; needs reset");
+		}
+	}
+	__atomic_store_n(&t->status, v, __ATOMIC_RELEASE);
+}
+
+static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
+{
+	struct queue_regs *q = t->queue_sel < t->ops->num_queues ?
+			       &t->qr[t->queue_sel] : NULL;
+
+	switch (off) {
+	case VIRTIO_MMIO_MAGIC_VALUE:
+		return VIRTIO_MMIO_MAGIC;
+	case VIRTIO_MMIO_VERSION:
+		return 2;
+	case VIRTIO_MMIO_DEVICE_ID:
+		return t->ops->device_id;
+	case VIRTIO_MMIO_VENDOR_ID:
+		return VIRTIO_MMIO_VENDOR;
+	case VIRTIO_MMIO_DEVICE_FEATURES:
+		return t->dev_feat_sel < 2 ?
+		       (uint32_t)(t->dev_features >> (32 * t->dev_feat_sel)) : 0;
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
+		return q ? t->ops->queue_max : 0;
+	case VIRTIO_MMIO_QUEUE_READY:
+		return q ? q->ready : 0;
+	case VIRTIO_MMIO_INTERRUPT_STATUS:
+		return __atomic_load_n(&t->isr, __ATOMIC_ACQUIRE);
+	case VIRTIO_MMIO_STATUS:
+		return t->status |
+		       (__atomic_load_n(&t->needs_reset, __ATOMIC_ACQUIRE) ?
+			VIRTIO_STATUS_NEEDS_RESET : 0);
+	case VIRTIO_MMIO_SHM_LEN_LOW:
+	case VIRTIO_MMIO_SHM_LEN_HIGH:
+	case VIRTIO_MMIO_SHM_BASE_LOW:
+	case VIRTIO_MMIO_SHM_BASE_HIGH:
+		return 0xffffffff;	/* no shared memory regions: length -1 */
+	case VIRTIO_MMIO_CONFIG_GENERATION:
+		return __atomic_load_n(&t->config_gen, __ATOMIC_ACQUIRE);
+	default:
+		return 0;	/* write-only and reserved registers */
+	}
+}
+
+static void set_half(uint64_t *v, bool high, uint32_t x)
+{
+	if (high)
+		*v = (*v & 0xffffffffULL) | ((uint64_t)x << 32);
+	else
+		*v = (*v & ~0xffffffffULL) | x;
+}
+
+static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+	struct queue_regs *q = t->queue_sel < t->ops->num_queues ?
+			       &t->qr[t->queue_sel] : NULL;
+	bool features_locked = t->status & VIRTIO_STATUS_FEATURES_OK;
+
+	switch (off) {
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+		t->dev_feat_sel = v;
+		return;
+	case VIRTIO_MMIO_DRIVER_FEATURES:
+		if (features_locked || t->drv_feat_sel >= 2)
+			return;
+		set_half(&t->drv_features, t->drv_feat_sel == 1, v);
+		return;
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+		t->drv_feat_sel = v;
+		return;
+	case VIRTIO_MMIO_QUEUE_SEL:
+		t->queue_sel = v;
+		return;
+	case VIRTIO_MMIO_QUEUE_NOTIFY:
+		/* Only when the ioeventfd did not catch it (e.g. a 2-byte
+		 * write): hand it to the device thread all the same. */
+		if (v < t->ops->num_queues) {
+			uint64_t one = 1;
+
+			if (write(t->notify[v].fd, &one, sizeof(one)) < 0 &&
+			    errno != EAGAIN)
+				vm_log(t->name, "notify: %s", strerror(errno));
+		}
+		return;
+	case VIRTIO_MMIO_INTERRUPT_ACK:
+		__atomic_fetch_and(&t->isr, ~v, __ATOMIC_SEQ_CST);
+		return;
+	case VIRTIO_MMIO_STATUS:
+		write_status(t, v);
+		return;
+	case VIRTIO_MMIO_SHM_SEL:
+		t->shm_sel = v;
+		return;
+	}
+	/* queue registers: only for an existing queue that is not live */
+	if (!q || q->ready)
+		return;
+	switch (off) {
+	case VIRTIO_MMIO_QUEUE_NUM:
+		q->num = v;
+		break;
+	case VIRTIO_MMIO_QUEUE_READY:
+		q->ready = v & 1;
+		break;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+		set_half(&q->desc, off & 4, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+		set_half(&q->driver, off & 4, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
+		set_half(&q->device, off & 4, v);
+		break;
+	}
+}
+
+static bool config_access(struct virtio_mmio *t, uint64_t off, unsigned size)
+{
+	uint64_t c = off - VIRTIO_MMIO_CONFIG;
+
+	return off >= VIRTIO_MMIO_CONFIG && (size == 1 || size == 2 ||
+					     size == 4 || size == 8) &&
+	       c + size <= t->ops->config_size;
+}
+
+static void bad_width(struct virtio_mmio *t, uint64_t off, unsigned size)
+{
+	if (!t->warned_width)
+		vm_log(t->name, "%u-byte access at register %#" PRIx64
+		       " ignored (32-bit aligned accesses only)", size, off);
+	t->warned_width = true;
+}
+
+void virtio_mmio_read(void *opaque, uint64_t off, void *data, unsigned size)
+{
+	struct virtio_mmio *t = opaque;
+	uint32_t v;
+
+	memset(data, 0, size);
+	pthread_mutex_lock(&t->lock);
+	if (off >= VIRTIO_MMIO_CONFIG) {
+		if (config_access(t, off, size))
+			t->ops->config_read(t->dev,
+					    (uint32_t)(off - VIRTIO_MMIO_CONFIG),
+					    data, size);
+	} else if (size != 4 || (off & 3)) {
+		bad_width(t, off, size);
+	} else {
+		v = read_reg(t, off);
+		memcpy(data, &v, 4);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_mmio_write(void *opaque, uint64_t off, const void *data,
+		       unsigned size)
+{
+	struct virtio_mmio *t = opaque;
+	uint32_t v;
+
+	pthread_mutex_lock(&t->lock);
+	if (off >= VIRTIO_MMIO_CONFIG) {
+		if (config_access(t, off, size) && t->ops->config_write)
+			t->ops->config_write(t->dev,
+					     (uint32_t)(off - VIRTIO_MMIO_CONFIG),
+					     data, size);
+	} else if (size != 4 || (off & 3)) {
+		bad_width(t, off, size);
+	} else {
+		memcpy(&v, data, 4);
+		write_reg(t, off, v);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+struct virtio_mmio *virtio_mmio_create(struct vm *vm, const char *name,
+				       const struct virtio_dev_ops *ops,
+				       void *dev, uint64_t features,
+				       struct event_loop *loop, char *err,
+				       size_t errlen)
+{
+	struct virtio_mmio *t;
+	bool registered = false;
+	unsigned i;
+	int ret;
+
+	if (ops->num_queues == 0 || ops->num_queues > VIRTIO_MMIO_MAX_QUEUES ||
+	    ops->queue_max == 0 || ops->queue_max > VIRTQ_MAX_SIZE) {
+		snprintf(err, errlen, "%s: bad queue layout", name);
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return NULL;
+	}
+	t->vm = vm;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->ops = ops;
+	t->dev = dev;
+	t->loop = loop;
+	t->dev_features = features | (1ULL << VIRTIO_F_VERSION_1);
+	t->irqfd = -1;
+	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
+		t->notify[i].fd = -1;
+	pthread_mutex_init(&t->lock, NULL);
+
+	ret = vm_add_virtio_mmio(vm, &t->base, &t->irq);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: no virtio-mmio window left (%s)",
+			 name, strerror(-ret));
+		goto fail;
+	}
+	ret = vm_register_io(vm, IO_SPACE_MMIO, t->base, VMM_VIRTIO_MMIO_SIZE,
+			     virtio_mmio_read, virtio_mmio_write, t);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: cannot register MMIO window at "
+			 "%#" PRIx64 ": %s", name, t->base, strerror(-ret));
+		goto fail;
+	}
+	registered = true;
+	for (i = 0; i < ops->num_queues; i++) {
+		struct notify_src *n = &t->notify[i];
+
+		n->t = t;
+		n->idx = i;
+		n->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (n->fd < 0) {
+			snprintf(err, errlen, "%s: eventfd: %s", name,
+				 strerror(errno));
+			goto fail;
+		}
+		/* no exit to user space for a notify: KVM signals the fd */
+		n->ioeventfd = vm_ioeventfd(vm, t->base +
+					    VIRTIO_MMIO_QUEUE_NOTIFY, 4, true,
+					    i, n->fd) == 0;
+		if (!n->ioeventfd)
+			vm_log(name, "no ioeventfd for queue %u: notifies "
+			       "will exit to the VMM", i);
+		if (event_loop_add(loop, n->fd, on_notify, n) < 0) {
+			snprintf(err, errlen, "%s: cannot watch queue %u "
+				 "notifies", name, i);
+			goto fail;
+		}
+	}
+	t->irqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (t->irqfd >= 0 && vm_irqfd(vm, t->irq, t->irqfd) < 0) {
+		vm_log(name, "no irqfd for IRQ %u: interrupts go through the "
+		       "VMM", t->irq);
+		close(t->irqfd);
+		t->irqfd = -1;
+	}
+	return t;
+fail:
+	/* vm.h cannot give a window back: it stays claimed. */
+	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
+		if (t->notify[i].fd >= 0) {
+			event_loop_del(loop, t->notify[i].fd);
+			if (t->notify[i].ioeventfd)
+				vm_ioeventfd_remove(vm, t->base +
+						    VIRTIO_MMIO_QUEUE_NOTIFY,
+						    4, true, i,
+						    t->notify[i].fd);
+			close(t->notify[i].fd);
+			t->notify[i].fd = -1;
+		}
+	}
+	/* Once the handlers point at t it must outlive the VM (the VMM
+	 * exits on this error anyway). */
+	if (!registered) {
+		pthread_mutex_destroy(&t->lock);
+		free(t);
+	}
+	return NULL;
+}
+
+void virtio_mmio_destroy(struct virtio_mmio *t)
+{
+	unsigned i;
+
+	if (!t)
+		return;
+	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
+		struct notify_src *n = &t->notify[i];
+
+		if (n->fd < 0)
+			continue;
+		if (n->ioeventfd)
+			vm_ioeventfd_remove(t->vm, t->base +
+					    VIRTIO_MMIO_QUEUE_NOTIFY, 4, true,
+					    i, n->fd);
+		close(n->fd);
+	}
+	if (t->irqfd >= 0)
+		close(t->irqfd);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
