@@ -1,3 +1,3 @@
 # devices/module.mk - every devices/*.c goes into the VMM library (main.c into the binary)
 devices_SRCS := $(filter-out vmm/main.c,$(wildcard devices/*.c))
-LIB_OBJS += $(patsubst %.c,$(BUILD)/%.o,$(devices_SRCS))
+LIB_OBJS += $(patsubst %.c,$(BUILD)/obj/%.o,$(devices_SRCS))

@@ -2,7 +2,9 @@
 # Environment from tests/run-all: VMM, TESTKERNEL, BUILD, TOP, TEST_TMP.
 set -u
 : "${TEST_TMP:=$(mktemp -d)}"
-: "${VMM:=$TOP/vmm}"
+: "${TOP:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${VMM:=$TOP/build/vmm}"
+: "${TESTKERNEL:=$TOP/build/guest/testkernel}"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "skip: $*"; exit 77; }
