@@ -1,0 +1,580 @@
+/* storage/qcow2_io.c - guest requests on a qcow2 image.
+ *
+ * A request is cut at mapping boundaries into pieces.  Guest data moves only
+ * through the io_uring engine, straight between the guest iovecs and the
+ * image (or a backing file): reads and overwrites of allocated clusters need
+ * no metadata I/O once the L2 table is cached.
+ *
+ * An allocating write references fresh clusters (refcounts written), writes
+ * the data (with the old contents of partial head/tail clusters gathered
+ * from the backing file, a compressed cluster or zeroes into bounce
+ * buffers), and only when that write has completed points the L2 entries at
+ * the new clusters (with COPIED) and drops the references of what they
+ * replaced.  Guest clusters with an allocation in flight are listed in
+ * s->allocs: any later write, discard or write-zeroes touching one waits
+ * until it is done, then carries on from where it stopped, so a cluster is
+ * never allocated twice.  Reads do not wait: they see the old mapping until
+ * the new one is in place.
+ */
+#include "storage/qcow2.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALLOC_MAX 512	/* clusters per allocating write op */
+
+struct q2req {
+	struct qcow2 *s;
+	struct blk_req *r;
+	uint64_t cursor, end;
+	int pending;	/* ops in flight + 1 while the request is processed */
+	int err;
+	struct q2req *wnext;	/* in a q2alloc's waiter list */
+};
+
+struct q2alloc {
+	struct q2alloc *next;
+	uint64_t c0, n;		/* guest clusters [c0, c0 + n) */
+	uint64_t host;		/* their new host clusters, contiguous */
+	uint64_t l2off, l2i;
+	struct q2req *waiters;
+	uint64_t old[];		/* the entries being replaced */
+};
+
+struct q2op {
+	struct io_cb cb;
+	struct q2req *q;
+	struct q2alloc *a;
+	void *bounce[2];
+	int iovcnt;
+	struct iovec iov[];
+};
+
+static void write_run(struct q2req *q);
+static void zero_run(struct q2req *q);
+
+static int iov_slice(const struct iovec *src, int cnt, uint64_t skip,
+		     uint64_t len, struct iovec *dst)
+{
+	int i, n = 0;
+
+	for (i = 0; i < cnt && len; i++) {
+		uint64_t l = src[i].iov_len, take;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		take = l - skip < len ? l - skip : len;
+		if (dst) {
+			dst[n].iov_base = (char *)src[i].iov_base + skip;
+			dst[n].iov_len = take;
+		}
+		n++;
+		len -= take;
+		skip = 0;
+	}
+	return n;
+}
+
+/* Copy data (or zeroes if data is NULL) into bytes [skip, skip+len) of an
+ * iovec. */
+static void iov_put(const struct iovec *iov, int cnt, uint64_t skip,
+		    const uint8_t *data, uint64_t len)
+{
+	int i;
+
+	for (i = 0; i < cnt && len; i++) {
+		uint64_t l = iov[i].iov_len, take;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		take = l - skip < len ? l - skip : len;
+		if (data) {
+			memcpy((char *)iov[i].iov_base + skip, data, take);
+			data += take;
+		} else {
+			memset((char *)iov[i].iov_base + skip, 0, take);
+		}
+		len -= take;
+		skip = 0;
+	}
+}
+
+static void req_put(struct q2req *q)
+{
+	if (--q->pending == 0) {
+		struct blk_req *r = q->r;
+		int err = q->err;
+
+		free(q);
+		r->done(r, err);
+	}
+}
+
+static void set_err(struct q2req *q, int err)
+{
+	if (err < 0 && !q->err)
+		q->err = err;
+}
+
+static struct q2alloc *alloc_find(struct qcow2 *s, uint64_t c)
+{
+	struct q2alloc *a;
+
+	for (a = s->allocs; a; a = a->next)
+		if (c >= a->c0 && c < a->c0 + a->n)
+			return a;
+	return NULL;
+}
+
+static void resume(struct q2req *q)
+{
+	if (q->r->op == BLK_OP_WRITE)
+		write_run(q);
+	else
+		zero_run(q);
+}
+
+/* The data of an allocating write is on disk (res 0) or failed. */
+static int alloc_finish(struct qcow2 *s, struct q2alloc *a, int res)
+{
+	struct q2img *im = s->img;
+	struct q2alloc **pp;
+	struct q2req *w;
+	uint8_t *t;
+	uint64_t j;
+	int ret = res;
+
+	for (pp = &s->allocs; *pp != a; pp = &(*pp)->next)
+		;
+	*pp = a->next;
+	if (res == 0) {
+		ret = q2_cache_get(im, &im->l2c, a->l2off, &t);
+		if (!ret) {
+			for (j = 0; j < a->n; j++)
+				qcow2_put_be64(t + (a->l2i + j) * 8,
+					       qcow2_l2_data_entry(a->host +
+								   (j << im->cb)));
+			ret = q2_pwrite(im->fd, t + a->l2i * 8, a->n * 8,
+					a->l2off + a->l2i * 8);
+			if (ret) {	/* the file may hold either: leak */
+				q2_cache_invalidate(&im->l2c, a->l2off);
+				q2_report(im, "cannot write an L2 table: %s",
+					  strerror(-ret));
+			}
+		}
+		for (j = 0; !ret && j < a->n; j++)
+			q2_free_entry(im, a->old[j]);	/* at worst a leak */
+	} else {
+		/* nothing points at the new clusters: give them back */
+		q2_rc_update(im, a->host, a->n << im->cb, -1);
+	}
+	w = a->waiters;
+	free(a);
+	while (w) {
+		struct q2req *next = w->wnext;
+
+		resume(w);
+		w = next;
+	}
+	return ret;
+}
+
+static void op_done(struct io_cb *cb, int64_t res)
+{
+	struct q2op *op = (struct q2op *)((char *)cb - offsetof(struct q2op, cb));
+	struct q2req *q = op->q;
+
+	set_err(q, res < 0 ? (int)res : 0);
+	if (op->a)
+		set_err(q, alloc_finish(q->s, op->a, res < 0 ? (int)res : 0));
+	free(op->bounce[0]);
+	free(op->bounce[1]);
+	free(op);
+	req_put(q);
+}
+
+static struct q2op *op_new(struct q2req *q, int iovcnt)
+{
+	struct q2op *op = calloc(1, sizeof(*op) + iovcnt * sizeof(struct iovec));
+
+	if (!op)
+		return NULL;
+	op->q = q;
+	op->cb.fn = op_done;
+	return op;
+}
+
+/* Queue an op; it counts as pending until op_done. */
+static void op_start(struct q2op *op, bool write, int fd, uint64_t off)
+{
+	struct io_engine *e = op->q->s->dev.engine;
+	int ret;
+
+	op->q->pending++;
+	ret = write ? io_engine_writev(e, fd, op->iov, op->iovcnt, off, &op->cb)
+		    : io_engine_readv(e, fd, op->iov, op->iovcnt, off, &op->cb);
+	if (ret < 0)
+		op_done(&op->cb, ret);
+}
+
+/* An op for guest bytes [off, off+len) of the request (or zeroes), between
+ * optional head and tail bounce buffers. */
+static struct q2op *data_op(struct q2req *q, uint64_t off, uint64_t len,
+			    bool zero, void *hb, uint64_t hl, void *tb,
+			    uint64_t tl)
+{
+	const struct blk_req *r = q->r;
+	uint64_t cs = q->s->img->cs, skip = off - r->offset;
+	int n, k = 0;
+	struct q2op *op;
+
+	n = zero ? (int)((len + cs - 1) / cs)
+		 : iov_slice(r->iov, r->iovcnt, skip, len, NULL);
+	op = op_new(q, n + (hl != 0) + (tl != 0));
+	if (!op)
+		return NULL;
+	if (hl) {
+		op->iov[k].iov_base = hb;
+		op->iov[k++].iov_len = hl;
+	}
+	if (zero) {
+		uint64_t left = len;
+
+		for (; left; k++) {
+			op->iov[k].iov_base = q->s->zero_buf;
+			op->iov[k].iov_len = left < cs ? left : cs;
+			left -= op->iov[k].iov_len;
+		}
+	} else {
+		k += iov_slice(r->iov, r->iovcnt, skip, len, op->iov + k);
+	}
+	if (tl) {
+		op->iov[k].iov_base = tb;
+		op->iov[k++].iov_len = tl;
+	}
+	op->iovcnt = k;
+	op->bounce[0] = hb;
+	op->bounce[1] = tb;
+	return op;
+}
+
+static void read_run(struct q2req *q)
+{
+	struct q2img *im = q->s->img;
+	const struct blk_req *r = q->r;
+
+	while (q->cursor < q->end && !q->err) {
+		uint64_t off = q->cursor, skip = off - r->offset;
+		const uint8_t *c;
+		struct q2map m;
+		struct q2op *op;
+		int ret = q2_resolve(im, off, q->end - off, &m);
+
+		if (ret) {
+			set_err(q, ret);
+			break;
+		}
+		switch (m.kind) {
+		case QCOW2_DATA:
+			op = data_op(q, off, m.len, false, NULL, 0, NULL, 0);
+			if (!op) {
+				set_err(q, -ENOMEM);
+				break;
+			}
+			op_start(op, false, m.im->dfd, m.host);
+			break;
+		case QCOW2_COMPRESSED:
+			ret = q2_decompress(m.im, m.entry, &c);
+			if (ret)
+				set_err(q, ret);
+			else
+				iov_put(r->iov, r->iovcnt, skip,
+					c + (off & (m.im->cs - 1)), m.len);
+			break;
+		default:
+			iov_put(r->iov, r->iovcnt, skip, NULL, m.len);
+			break;
+		}
+		q->cursor += m.len;
+	}
+	req_put(q);
+}
+
+/* Write guest bytes [off, off+len) (or zeroes): one op.  Returns the bytes
+ * handled, 0 if the request now waits for an allocation in flight, or
+ * -errno. */
+static int64_t write_step(struct q2req *q, uint64_t off, uint64_t len,
+			  bool zero)
+{
+	struct qcow2 *s = q->s;
+	struct q2img *im = s->img;
+	uint64_t c = off >> im->cb, l1i, l2i, l2off, n, maxc, host, got;
+	uint64_t head, tail, dend, run_end;
+	void *hb = NULL, *tb = NULL;
+	struct q2alloc *a;
+	struct q2map m;
+	struct q2op *op;
+	uint8_t *t;
+	int ret;
+
+	if (zero && len > ((uint64_t)ALLOC_MAX << im->cb))
+		len = (uint64_t)ALLOC_MAX << im->cb;	/* iovec count */
+	a = alloc_find(s, c);
+	if (a) {
+		q->wnext = a->waiters;
+		a->waiters = q;
+		return 0;
+	}
+	ret = q2_map(im, off, len, &m);
+	if (ret)
+		return ret;
+	if (m.kind == QCOW2_DATA && m.copied) {
+		/* overwrite in place: the hot path, data only */
+		op = data_op(q, off, m.len, zero, NULL, 0, NULL, 0);
+		if (!op)
+			return -ENOMEM;
+		op_start(op, true, im->dfd, m.host);
+		return (int64_t)m.len;
+	}
+
+	l1i = c >> im->l2_bits;
+	l2i = c & (im->l2_n - 1);
+	ret = q2_l2_prepare(im, l1i, &l2off);
+	if (ret)
+		return ret;
+	maxc = im->l2_n - l2i < ALLOC_MAX ? im->l2_n - l2i : ALLOC_MAX;
+	a = malloc(sizeof(*a) + maxc * sizeof(uint64_t));
+	if (!a)
+		return -ENOMEM;
+	ret = q2_cache_get(im, &im->l2c, l2off, &t);
+	if (ret)
+		goto fail;
+	for (n = 0; n < maxc && ((c + n) << im->cb) < off + len; n++) {
+		uint64_t e = qcow2_be64(t + (l2i + n) * 8), h;
+		enum qcow2_kind k = qcow2_l2_kind(e, im->version, im->cb, &h);
+
+		if (k == QCOW2_BAD) {
+			q2_report(im, "invalid L2 entry %#llx",
+				  (unsigned long long)e);
+			ret = -EIO;
+			goto fail;
+		}
+		if (n && ((k == QCOW2_DATA && (e & QCOW2_OFLAG_COPIED)) ||
+			  alloc_find(s, c + n)))
+			break;
+		a->old[n] = e;
+	}
+	ret = q2_alloc_clusters(im, n, &host, &got);
+	if (ret)
+		goto fail;
+	n = got;
+	head = off - (c << im->cb);
+	run_end = (c + n) << im->cb;
+	dend = off + len < run_end ? off + len : run_end;
+	tail = run_end - dend;
+	if ((head && posix_memalign(&hb, 4096, head)) ||
+	    (tail && posix_memalign(&tb, 4096, tail))) {
+		ret = -ENOMEM;
+		goto fail_clusters;
+	}
+	if (head)
+		ret = q2_fill_old(im, a->old[0], c << im->cb, 0, hb, head);
+	if (!ret && tail)
+		ret = q2_fill_old(im, a->old[n - 1], (c + n - 1) << im->cb,
+				  im->cs - tail, tb, tail);
+	if (ret)
+		goto fail_clusters;
+	op = data_op(q, off, dend - off, zero, hb, head, tb, tail);
+	if (!op) {
+		ret = -ENOMEM;
+		goto fail_clusters;
+	}
+	a->c0 = c;
+	a->n = n;
+	a->host = host;
+	a->l2off = l2off;
+	a->l2i = l2i;
+	a->waiters = NULL;
+	a->next = s->allocs;
+	s->allocs = a;
+	op->a = a;
+	op_start(op, true, im->dfd, host);
+	return (int64_t)(dend - off);
+
+fail_clusters:
+	q2_rc_update(im, host, n << im->cb, -1);
+	free(hb);
+	free(tb);
+fail:
+	free(a);
+	return ret;
+}
+
+static void write_run(struct q2req *q)
+{
+	while (q->cursor < q->end && !q->err) {
+		int64_t n = write_step(q, q->cursor, q->end - q->cursor, false);
+
+		if (n == 0)
+			return;		/* resumed when the allocation is done */
+		if (n < 0) {
+			set_err(q, (int)n);
+			break;
+		}
+		q->cursor += n;
+	}
+	req_put(q);
+}
+
+/* DISCARD / WRITE_ZEROES of [off, off+len): partial clusters are written
+ * with zeroes (WRITE_ZEROES) or left alone (DISCARD); whole clusters become
+ * unallocated, or zero clusters when unallocated would show the backing
+ * file.  v2 has no zero clusters: with a backing file, whole clusters are
+ * written with zeroes (WRITE_ZEROES) or left alone (DISCARD). */
+static int64_t zero_step(struct q2req *q, uint64_t off, uint64_t len)
+{
+	struct qcow2 *s = q->s;
+	struct q2img *im = s->img;
+	bool discard = q->r->op == BLK_OP_DISCARD;
+	uint64_t cstart = off & ~(im->cs - 1), c, l1i, l2i, nfull, newe, j;
+	uint64_t l2off, *olds;
+	struct q2alloc *a;
+	uint8_t *t;
+	int ret;
+
+	if (off != cstart || len < im->cs) {
+		uint64_t plen = cstart + im->cs - off < len ? cstart + im->cs - off
+							     : len;
+
+		return discard ? (int64_t)plen : write_step(q, off, plen, true);
+	}
+	c = off >> im->cb;
+	l1i = c >> im->l2_bits;
+	l2i = c & (im->l2_n - 1);
+	nfull = len >> im->cb;
+	if (nfull > im->l2_n - l2i)
+		nfull = im->l2_n - l2i;
+	if (im->version < 3 && im->backing)
+		return discard ? (int64_t)(nfull << im->cb)
+			       : write_step(q, off, nfull << im->cb, true);
+	newe = im->backing ? QCOW2_OFLAG_ZERO : 0;
+	a = alloc_find(s, c);
+	if (a) {
+		q->wnext = a->waiters;
+		a->waiters = q;
+		return 0;
+	}
+	for (j = 1; j < nfull; j++)
+		if (alloc_find(s, c + j))
+			nfull = j;
+	if (!(im->l1[l1i] & QCOW2_OFFSET_MASK) && newe == 0)
+		return (int64_t)(nfull << im->cb);	/* already unallocated */
+	ret = q2_l2_prepare(im, l1i, &l2off);
+	if (ret)
+		return ret;
+	ret = q2_cache_get(im, &im->l2c, l2off, &t);
+	if (ret)
+		return ret;
+	olds = malloc(nfull * sizeof(*olds));
+	if (!olds)
+		return -ENOMEM;
+	for (j = 0; j < nfull; j++) {
+		uint64_t h;
+
+		olds[j] = qcow2_be64(t + (l2i + j) * 8);
+		if (qcow2_l2_kind(olds[j], im->version, im->cb, &h) ==
+		    QCOW2_BAD) {
+			q2_report(im, "invalid L2 entry %#llx",
+				  (unsigned long long)olds[j]);
+			free(olds);
+			return -EIO;
+		}
+	}
+	for (j = 0; j < nfull; j++)
+		qcow2_put_be64(t + (l2i + j) * 8, newe);
+	ret = q2_pwrite(im->fd, t + l2i * 8, nfull * 8, l2off + l2i * 8);
+	if (ret) {
+		q2_cache_invalidate(&im->l2c, l2off);
+		free(olds);
+		return ret;
+	}
+	/* entries are gone: now their clusters may be freed (and reused) */
+	for (j = 0; j < nfull; j++)
+		if (olds[j] != newe)
+			q2_free_entry(im, olds[j]);
+	free(olds);
+	return (int64_t)(nfull << im->cb);
+}
+
+static void zero_run(struct q2req *q)
+{
+	while (q->cursor < q->end && !q->err) {
+		int64_t n = zero_step(q, q->cursor, q->end - q->cursor);
+
+		if (n == 0)
+			return;
+		if (n < 0) {
+			set_err(q, (int)n);
+			break;
+		}
+		q->cursor += n;
+	}
+	req_put(q);
+}
+
+void q2_submit(struct blk_dev *d, struct blk_req *r)
+{
+	struct qcow2 *s = (struct qcow2 *)d;
+	struct q2req *q = malloc(sizeof(*q));
+	struct q2op *op;
+	int ret;
+
+	if (!q) {
+		r->done(r, -ENOMEM);
+		return;
+	}
+	q->s = s;
+	q->r = r;
+	q->cursor = r->offset;
+	q->end = r->offset + r->len;
+	q->pending = 1;
+	q->err = 0;
+	q->wnext = NULL;
+	switch (r->op) {
+	case BLK_OP_READ:
+		read_run(q);
+		break;
+	case BLK_OP_WRITE:
+		write_run(q);
+		break;
+	case BLK_OP_DISCARD:
+	case BLK_OP_WRITE_ZEROES:
+		zero_run(q);
+		break;
+	case BLK_OP_FLUSH:
+		/* every metadata write is already in the file: one fdatasync
+		 * makes them and the completed data durable */
+		op = op_new(q, 0);
+		if (!op) {
+			set_err(q, -ENOMEM);
+		} else {
+			q->pending++;
+			ret = io_engine_fsync(d->engine, s->img->fd, true,
+					      &op->cb);
+			if (ret < 0)
+				op_done(&op->cb, ret);
+		}
+		req_put(q);
+		break;
+	default:
+		set_err(q, -EINVAL);
+		req_put(q);
+		break;
+	}
+}
