@@ -1,0 +1,884 @@
+/* tests/unit/test_virtio_blk.c - the virtio-mmio transport and virtio-blk
+ * device driven through their register handlers by a small driver written
+ * here, on a fake struct vm (guest RAM is plain memory, notifies and
+ * interrupts are the eventfds the device hands to "KVM"), with the real
+ * device thread, io_engine and raw backend on a temporary image. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devices/virtio_blk.h"
+#include "devices/virtio_mmio.h"
+#include "devices/virtqueue.h"
+#include "vmm/vm.h"
+
+/* ---- fake struct vm: the vm.h services the devices use ---- */
+#define RAM_SIZE	(8u << 20)
+#define MAX_DEV		VMM_VIRTIO_MAX_DEVICES
+
+struct vm {
+	struct guest_mem mem;
+	unsigned ndev;
+	struct {
+		uint64_t base;
+		io_read_fn rd;
+		io_write_fn wr;
+		void *opaque;
+		int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
+		int irqfd;
+	} dev[MAX_DEV];
+	void (*destroy[MAX_DEV])(void *);
+	void *destroy_opaque[MAX_DEV];
+	unsigned ndestroy;
+	bool no_ioeventfd;	/* make vm_ioeventfd fail: MMIO notifies */
+	unsigned irq_lines;
+};
+
+static struct vm fvm;
+static int log_count;
+static char last_log[256];
+
+void vm_log(const char *who, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)who;
+	va_start(ap, fmt);
+	vsnprintf(last_log, sizeof(last_log), fmt, ap);
+	va_end(ap);
+	__atomic_fetch_add(&log_count, 1, __ATOMIC_SEQ_CST);
+}
+
+struct guest_mem *vm_mem(struct vm *vm)
+{
+	return &vm->mem;
+}
+
+static int dev_of(struct vm *vm, uint64_t addr)
+{
+	for (unsigned i = 0; i < vm->ndev; i++)
+		if (addr >= vm->dev[i].base &&
+		    addr < vm->dev[i].base + VMM_VIRTIO_MMIO_SIZE)
+			return (int)i;
+	return -1;
+}
+
+int vm_register_io(struct vm *vm, enum io_space space, uint64_t base,
+		   uint64_t len, io_read_fn rd, io_write_fn wr, void *opaque)
+{
+	int i = dev_of(vm, base);
+
+	if (space != IO_SPACE_MMIO || i < 0 || len != VMM_VIRTIO_MMIO_SIZE)
+		return -EINVAL;
+	vm->dev[i].rd = rd;
+	vm->dev[i].wr = wr;
+	vm->dev[i].opaque = opaque;
+	return 0;
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t mmio_addr, unsigned len, bool match,
+		 uint64_t value, int efd)
+{
+	int i = dev_of(vm, mmio_addr);
+
+	if (vm->no_ioeventfd)
+		return -ENOSYS;
+	if (i < 0 || len != 4 || !match || value >= VIRTIO_MMIO_MAX_QUEUES ||
+	    mmio_addr - vm->dev[i].base != VIRTIO_MMIO_QUEUE_NOTIFY)
+		return -EINVAL;
+	vm->dev[i].notify_fd[value] = efd;
+	return 0;
+}
+
+int vm_ioeventfd_remove(struct vm *vm, uint64_t mmio_addr, unsigned len,
+			bool match, uint64_t value, int efd)
+{
+	int i = dev_of(vm, mmio_addr);
+
+	(void)len;
+	(void)match;
+	if (i < 0 || vm->dev[i].notify_fd[value] != efd)
+		return -ENOENT;
+	vm->dev[i].notify_fd[value] = -1;
+	return 0;
+}
+
+int vm_irqfd(struct vm *vm, unsigned gsi, int efd)
+{
+	unsigned i = gsi - VMM_VIRTIO_IRQ_BASE;
+
+	if (i >= vm->ndev)
+		return -EINVAL;
+	vm->dev[i].irqfd = efd;
+	return 0;
+}
+
+int vm_irq_line(struct vm *vm, unsigned gsi, int level)
+{
+	(void)gsi;
+	(void)level;
+	__atomic_fetch_add(&vm->irq_lines, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+int vm_add_virtio_mmio(struct vm *vm, uint64_t *base, unsigned *irq)
+{
+	unsigned i = vm->ndev;
+
+	if (i == MAX_DEV)
+		return -ENOSPC;
+	*base = VMM_VIRTIO_MMIO_BASE + i * VMM_VIRTIO_MMIO_SIZE;
+	*irq = VMM_VIRTIO_IRQ_BASE + i;
+	vm->dev[i].base = *base;
+	vm->dev[i].irqfd = -1;
+	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		vm->dev[i].notify_fd[q] = -1;
+	vm->ndev++;
+	return 0;
+}
+
+int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
+		  void *opaque)
+{
+	(void)name;
+	vm->destroy[vm->ndestroy] = destroy;
+	vm->destroy_opaque[vm->ndestroy++] = opaque;
+	return 0;
+}
+
+static void destroy_all(void)
+{
+	while (fvm.ndestroy) {
+		fvm.ndestroy--;
+		fvm.destroy[fvm.ndestroy](fvm.destroy_opaque[fvm.ndestroy]);
+	}
+}
+
+/* ---- a small driver ---- */
+#define QSZ	64
+#define DESC	0x1000ULL
+#define AVAIL	0x2000ULL
+#define USED	0x3000ULL
+#define HDRS	0x10000ULL	/* per slot: header, status at +0x80 */
+#define TABLES	0x20000ULL	/* per slot: indirect table */
+#define DATA	0x100000ULL	/* per slot: 64 KiB */
+#define SLOT_DATA	0x10000ULL
+
+static uint8_t *ram;
+static char img[64];		/* disk 0's image; disk N adds ".N" */
+static char imgs[MAX_DEV][80];
+static int cur;		/* device index the driver talks to */
+
+static uint32_t rd32(uint64_t off)
+{
+	uint32_t v;
+
+	fvm.dev[cur].rd(fvm.dev[cur].opaque, off, &v, 4);
+	return v;
+}
+
+static void wr32(uint64_t off, uint32_t v)
+{
+	fvm.dev[cur].wr(fvm.dev[cur].opaque, off, &v, 4);
+}
+
+static uint64_t cfg64(uint32_t off)
+{
+	uint64_t v;
+
+	fvm.dev[cur].rd(fvm.dev[cur].opaque, VIRTIO_MMIO_CONFIG + off, &v, 8);
+	return v;
+}
+
+static uint32_t cfg32(uint32_t off)
+{
+	uint32_t v;
+
+	fvm.dev[cur].rd(fvm.dev[cur].opaque, VIRTIO_MMIO_CONFIG + off, &v, 4);
+	return v;
+}
+
+static uint64_t dev_features(void)
+{
+	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	uint64_t f = rd32(VIRTIO_MMIO_DEVICE_FEATURES);
+	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	return f | (uint64_t)rd32(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+}
+
+static void set_features(uint64_t f)
+{
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
+}
+
+static uint16_t *avail(void) { return (uint16_t *)(ram + AVAIL); }
+static volatile uint16_t *used_idx(void)
+{
+	return (volatile uint16_t *)(ram + USED + 2);
+}
+static struct vring_used_elem *used_ring(void)
+{
+	return (struct vring_used_elem *)(ram + USED + 4);
+}
+static struct vring_desc *desc(unsigned i)
+{
+	return (struct vring_desc *)(ram + DESC) + i;
+}
+
+static uint16_t seen_used;
+
+/* Full init; returns the status read back after FEATURES_OK. */
+static uint32_t driver_init(uint64_t features)
+{
+	uint32_t st;
+
+	wr32(VIRTIO_MMIO_STATUS, 0);
+	memset(ram, 0, DATA);
+	seen_used = 0;
+	wr32(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+	wr32(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE |
+	     VIRTIO_STATUS_DRIVER);
+	set_features(features);
+	st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+	     VIRTIO_STATUS_FEATURES_OK;
+	wr32(VIRTIO_MMIO_STATUS, st);
+	st = rd32(VIRTIO_MMIO_STATUS);
+	if (!(st & VIRTIO_STATUS_FEATURES_OK))
+		return st;
+	wr32(VIRTIO_MMIO_QUEUE_SEL, 0);
+	ck_assert_uint_ge(rd32(VIRTIO_MMIO_QUEUE_NUM_MAX), QSZ);
+	wr32(VIRTIO_MMIO_QUEUE_NUM, QSZ);
+	wr32(VIRTIO_MMIO_QUEUE_DESC_LOW, DESC);
+	wr32(VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
+	wr32(VIRTIO_MMIO_QUEUE_DRIVER_LOW, AVAIL);
+	wr32(VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
+	wr32(VIRTIO_MMIO_QUEUE_DEVICE_LOW, USED);
+	wr32(VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
+	wr32(VIRTIO_MMIO_QUEUE_READY, 1);
+	wr32(VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
+	return rd32(VIRTIO_MMIO_STATUS);
+}
+
+static const uint64_t std_features =
+	(1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_EVENT_IDX) |
+	(1ULL << VIRTIO_F_INDIRECT_DESC) | (1ULL << VIRTIO_BLK_F_FLUSH) |
+	(1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE);
+
+static void offer(uint16_t head)
+{
+	uint16_t idx = avail()[1];
+
+	avail()[2 + idx % QSZ] = head;
+	__atomic_store_n(&avail()[1], (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+}
+
+static void kick(void)
+{
+	int fd = fvm.dev[cur].notify_fd[0];
+	uint64_t one = 1;
+
+	if (fd >= 0)
+		ck_assert_int_eq(write(fd, &one, 8), 8);	/* as KVM would */
+	else
+		wr32(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+}
+
+static uint8_t *status_of(unsigned slot)
+{
+	return ram + HDRS + slot * 0x100 + 0x80;
+}
+
+/* Slot s uses descriptors 3s..3s+2: header, data, status. */
+static void prep(unsigned slot, uint32_t type, uint64_t sector,
+		 uint32_t len, bool data_in)
+{
+	uint64_t h = HDRS + slot * 0x100;
+	struct virtio_blk_outhdr hdr = { .type = type, .sector = sector };
+	unsigned d = slot * 3;
+
+	memcpy(ram + h, &hdr, sizeof(hdr));
+	*status_of(slot) = 0xee;
+	*desc(d) = (struct vring_desc){ h, 16, VIRTQ_DESC_F_NEXT, d + 1 };
+	if (len) {
+		*desc(d + 1) = (struct vring_desc){
+			DATA + slot * SLOT_DATA, len,
+			VIRTQ_DESC_F_NEXT | (data_in ? VIRTQ_DESC_F_WRITE : 0),
+			d + 2 };
+	} else {
+		desc(d)->next = d + 2;
+	}
+	*desc(d + 2) = (struct vring_desc){ h + 0x80, 1, VIRTQ_DESC_F_WRITE, 0 };
+	offer(d);
+}
+
+/* Wait until the device has used n more entries (5 s bound). */
+static bool wait_used(unsigned n)
+{
+	for (int i = 0; i < 5000; i++) {
+		if ((uint16_t)(*used_idx() - seen_used) >= n) {
+			seen_used += n;
+			return true;
+		}
+		usleep(1000);
+	}
+	return false;
+}
+
+static uint8_t do_req(unsigned slot, uint32_t type, uint64_t sector,
+		      uint32_t len, bool data_in)
+{
+	prep(slot, type, sector, len, data_in);
+	kick();
+	ck_assert_msg(wait_used(1), "request type %u never completed", type);
+	return *status_of(slot);
+}
+
+static uint64_t irq_count(void)
+{
+	uint64_t v = 0;
+
+	if (read(fvm.dev[cur].irqfd, &v, 8) < 0)
+		return 0;
+	return v;
+}
+
+static int make_disk(const char *serial, bool readonly, uint64_t size)
+{
+	unsigned n = fvm.ndev;
+	struct virtio_blk_opts o = {
+		.blk = { .path = imgs[n], .format = BLK_FMT_RAW,
+			 .readonly = readonly, .cache = BLK_CACHE_WRITEBACK },
+		.serial = serial, .index = fvm.ndev,
+	};
+	char err[256];
+	int fd;
+
+	if (n)
+		snprintf(imgs[n], sizeof(imgs[n]), "%s.%u", img, n);
+	else
+		snprintf(imgs[n], sizeof(imgs[n]), "%s", img);
+	fd = open(imgs[n], O_RDWR | O_CREAT, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	if (size || n)
+		ck_assert_int_eq(ftruncate(fd, (off_t)(size ? size : 1 << 20)),
+				 0);
+	close(fd);
+	err[0] = 0;
+	if (virtio_blk_create(&fvm, &o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "create: %s\n", err);
+		return -1;
+	}
+	cur = (int)fvm.ndev - 1;
+	return 0;
+}
+
+static void setup(void)
+{
+	memset(&fvm, 0, sizeof(fvm));
+	ram = aligned_alloc(4096, RAM_SIZE);
+	memset(ram, 0, RAM_SIZE);
+	fvm.mem = (struct guest_mem){ ram, RAM_SIZE, RAM_SIZE };
+	snprintf(img, sizeof(img), "/tmp/vblk-test-%d.img", getpid());
+	unlink(img);
+	log_count = 0;
+	ck_assert_int_eq(make_disk(NULL, false, 1 << 20), 0);
+}
+
+static void teardown(void)
+{
+	destroy_all();
+	for (unsigned i = 0; i < MAX_DEV; i++)
+		if (imgs[i][0])
+			unlink(imgs[i]);
+	memset(imgs, 0, sizeof(imgs));
+	free(ram);
+}
+
+START_TEST(registers)
+{
+	uint64_t f = dev_features();
+
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_VERSION), 2);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_DEVICE_ID), 2);
+	ck_assert(f & (1ULL << VIRTIO_F_VERSION_1));
+	ck_assert(f & (1ULL << VIRTIO_F_EVENT_IDX));
+	ck_assert(f & (1ULL << VIRTIO_F_INDIRECT_DESC));
+	ck_assert(f & (1ULL << VIRTIO_BLK_F_FLUSH));
+	ck_assert(f & (1ULL << VIRTIO_BLK_F_SEG_MAX));
+	ck_assert(f & (1ULL << VIRTIO_BLK_F_SIZE_MAX));
+	ck_assert(f & (1ULL << VIRTIO_BLK_F_BLK_SIZE));
+	ck_assert(!(f & (1ULL << VIRTIO_BLK_F_RO)));
+	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 7);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_DEVICE_FEATURES), 0);
+	ck_assert_uint_eq(cfg64(VIRTIO_BLK_CFG_CAPACITY), (1 << 20) / 512);
+	ck_assert_uint_eq(cfg32(VIRTIO_BLK_CFG_SEG_MAX), VIRTIO_BLK_SEG_MAX);
+	ck_assert_uint_eq(cfg32(VIRTIO_BLK_CFG_BLK_SIZE), 512);
+	/* config beyond its size reads as zero */
+	ck_assert_uint_eq(cfg32(VIRTIO_BLK_CFG_SIZE), 0);
+	wr32(VIRTIO_MMIO_QUEUE_SEL, 0);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_BLK_QUEUE_SIZE);
+	wr32(VIRTIO_MMIO_QUEUE_SEL, 1);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+	/* no shared memory regions: length -1 */
+	wr32(VIRTIO_MMIO_SHM_SEL, 0);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffff);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_SHM_LEN_HIGH), 0xffffffff);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_CONFIG_GENERATION), 0);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_STATUS), 0);
+	/* a 2-byte access to a register is ignored, with one log line */
+	uint16_t v16 = 0xffff;
+	fvm.dev[cur].rd(fvm.dev[cur].opaque, VIRTIO_MMIO_MAGIC_VALUE, &v16, 2);
+	ck_assert_uint_eq(v16, 0);
+	ck_assert_int_eq(log_count, 1);
+}
+END_TEST
+
+START_TEST(needs_version_1)
+{
+	uint32_t st = driver_init(std_features & ~(1ULL << VIRTIO_F_VERSION_1));
+
+	ck_assert(!(st & VIRTIO_STATUS_FEATURES_OK));
+	ck_assert(strstr(last_log, "VERSION_1"));
+}
+END_TEST
+
+START_TEST(unoffered_feature_refused)
+{
+	uint32_t st = driver_init(std_features | (1ULL << 40));
+
+	ck_assert(!(st & VIRTIO_STATUS_FEATURES_OK));
+	ck_assert(strstr(last_log, "not offered"));
+}
+END_TEST
+
+START_TEST(write_read_roundtrip)
+{
+	uint8_t buf[8192];
+	int fd;
+
+	ck_assert_uint_eq(driver_init(std_features) &
+			  (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET),
+			  VIRTIO_STATUS_DRIVER_OK);
+	for (unsigned i = 0; i < 8192; i++)
+		ram[DATA + i] = (uint8_t)(i * 7 + 3);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_OUT, 10, 8192, false),
+			 VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(used_ring()[0].len, 1);
+	/* the host sees it in the file */
+	fd = open(img, O_RDONLY);
+	ck_assert_int_eq(pread(fd, buf, 8192, 10 * 512), 8192);
+	close(fd);
+	ck_assert(memcmp(buf, ram + DATA, 8192) == 0);
+	/* and the guest reads it back */
+	memset(ram + DATA + SLOT_DATA, 0, 8192);
+	ck_assert_int_eq(do_req(1, VIRTIO_BLK_T_IN, 10, 8192, true),
+			 VIRTIO_BLK_S_OK);
+	ck_assert(memcmp(buf, ram + DATA + SLOT_DATA, 8192) == 0);
+	ck_assert_uint_eq(used_ring()[1].len, 8193);
+	ck_assert_uint_eq(used_ring()[1].id, 3);
+	ck_assert_int_eq(do_req(2, VIRTIO_BLK_T_FLUSH, 0, 0, false),
+			 VIRTIO_BLK_S_OK);
+	ck_assert_int_eq(log_count, 0);
+}
+END_TEST
+
+START_TEST(batch_of_requests)
+{
+	/* many requests, one notify, interrupts only as EVENT_IDX allows */
+	const unsigned n = 20;
+
+	driver_init(std_features);
+	irq_count();
+	avail()[2 + QSZ] = n - 1;	/* used_event: after the last one */
+	for (unsigned s = 0; s < n; s++) {
+		memset(ram + DATA + s * SLOT_DATA, (int)s + 1, 4096);
+		prep(s, VIRTIO_BLK_T_OUT, s * 8, 4096, false);
+	}
+	kick();
+	ck_assert(wait_used(n));
+	for (unsigned s = 0; s < n; s++)
+		ck_assert_int_eq(*status_of(s), VIRTIO_BLK_S_OK);
+	usleep(20000);
+	ck_assert_uint_le(irq_count(), 1);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_INTERRUPT_STATUS) &
+			  VIRTIO_MMIO_INT_VRING, VIRTIO_MMIO_INT_VRING);
+	wr32(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	/* avail_event tells the driver where to notify next */
+	ck_assert_uint_eq(*(uint16_t *)(ram + USED + 4 + 8 * QSZ), n);
+	/* read them back in one batch too */
+	for (unsigned s = 0; s < n; s++)
+		prep(s, VIRTIO_BLK_T_IN, s * 8, 4096, true);
+	memset(ram + DATA, 0, n * SLOT_DATA);
+	kick();
+	ck_assert(wait_used(n));
+	for (unsigned s = 0; s < n; s++) {
+		ck_assert_int_eq(*status_of(s), VIRTIO_BLK_S_OK);
+		ck_assert_int_eq(ram[DATA + s * SLOT_DATA + 4095], s + 1);
+	}
+}
+END_TEST
+
+START_TEST(mmio_notify_fallback)
+{
+	/* without ioeventfd, a QueueNotify write still reaches the device */
+	destroy_all();
+	memset(&fvm, 0, sizeof(fvm));
+	fvm.mem = (struct guest_mem){ ram, RAM_SIZE, RAM_SIZE };
+	fvm.no_ioeventfd = true;
+	ck_assert_int_eq(make_disk(NULL, false, 1 << 20), 0);
+	ck_assert_int_eq(fvm.dev[cur].notify_fd[0], -1);
+	driver_init(std_features);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_IN, 0, 512, true),
+			 VIRTIO_BLK_S_OK);
+}
+END_TEST
+
+START_TEST(get_id)
+{
+	driver_init(std_features);
+	memset(ram + DATA, 0xff, 20);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_GET_ID, 0, 20, true),
+			 VIRTIO_BLK_S_OK);
+	ck_assert_str_eq((char *)ram + DATA, "vmm-disk0");
+	ck_assert_uint_eq(used_ring()[0].len, 21);
+	/* a second disk with a full 20-byte serial: no NUL */
+	ck_assert_int_eq(make_disk("ABCDEFGHIJKLMNOPQRST", false, 0), 0);
+	ck_assert_int_eq(cur, 1);
+	driver_init(std_features);
+	memset(ram + DATA, 0, 32);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_GET_ID, 0, 20, true),
+			 VIRTIO_BLK_S_OK);
+	ck_assert(memcmp(ram + DATA, "ABCDEFGHIJKLMNOPQRST", 20) == 0);
+}
+END_TEST
+
+START_TEST(serial_too_long)
+{
+	ck_assert_int_eq(make_disk("ABCDEFGHIJKLMNOPQRSTU", false, 0), -1);
+}
+END_TEST
+
+START_TEST(errors)
+{
+	driver_init(std_features);
+	/* unknown type */
+	ck_assert_int_eq(do_req(0, 99, 0, 512, true), VIRTIO_BLK_S_UNSUPP);
+	/* beyond the end of the disk */
+	ck_assert_int_eq(do_req(1, VIRTIO_BLK_T_IN, 2048, 512, true),
+			 VIRTIO_BLK_S_IOERR);
+	ck_assert_int_eq(do_req(2, VIRTIO_BLK_T_OUT, 2047, 1024, false),
+			 VIRTIO_BLK_S_IOERR);
+	/* sector whose byte offset overflows */
+	ck_assert_int_eq(do_req(3, VIRTIO_BLK_T_IN, 1ULL << 60, 512, true),
+			 VIRTIO_BLK_S_IOERR);
+	/* not a multiple of 512 */
+	ck_assert_int_eq(do_req(4, VIRTIO_BLK_T_IN, 0, 100, true),
+			 VIRTIO_BLK_S_IOERR);
+	/* the device carries on */
+	ck_assert_int_eq(do_req(5, VIRTIO_BLK_T_IN, 2047, 512, true),
+			 VIRTIO_BLK_S_OK);
+	ck_assert(!(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET));
+}
+END_TEST
+
+START_TEST(short_header)
+{
+	driver_init(std_features);
+	prep(0, VIRTIO_BLK_T_IN, 0, 512, true);
+	desc(0)->len = 8;
+	kick();
+	ck_assert(wait_used(1));
+	ck_assert_int_eq(*status_of(0), VIRTIO_BLK_S_IOERR);
+	ck_assert(strstr(last_log, "header shorter"));
+}
+END_TEST
+
+START_TEST(header_split_across_descriptors)
+{
+	/* ANY_LAYOUT: the header in two pieces, status inside the data
+	 * descriptor's tail */
+	struct virtio_blk_outhdr hdr = { .type = VIRTIO_BLK_T_IN, .sector = 0 };
+
+	driver_init(std_features);
+	memcpy(ram + HDRS, &hdr, 16);
+	*desc(0) = (struct vring_desc){ HDRS, 4, VIRTQ_DESC_F_NEXT, 1 };
+	*desc(1) = (struct vring_desc){ HDRS + 4, 12, VIRTQ_DESC_F_NEXT, 2 };
+	*desc(2) = (struct vring_desc){ DATA, 513, VIRTQ_DESC_F_WRITE, 0 };
+	ram[DATA + 512] = 0xee;
+	offer(0);
+	kick();
+	ck_assert(wait_used(1));
+	ck_assert_int_eq(ram[DATA + 512], VIRTIO_BLK_S_OK);
+}
+END_TEST
+
+START_TEST(no_status_byte_needs_reset)
+{
+	driver_init(std_features);
+	irq_count();
+	prep(0, VIRTIO_BLK_T_OUT, 0, 512, false);
+	desc(1)->flags = 0;	/* data readable, end of chain */
+	kick();
+	for (int i = 0; i < 2000 &&
+	     !(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
+		usleep(1000);
+	ck_assert(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert(strstr(last_log, "status byte"));
+}
+END_TEST
+
+START_TEST(hostile_chain_needs_reset_then_recovers)
+{
+	driver_init(std_features);
+	irq_count();
+	/* a loop */
+	prep(0, VIRTIO_BLK_T_IN, 0, 512, true);
+	desc(2)->flags |= VIRTQ_DESC_F_NEXT;
+	desc(2)->next = 0;
+	desc(0)->flags = VIRTQ_DESC_F_NEXT;
+	kick();
+	for (int i = 0; i < 2000 &&
+	     !(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
+		usleep(1000);
+	ck_assert(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	/* config-change interrupt */
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_INTERRUPT_STATUS) &
+			  VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_ge(irq_count(), 1);
+	ck_assert_int_eq(log_count, 1);
+	/* a reset and a fresh start bring it back */
+	ck_assert_uint_eq(driver_init(std_features) & ~0u,
+			  VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_IN, 0, 512, true),
+			 VIRTIO_BLK_S_OK);
+}
+END_TEST
+
+START_TEST(outside_ram_needs_reset)
+{
+	driver_init(std_features);
+	prep(0, VIRTIO_BLK_T_IN, 0, 512, true);
+	desc(1)->addr = RAM_SIZE - 256;	/* runs off the end of RAM */
+	kick();
+	for (int i = 0; i < 2000 &&
+	     !(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
+		usleep(1000);
+	ck_assert(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert(strstr(last_log, "outside guest RAM"));
+}
+END_TEST
+
+START_TEST(bad_ring_address_at_driver_ok)
+{
+	uint32_t st;
+
+	wr32(VIRTIO_MMIO_STATUS, 0);
+	wr32(VIRTIO_MMIO_STATUS, 3);
+	set_features(std_features);
+	wr32(VIRTIO_MMIO_STATUS, 11);
+	wr32(VIRTIO_MMIO_QUEUE_SEL, 0);
+	wr32(VIRTIO_MMIO_QUEUE_NUM, QSZ);
+	wr32(VIRTIO_MMIO_QUEUE_DESC_LOW, 0xd0000000);	/* MMIO hole */
+	wr32(VIRTIO_MMIO_QUEUE_DRIVER_LOW, AVAIL);
+	wr32(VIRTIO_MMIO_QUEUE_DEVICE_LOW, USED);
+	wr32(VIRTIO_MMIO_QUEUE_READY, 1);
+	wr32(VIRTIO_MMIO_STATUS, 15);
+	st = rd32(VIRTIO_MMIO_STATUS);
+	ck_assert(st & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert(strstr(last_log, "needs reset"));
+}
+END_TEST
+
+START_TEST(readonly_disk)
+{
+	uint8_t before[4096], after[4096];
+	int fd = open(img, O_RDWR);
+
+	memset(before, 0x5a, sizeof(before));
+	ck_assert_int_eq(pwrite(fd, before, 4096, 0), 4096);
+	close(fd);
+	destroy_all();
+	memset(&fvm, 0, sizeof(fvm));
+	fvm.mem = (struct guest_mem){ ram, RAM_SIZE, RAM_SIZE };
+	ck_assert_int_eq(make_disk(NULL, true, 0), 0);
+	ck_assert(dev_features() & (1ULL << VIRTIO_BLK_F_RO));
+	driver_init(std_features | (1ULL << VIRTIO_BLK_F_RO));
+	memset(ram + DATA, 0, 4096);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_OUT, 0, 4096, false),
+			 VIRTIO_BLK_S_IOERR);
+	ck_assert_int_eq(do_req(1, VIRTIO_BLK_T_IN, 0, 4096, true),
+			 VIRTIO_BLK_S_OK);
+	ck_assert(memcmp(ram + DATA + SLOT_DATA, before, 4096) == 0);
+	fd = open(img, O_RDONLY);
+	ck_assert_int_eq(pread(fd, after, 4096, 0), 4096);
+	close(fd);
+	ck_assert(memcmp(before, after, 4096) == 0);
+}
+END_TEST
+
+START_TEST(writethrough_without_flush_feature)
+{
+	/* the write completes (after its implicit flush) */
+	driver_init(std_features & ~(1ULL << VIRTIO_BLK_F_FLUSH));
+	memset(ram + DATA, 0x77, 512);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_OUT, 3, 512, false),
+			 VIRTIO_BLK_S_OK);
+}
+END_TEST
+
+START_TEST(discard_and_write_zeroes)
+{
+	uint64_t f = dev_features();
+	struct virtio_blk_discard_write_zeroes seg = { 8, 8, 0 };
+	uint8_t buf[4096];
+	int fd;
+
+	if (!(f & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES)))
+		return;		/* backend cannot: not offered */
+	driver_init(std_features | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES) |
+		    (f & (1ULL << VIRTIO_BLK_F_DISCARD)));
+	memset(ram + DATA, 0x33, 8192);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_OUT, 0, 8192, false),
+			 VIRTIO_BLK_S_OK);
+	memcpy(ram + DATA + SLOT_DATA, &seg, sizeof(seg));
+	ck_assert_int_eq(do_req(1, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false),
+			 VIRTIO_BLK_S_OK);
+	fd = open(img, O_RDONLY);
+	ck_assert_int_eq(pread(fd, buf, 4096, 4096), 4096);
+	for (unsigned i = 0; i < 4096; i++)
+		ck_assert_int_eq(buf[i], 0);
+	ck_assert_int_eq(pread(fd, buf, 4096, 0), 4096);
+	ck_assert_int_eq(buf[0], 0x33);
+	close(fd);
+	/* unknown flag bits: UNSUPP */
+	seg.flags = 0x80;
+	memcpy(ram + DATA + 2 * SLOT_DATA, &seg, sizeof(seg));
+	ck_assert_int_eq(do_req(2, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false),
+			 VIRTIO_BLK_S_UNSUPP);
+	if (f & (1ULL << VIRTIO_BLK_F_DISCARD)) {
+		seg.flags = 0;
+		memcpy(ram + DATA + 3 * SLOT_DATA, &seg, sizeof(seg));
+		ck_assert_int_eq(do_req(3, VIRTIO_BLK_T_DISCARD, 0, 16, false),
+				 VIRTIO_BLK_S_OK);
+	}
+}
+END_TEST
+
+START_TEST(indirect_request)
+{
+	struct virtio_blk_outhdr hdr = { .type = VIRTIO_BLK_T_IN, .sector = 1 };
+	struct vring_desc *t = (struct vring_desc *)(ram + TABLES);
+
+	driver_init(std_features);
+	memcpy(ram + HDRS, &hdr, 16);
+	/* header, 4 x 512 data segments, status */
+	t[0] = (struct vring_desc){ HDRS, 16, VIRTQ_DESC_F_NEXT, 1 };
+	for (unsigned i = 1; i <= 4; i++)
+		t[i] = (struct vring_desc){ DATA + (i - 1) * 1024, 512,
+			VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, i + 1 };
+	t[5] = (struct vring_desc){ HDRS + 0x80, 1, VIRTQ_DESC_F_WRITE, 0 };
+	*desc(0) = (struct vring_desc){ TABLES, 6 * 16, VIRTQ_DESC_F_INDIRECT,
+					0 };
+	offer(0);
+	kick();
+	ck_assert(wait_used(1));
+	ck_assert_int_eq(*status_of(0), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(used_ring()[0].len, 2049);
+}
+END_TEST
+
+START_TEST(reset_with_io_in_flight)
+{
+	/* reset right after a notify: returns only when the device is quiet,
+	 * and the device works again afterwards */
+	for (int round = 0; round < 20; round++) {
+		driver_init(std_features);
+		for (unsigned s = 0; s < 16; s++)
+			prep(s, VIRTIO_BLK_T_IN, s * 8, 4096, true);
+		kick();
+		if (round & 1)
+			usleep(100);
+		wr32(VIRTIO_MMIO_STATUS, 0);
+		ck_assert_uint_eq(rd32(VIRTIO_MMIO_STATUS), 0);
+		ck_assert_uint_eq(rd32(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+		/* nothing touches the used ring after reset */
+		uint16_t u = *used_idx();
+		usleep(2000);
+		ck_assert_uint_eq(*used_idx(), u);
+	}
+	driver_init(std_features);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_IN, 0, 4096, true),
+			 VIRTIO_BLK_S_OK);
+}
+END_TEST
+
+START_TEST(eight_disks)
+{
+	for (unsigned i = 1; i < 8; i++)
+		ck_assert_int_eq(make_disk(NULL, false, 0), 0);
+	ck_assert_int_eq(fvm.ndev, 8);
+	ck_assert_uint_eq(fvm.dev[7].base, VMM_VIRTIO_MMIO_BASE + 7 * 0x1000);
+	cur = 7;
+	driver_init(std_features);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_GET_ID, 0, 20, true),
+			 VIRTIO_BLK_S_OK);
+	ck_assert_str_eq((char *)ram + DATA, "vmm-disk7");
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("virtio_blk");
+	TCase *t = tcase_create("mmio+blk");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 30);
+	tcase_add_test(t, registers);
+	tcase_add_test(t, needs_version_1);
+	tcase_add_test(t, unoffered_feature_refused);
+	tcase_add_test(t, write_read_roundtrip);
+	tcase_add_test(t, batch_of_requests);
+	tcase_add_test(t, mmio_notify_fallback);
+	tcase_add_test(t, get_id);
+	tcase_add_test(t, serial_too_long);
+	tcase_add_test(t, errors);
+	tcase_add_test(t, short_header);
+	tcase_add_test(t, header_split_across_descriptors);
+	tcase_add_test(t, no_status_byte_needs_reset);
+	tcase_add_test(t, hostile_chain_needs_reset_then_recovers);
+	tcase_add_test(t, outside_ram_needs_reset);
+	tcase_add_test(t, bad_ring_address_at_driver_ok);
+	tcase_add_test(t, readonly_disk);
+	tcase_add_test(t, writethrough_without_flush_feature);
+	tcase_add_test(t, discard_and_write_zeroes);
+	tcase_add_test(t, indirect_request);
+	tcase_add_test(t, reset_with_io_in_flight);
+	tcase_add_test(t, eight_disks);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *r = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(r, CK_NORMAL);
+	failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? 1 : 0;
+}
