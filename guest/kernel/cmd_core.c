@@ -111,7 +111,8 @@ static int cmd_timer(struct cmd_args *a)
 	if (!us)
 		return fail_why(a, "timer interrupts stopped after %lu of %lu",
 				this_cpu()->ticks, n);
-	kprintf("timer: %lu interrupts of %lu us in %lu us\n", n, period, us);
+	kprintf("timer: %lu interrupts of %lu us in %lu us (apic timer %lu Hz)\n",
+		n, period, us, lapic_timer_hz);
 	/* interrupts cannot come early; allow a little calibration error */
 	if (us < n * period * 9 / 10)
 		return fail_why(a, "%lu ticks of %lu us took only %lu us", n,

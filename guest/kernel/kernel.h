@@ -246,5 +246,6 @@ struct command {
 /* Each command file provides a table; main.c walks them all. */
 extern const struct command core_commands[];
 extern const struct command blk_commands[];
+extern const struct command hostile_commands[];
 
 #endif

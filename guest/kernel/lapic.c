@@ -59,7 +59,8 @@ void lapic_send_ipi(unsigned apic_id, uint32_t icr_low)
 }
 
 /* The timer counts at the APIC bus clock (1 GHz under KVM): measure it
- * against the TSC over 1 ms rather than assume. */
+ * against the TSC over 1 ms rather than assume; done at the first use, not
+ * at boot (1 ms is a lot of a 10 ms boot budget). */
 void lapic_timer_calibrate(void)
 {
 	uint32_t left;
@@ -76,7 +77,11 @@ void lapic_timer_calibrate(void)
 
 void lapic_timer_periodic(uint64_t period_us)
 {
-	uint64_t count = lapic_timer_hz / 1000000 * period_us;
+	uint64_t count;
+
+	if (!lapic_timer_hz)
+		lapic_timer_calibrate();
+	count = lapic_timer_hz / 1000000 * period_us;
 
 	if (count > 0xffffffff)
 		count = 0xffffffff;

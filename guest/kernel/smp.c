@@ -100,9 +100,9 @@ void ap_main(void)
 	cpu_early_init(c, c->index);
 	lapic_init_cpu();
 	c->apic_id = lapic_id();
-	__atomic_store_n(&c->online, 1, __ATOMIC_RELEASE);
 	kprintf("cpu %u up (apic id %u, %s)\n", c->index, c->apic_id,
 		c->vif ? "native" : "emulated");
+	__atomic_store_n(&c->online, 1, __ATOMIC_RELEASE);
 	ap_idle(c);
 }
 

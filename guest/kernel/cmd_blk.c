@@ -1,0 +1,518 @@
+/* guest/kernel/cmd_blk.c - block device commands (see README.md). */
+#include "virtio_blk.h"
+#include "guest/common/pattern.h"
+
+void blk_irq_mode(struct blk_dev *d, bool on);
+
+static struct blk_dev *dev_arg(struct cmd_args *a)
+{
+	uint64_t n = arg_num(a, "dev", 0);
+	struct blk_dev *d;
+
+	if (n == UINT64_MAX)
+		return NULL;
+	d = blk_get((unsigned)n);
+	if (!d) {
+		fail_why(a, "no virtio-blk device %lu (%u found)", n, nblk);
+		return NULL;
+	}
+	if (!d->ok && blk_reinit(d) < 0) {
+		fail_why(a, "device %lu unusable: %s", n, d->why);
+		return NULL;
+	}
+	blk_irq_mode(d, arg_num(a, "irq", 0) == 1);
+	return d;
+}
+
+static void done_with(struct blk_dev *d)
+{
+	if (d)
+		blk_irq_mode(d, false);
+}
+
+/* value x1000 as "12.345" */
+static const char *fix3(char *buf, size_t len, uint64_t x1000)
+{
+	ksnprintf(buf, len, "%lu.%03lu", x1000 / 1000, x1000 % 1000);
+	return buf;
+}
+
+static void print_info(struct blk_dev *d)
+{
+	char serial[24] = "-";
+	uint8_t *id = page_alloc(1);
+
+	if (id && blk_rw(d, VIRTIO_BLK_T_GET_ID, 0, id, 20) == 0) {
+		memcpy(serial, id, 20);
+		serial[20] = 0;
+	}
+	kprintf("blkinfo: dev=%u base=%#lx irq=%u sectors=%lu bytes=%lu "
+		"blk_size=%u ro=%d flush=%d size_max=%u seg_max=%u queue=%u "
+		"indirect=%d event_idx=%d features=%#lx serial=%s\n",
+		d->index, d->base, d->irq, d->capacity, d->capacity * 512,
+		d->blk_size, d->ro, !!(d->features & (1ULL << VIRTIO_BLK_F_FLUSH)),
+		d->size_max, d->seg_max, d->qsize,
+		!!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)),
+		!!(d->features & (1ULL << VIRTIO_F_EVENT_IDX)), d->features,
+		serial[0] ? serial : "-");
+}
+
+/* blkinfo[:dev=N] - every device unless dev= is given */
+static int cmd_blkinfo(struct cmd_args *a)
+{
+	char tmp[8];
+
+	if (arg_str(a, "dev", NULL, tmp, sizeof(tmp))) {
+		struct blk_dev *d = dev_arg(a);
+
+		if (!d)
+			return -1;
+		print_info(d);
+		return 0;
+	}
+	if (blk_probe() == 0)
+		return fail_why(a, "no virtio-blk devices");
+	for (unsigned i = 0; i < nblk; i++) {
+		if (!blk_devs[i].ok) {
+			kprintf("blkinfo: dev=%u unusable: %s\n", i,
+				blk_devs[i].why);
+			return fail_why(a, "device %u unusable", i);
+		}
+		print_info(&blk_devs[i]);
+	}
+	return 0;
+}
+
+#define CHECK_ST(st, what)						\
+	do {								\
+		int st_ = (st);						\
+		if (st_ != VIRTIO_BLK_S_OK) {				\
+			fail_why(a, "%s: %s", what, blk_status_name(st_)); \
+			goto out;					\
+		}							\
+	} while (0)
+
+/* blktest[:dev=N:irq=1] - read sector 0, 8 sectors, sector 100; write sector
+ * 1000, read it back, verify, restore it. */
+static int cmd_blktest(struct cmd_args *a)
+{
+	struct blk_dev *d = dev_arg(a);
+	uint8_t *one, *eight, *orig, *pat;
+	uint64_t seed = rdtsc();
+	int rc = -1;
+
+	if (!d)
+		return -1;
+	one = page_alloc(1), eight = page_alloc(1);
+	orig = page_alloc(1), pat = page_alloc(1);
+	if (!one || !eight || !orig || !pat) {
+		fail_why(a, "out of memory");
+		goto out;
+	}
+	if (d->capacity < 1001) {
+		fail_why(a, "disk too small (%lu sectors, need 1001)", d->capacity);
+		goto out;
+	}
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_IN, 0, one, 512), "read sector 0");
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_IN, 0, eight, 4096), "read 8 sectors");
+	if (memcmp(one, eight, 512)) {
+		fail_why(a, "sector 0 differs between a 1- and an 8-sector read");
+		goto out;
+	}
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_IN, 100, one, 512), "read sector 100");
+	if (d->ro) {
+		kprintf("blktest: dev=%u is read-only: write part skipped\n",
+			d->index);
+		rc = 0;
+		goto out;
+	}
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_IN, 1000, orig, 512), "read sector 1000");
+	pattern_fill(pat, seed, 1000 * 512, 512);
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_OUT, 1000, pat, 512), "write sector 1000");
+	memset(one, 0, 512);
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_IN, 1000, one, 512), "read back sector 1000");
+	if (memcmp(one, pat, 512)) {
+		fail_why(a, "sector 1000 read back differs from what was written");
+		goto out;
+	}
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_OUT, 1000, orig, 512), "restore sector 1000");
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_IN, 1000, one, 512), "re-read sector 1000");
+	if (memcmp(one, orig, 512)) {
+		fail_why(a, "sector 1000 not restored");
+		goto out;
+	}
+	kprintf("blktest: dev=%u reads, write, read-back and restore ok "
+		"(%lu notifies, %lu interrupts)\n", d->index, d->notifies, d->irqs);
+	rc = 0;
+out:
+	done_with(d);
+	return rc;
+}
+
+/* blkbytes[:dev=N:off=1M] - the unaligned byte-level helpers: writes at odd
+ * offsets and lengths, each checked against a shadow copy of the whole 64 KiB
+ * area (so neighbours must be untouched too); the area is restored. */
+static int cmd_blkbytes(struct cmd_args *a)
+{
+	static const struct { uint32_t off, len; } cases[] = {
+		{ 1, 1 }, { 511, 2 }, { 1000, 5000 }, { 4096 + 7, 3 * 512 + 100 },
+		{ 8192, 512 }, { 20003, 20000 }, { 65535, 1 }, { 0, 65536 },
+	};
+	struct blk_dev *d = dev_arg(a);
+	uint64_t base = arg_num(a, "off", 1 << 20), seed = rdtsc();
+	uint8_t *orig, *shadow, *buf, *rd;
+	int rc = -1;
+
+	if (!d || base == UINT64_MAX)
+		return -1;
+	base &= ~511ULL;
+	orig = page_alloc(16), shadow = page_alloc(16);
+	buf = page_alloc(16), rd = page_alloc(16);
+	if (!orig || !shadow || !buf || !rd) {
+		fail_why(a, "out of memory");
+		goto out;
+	}
+	if (d->ro || (base + 65536) / 512 > d->capacity) {
+		fail_why(a, "need a writable disk of at least %lu bytes",
+			 base + 65536);
+		goto out;
+	}
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_IN, base / 512, orig, 65536), "save area");
+	memcpy(shadow, orig, 65536);
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+		uint64_t off = base + cases[i].off, len = cases[i].len;
+
+		pattern_fill(buf, seed + i, off, len);
+		CHECK_ST(blk_pwrite(d, off, buf, len), "pwrite");
+		memcpy(shadow + cases[i].off, buf, len);
+		memset(rd, 0, len);
+		CHECK_ST(blk_pread(d, off, rd, len), "pread");
+		if (pattern_check(rd, seed + i, off, len) != len) {
+			fail_why(a, "pread of [%lu,+%lu) differs from pwrite", off,
+				 len);
+			goto out;
+		}
+		CHECK_ST(blk_rw(d, VIRTIO_BLK_T_IN, base / 512, rd, 65536),
+			 "read area");
+		if (memcmp(rd, shadow, 65536)) {
+			fail_why(a, "after pwrite [%lu,+%lu) the area differs from "
+				 "its shadow (neighbours touched?)", off, len);
+			goto out;
+		}
+	}
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_OUT, base / 512, orig, 65536),
+		 "restore area");
+	kprintf("blkbytes: dev=%u %u unaligned cases ok\n", d->index,
+		(unsigned)ARRAY_SIZE(cases));
+	rc = 0;
+out:
+	done_with(d);
+	return rc;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* One blkperf run: keep qd requests of bs bytes in flight until bytes are
+ * done.  Sequential from offset 0, or random bs-aligned over span. */
+static int perf_run(struct cmd_args *a, struct blk_dev *d, const char *mode,
+		    uint64_t bs, uint64_t qd, uint64_t bytes, uint64_t span)
+{
+	bool write = !strcmp(mode, "write"), rnd = !strcmp(mode, "randread");
+	uint64_t nreq = bytes / bs, issued = 0, done = 0, t0, us, n;
+	uint64_t n0 = d->notifies, i0 = d->irqs, rng = rdtsc() | 1;
+	uint64_t max = blk_max_req(d), blocks = span / bs;
+	uint8_t *bufs;
+	struct blk_req *reqs[256];
+	char f1[32], f2[32];
+
+	if (bs > max)
+		return fail_why(a, "bs %lu above the device's request limit %lu",
+				bs, max);
+	if (qd > d->qsize || qd > ARRAY_SIZE(reqs))
+		return fail_why(a, "qd %lu above the queue size %u", qd, d->qsize);
+	if (nreq == 0 || blocks == 0)
+		return fail_why(a, "size/span smaller than bs");
+	if (!rnd && bytes > span)
+		return fail_why(a, "size %lu beyond the disk (%lu bytes)", bytes,
+				span);
+	bufs = page_alloc(qd * bs / PAGE_SIZE);
+	if (!bufs)
+		return fail_why(a, "no memory for %lu x %lu bytes", qd, bs);
+	for (uint64_t i = 0; i < qd; i++) {
+		reqs[i] = blk_req_get(d);
+		if (!reqs[i])
+			return fail_why(a, "no free request slot");
+		reqs[i]->cookie = bufs + i * bs;
+		reqs[i]->result = VIRTIO_BLK_S_OK;	/* "free to issue" */
+	}
+
+	t0 = rdtsc();
+	while (done < nreq) {
+		bool queued = false;
+
+		for (uint64_t i = 0; i < qd; i++) {
+			struct blk_req *r = reqs[i];
+			struct blk_seg seg;
+			uint64_t off;
+
+			if (r->result == BLK_S_PENDING)
+				continue;
+			if (r->result != VIRTIO_BLK_S_OK)
+				return fail_why(a, "%s request failed: %s", mode,
+						blk_status_name(r->result));
+			if (issued >= nreq)
+				continue;
+			off = rnd ? (xorshift(&rng) % blocks) * bs : issued * bs;
+			seg.addr = (uint64_t)r->cookie;
+			seg.len = (uint32_t)bs;
+			if (blk_queue(d, r, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN,
+				      off / 512, &seg, 1, !write) < 0)
+				return fail_why(a, "ring full");
+			issued++;
+			queued = true;
+		}
+		if (queued)
+			blk_kick(d);
+		while (!(n = blk_poll(d))) {
+			if (tsc_us(rdtsc() - t0) > 120000000)
+				return fail_why(a, "%s: no completion for too long",
+						mode);
+			if (d->use_irq)
+				irq_wait();
+			else
+				cpu_relax();
+		}
+		done += n;
+	}
+	us = tsc_us(rdtsc() - t0);
+	if (!us)
+		us = 1;
+	for (uint64_t i = 0; i < qd; i++) {
+		if (reqs[i]->result != VIRTIO_BLK_S_OK)
+			return fail_why(a, "%s request failed: %s", mode,
+					blk_status_name(reqs[i]->result));
+		blk_req_put(d, reqs[i]);
+	}
+	kprintf("BLKPERF dev=%u mode=%s bs=%lu qd=%lu bytes=%lu usec=%lu "
+		"MBps=%s IOPS=%lu reqs=%lu notifies=%lu irqs=%lu "
+		"exits_per_req=%s\n", d->index, mode, bs, qd, nreq * bs, us,
+		fix3(f1, sizeof(f1), nreq * bs * 1000 / us),
+		nreq * 1000000 / us, nreq, d->notifies - n0, d->irqs - i0,
+		fix3(f2, sizeof(f2),
+		     (d->notifies - n0 + d->irqs - i0) * 1000 / nreq));
+	return 0;
+}
+
+/* blkperf[:dev=0:mode=read|write|randread|all:bs=1M:qd=16:size=256M:
+ *         span=DISK:irq=0] */
+static int cmd_blkperf(struct cmd_args *a)
+{
+	struct blk_dev *d = dev_arg(a);
+	char mode[16];
+	const char *m;
+	uint64_t bs, qd, size, span, disk;
+	int rc = 0;
+
+	if (!d)
+		return -1;
+	m = arg_str(a, "mode", "all", mode, sizeof(mode));
+	disk = d->capacity * 512;
+	bs = arg_num(a, "bs", !strcmp(m, "randread") ? 4096 : 1 << 20);
+	qd = arg_num(a, "qd", 16);
+	size = arg_num(a, "size", disk < (256 << 20) ? disk : 256 << 20);
+	span = arg_num(a, "span", disk);
+	if (bs == UINT64_MAX || qd == UINT64_MAX || size == UINT64_MAX ||
+	    span == UINT64_MAX)
+		rc = -1;
+	else if (bs == 0 || bs % 4096 || qd == 0)
+		rc = fail_why(a, "bs must be a multiple of 4K and qd > 0");
+	else if (span > disk)
+		rc = fail_why(a, "span beyond the disk");
+	else if (!strcmp(m, "all")) {
+		rc = perf_run(a, d, "read", bs, qd, size, span);
+		if (!rc && !d->ro)
+			rc = perf_run(a, d, "write", bs, qd, size, span);
+		if (!rc)
+			rc = perf_run(a, d, "randread", 4096, qd, size / 16, span);
+	} else if (!strcmp(m, "read") || !strcmp(m, "write") ||
+		   !strcmp(m, "randread")) {
+		rc = perf_run(a, d, m, bs, qd, size, span);
+	} else {
+		rc = fail_why(a, "mode must be read, write, randread or all");
+	}
+	done_with(d);
+	return rc;
+}
+
+/* Pattern range arguments: seed (default 1), off (default 0), len (default
+ * to the end of the disk). */
+static int range_args(struct cmd_args *a, struct blk_dev *d, uint64_t *seed,
+		      uint64_t *off, uint64_t *len)
+{
+	uint64_t disk = d->capacity * 512;
+
+	*seed = arg_num(a, "seed", 1);
+	*off = arg_num(a, "off", 0);
+	if (*seed == UINT64_MAX || *off == UINT64_MAX)
+		return -1;
+	if (*off > disk)
+		return fail_why(a, "off beyond the disk (%lu bytes)", disk);
+	*len = arg_num(a, "len", disk - *off);
+	if (*len == UINT64_MAX)
+		return -1;
+	if (*off + *len > disk || *off + *len < *off)
+		return fail_why(a, "range beyond the disk (%lu bytes)", disk);
+	return 0;
+}
+
+#define CHUNK	(1 << 20)
+
+/* blkfill:dev=N:seed=S:off=O:len=L - write the pattern.h pattern */
+static int cmd_blkfill(struct cmd_args *a)
+{
+	struct blk_dev *d = dev_arg(a);
+	uint64_t seed, off, len, pos;
+	uint8_t *buf;
+	int rc = -1;
+
+	if (!d || range_args(a, d, &seed, &off, &len) < 0)
+		goto out;
+	buf = page_alloc(CHUNK / PAGE_SIZE);
+	if (!buf) {
+		fail_why(a, "out of memory");
+		goto out;
+	}
+	for (pos = off; pos < off + len;) {
+		/* chunks end on CHUNK boundaries so the middle is aligned */
+		uint64_t l = CHUNK - pos % CHUNK;
+
+		if (l > off + len - pos)
+			l = off + len - pos;
+		pattern_fill(buf, seed, pos, l);
+		CHECK_ST(blk_pwrite(d, pos, buf, l), "write");
+		pos += l;
+	}
+	kprintf("blkfill: dev=%u seed=%lu off=%lu len=%lu written\n", d->index,
+		seed, off, len);
+	rc = 0;
+out:
+	done_with(d);
+	return rc;
+}
+
+/* blkverify:dev=N:seed=S:off=O:len=L - check the pattern */
+static int cmd_blkverify(struct cmd_args *a)
+{
+	struct blk_dev *d = dev_arg(a);
+	uint64_t seed, off, len, pos;
+	uint8_t *buf;
+	int rc = -1;
+
+	if (!d || range_args(a, d, &seed, &off, &len) < 0)
+		goto out;
+	buf = page_alloc(CHUNK / PAGE_SIZE);
+	if (!buf) {
+		fail_why(a, "out of memory");
+		goto out;
+	}
+	for (pos = off; pos < off + len;) {
+		uint64_t l = CHUNK - pos % CHUNK, bad;
+
+		if (l > off + len - pos)
+			l = off + len - pos;
+		CHECK_ST(blk_pread(d, pos, buf, l), "read");
+		bad = pattern_check(buf, seed, pos, l);
+		if (bad != l) {
+			fail_why(a, "mismatch at byte %lu: %#x, expected %#x",
+				 pos + bad, buf[bad], pattern_byte(seed, pos + bad));
+			goto out;
+		}
+		pos += l;
+	}
+	kprintf("blkverify: dev=%u seed=%lu off=%lu len=%lu ok\n", d->index,
+		seed, off, len);
+	rc = 0;
+out:
+	done_with(d);
+	return rc;
+}
+
+/* blkro[:dev=N] - the device says RO, a write fails with IOERR, and the
+ * sector is unchanged. */
+static int cmd_blkro(struct cmd_args *a)
+{
+	struct blk_dev *d = dev_arg(a);
+	uint8_t *before, *buf;
+	int st, rc = -1;
+
+	if (!d)
+		return -1;
+	before = page_alloc(1), buf = page_alloc(1);
+	if (!before || !buf) {
+		fail_why(a, "out of memory");
+		goto out;
+	}
+	if (!d->ro) {
+		fail_why(a, "device %u does not offer VIRTIO_BLK_F_RO", d->index);
+		goto out;
+	}
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_IN, 0, before, 512), "read sector 0");
+	for (unsigned i = 0; i < 512; i++)
+		buf[i] = (uint8_t)~before[i];
+	st = blk_rw(d, VIRTIO_BLK_T_OUT, 0, buf, 512);
+	if (st != VIRTIO_BLK_S_IOERR) {
+		fail_why(a, "write to a read-only disk: %s, expected IOERR",
+			 blk_status_name(st));
+		goto out;
+	}
+	CHECK_ST(blk_rw(d, VIRTIO_BLK_T_IN, 0, buf, 512), "re-read sector 0");
+	if (memcmp(before, buf, 512)) {
+		fail_why(a, "sector 0 changed on a read-only disk");
+		goto out;
+	}
+	kprintf("blkro: dev=%u write refused with IOERR, data unchanged\n",
+		d->index);
+	rc = 0;
+out:
+	done_with(d);
+	return rc;
+}
+
+/* blkflush[:dev=N] - a FLUSH request completes OK */
+static int cmd_blkflush(struct cmd_args *a)
+{
+	struct blk_dev *d = dev_arg(a);
+	int rc = -1;
+
+	if (!d)
+		return -1;
+	if (!(d->features & (1ULL << VIRTIO_BLK_F_FLUSH))) {
+		fail_why(a, "device %u does not offer VIRTIO_BLK_F_FLUSH",
+			 d->index);
+		goto out;
+	}
+	CHECK_ST(blk_flush(d), "flush");
+	kprintf("blkflush: dev=%u flushed\n", d->index);
+	rc = 0;
+out:
+	done_with(d);
+	return rc;
+}
+
+const struct command blk_commands[] = {
+	{ "blkinfo", cmd_blkinfo, "capacity, sector size, features, ro" },
+	{ "blktest", cmd_blktest, "reads, write sector 1000, verify, restore" },
+	{ "blkbytes", cmd_blkbytes, "unaligned byte-level read/write helpers" },
+	{ "blkperf", cmd_blkperf, "throughput: mode=read|write|randread|all" },
+	{ "blkfill", cmd_blkfill, "write the seeded pattern over a range" },
+	{ "blkverify", cmd_blkverify, "verify the seeded pattern" },
+	{ "blkro", cmd_blkro, "a write to a read-only disk fails (IOERR)" },
+	{ "blkflush", cmd_blkflush, "FLUSH completes" },
+	{ NULL, NULL, NULL },
+};

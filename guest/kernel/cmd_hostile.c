@@ -1,0 +1,271 @@
+/* guest/kernel/cmd_hostile.c - blkhostile: submit malformed descriptor
+ * chains.  The device must answer each with an error status or by entering
+ * NEEDS_RESET (then we reset it and check it works again); it must never
+ * report success for a request it cannot have carried out, never go silent,
+ * and other disks must keep working. */
+#include "virtio_blk.h"
+
+void blk_irq_mode(struct blk_dev *d, bool on);
+
+#define BAD_GPA		(1ULL << 40)	/* far beyond any RAM we are given */
+#define WAIT_US		2000000
+
+enum expect { MUST_FAIL, ANY };
+
+struct hostile_case {
+	const char *name;
+	enum expect expect;
+};
+
+/* Build the chain of case i into c[]; returns its length, 0 to skip.
+ * next fields are indices into c[] (blk_queue_raw remaps them). */
+static unsigned build(unsigned i, struct blk_dev *d, struct blk_req *r,
+		      uint8_t *data, struct vring_desc *tbl,
+		      struct vring_desc *c)
+{
+	const uint16_t N = VRING_DESC_F_NEXT, W = VRING_DESC_F_WRITE;
+	uint64_t hdr = (uint64_t)&r->hdr, st = (uint64_t)&r->status;
+
+	r->hdr.type = VIRTIO_BLK_T_IN;
+	r->hdr.reserved = 0;
+	r->hdr.sector = 0;
+	r->status = 0xff;
+	switch (i) {
+	case 0:		/* data buffer outside guest RAM */
+		c[0] = (struct vring_desc){ hdr, 16, N, 1 };
+		c[1] = (struct vring_desc){ BAD_GPA, 4096, N | W, 2 };
+		c[2] = (struct vring_desc){ st, 1, W, 0 };
+		return 3;
+	case 1:		/* data buffer on the device's own MMIO window */
+		c[0] = (struct vring_desc){ hdr, 16, N, 1 };
+		c[1] = (struct vring_desc){ d->base, 512, N | W, 2 };
+		c[2] = (struct vring_desc){ st, 1, W, 0 };
+		return 3;
+	case 2:		/* a loop: the last descriptor points back to the first */
+		c[0] = (struct vring_desc){ hdr, 16, N, 1 };
+		c[1] = (struct vring_desc){ (uint64_t)data, 512, N | W, 2 };
+		c[2] = (struct vring_desc){ st, 1, N | W, 0 };
+		return 3;
+	case 3:		/* zero-length data descriptor */
+		c[0] = (struct vring_desc){ hdr, 16, N, 1 };
+		c[1] = (struct vring_desc){ (uint64_t)data, 0, N | W, 2 };
+		c[2] = (struct vring_desc){ st, 1, W, 0 };
+		return 3;
+	case 4:		/* read whose data buffer is device-readable */
+		c[0] = (struct vring_desc){ hdr, 16, N, 1 };
+		c[1] = (struct vring_desc){ (uint64_t)data, 512, N, 2 };
+		c[2] = (struct vring_desc){ st, 1, W, 0 };
+		return 3;
+	case 5:		/* status byte device-readable */
+		c[0] = (struct vring_desc){ hdr, 16, N, 1 };
+		c[1] = (struct vring_desc){ (uint64_t)data, 512, N | W, 2 };
+		c[2] = (struct vring_desc){ st, 1, 0, 0 };
+		return 3;
+	case 6:		/* huge length running off the end of RAM */
+		c[0] = (struct vring_desc){ hdr, 16, N, 1 };
+		c[1] = (struct vring_desc){ (uint64_t)data, 0xfffff000, N | W, 2 };
+		c[2] = (struct vring_desc){ st, 1, W, 0 };
+		return 3;
+	case 7:		/* header only: no status descriptor at all */
+		c[0] = (struct vring_desc){ hdr, 16, 0, 0 };
+		return 1;
+	case 8:		/* header device-writable, i.e. writable before readable */
+		c[0] = (struct vring_desc){ hdr, 16, N | W, 1 };
+		c[1] = (struct vring_desc){ (uint64_t)data, 512, N | W, 2 };
+		c[2] = (struct vring_desc){ st, 1, W, 0 };
+		return 3;
+	case 9:		/* indirect table outside RAM */
+		if (!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)))
+			return 0;
+		c[0] = (struct vring_desc){ BAD_GPA, 48, VRING_DESC_F_INDIRECT, 0 };
+		return 1;
+	case 10:	/* nested indirect table */
+		if (!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)))
+			return 0;
+		tbl[0] = (struct vring_desc){ hdr, 16, N, 1 };
+		tbl[1] = (struct vring_desc){ (uint64_t)&tbl[4], 48,
+					      N | VRING_DESC_F_INDIRECT, 2 };
+		tbl[2] = (struct vring_desc){ st, 1, W, 0 };
+		tbl[4] = (struct vring_desc){ (uint64_t)data, 512, W, 0 };
+		c[0] = (struct vring_desc){ (uint64_t)tbl, 48,
+					    VRING_DESC_F_INDIRECT, 0 };
+		return 1;
+	case 11:	/* indirect table whose chain loops */
+		if (!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)))
+			return 0;
+		tbl[0] = (struct vring_desc){ hdr, 16, N, 1 };
+		tbl[1] = (struct vring_desc){ (uint64_t)data, 512, N | W, 0 };
+		c[0] = (struct vring_desc){ (uint64_t)tbl, 32,
+					    VRING_DESC_F_INDIRECT, 0 };
+		return 1;
+	case 12:	/* read past the end of the disk */
+		r->hdr.sector = d->capacity - 1;
+		c[0] = (struct vring_desc){ hdr, 16, N, 1 };
+		c[1] = (struct vring_desc){ (uint64_t)data, 1024, N | W, 2 };
+		c[2] = (struct vring_desc){ st, 1, W, 0 };
+		return 3;
+	case 13:	/* data length not a multiple of 512 */
+		c[0] = (struct vring_desc){ hdr, 16, N, 1 };
+		c[1] = (struct vring_desc){ (uint64_t)data, 100, N | W, 2 };
+		c[2] = (struct vring_desc){ st, 1, W, 0 };
+		return 3;
+	}
+	return 0;
+}
+
+static const struct hostile_case cases[] = {
+	{ "outside-ram", MUST_FAIL }, { "mmio-window", MUST_FAIL },
+	{ "loop", MUST_FAIL }, { "zero-length", ANY },
+	{ "wrong-dir-data", MUST_FAIL }, { "wrong-dir-status", MUST_FAIL },
+	{ "huge-length", MUST_FAIL }, { "no-status", MUST_FAIL },
+	{ "writable-header", MUST_FAIL }, { "indirect-outside-ram", MUST_FAIL },
+	{ "nested-indirect", MUST_FAIL }, { "indirect-loop", MUST_FAIL },
+	{ "past-end", MUST_FAIL }, { "odd-length", ANY },
+	{ "bad-head", MUST_FAIL },
+};
+
+/* A plain write + read-back + restore of one sector (or a read if RO). */
+static int sanity(struct blk_dev *d, uint64_t sector, char *why, size_t len)
+{
+	static uint8_t orig[512], buf[512], back[512];
+	int st = blk_rw(d, VIRTIO_BLK_T_IN, sector, orig, 512);
+
+	if (st || d->ro) {
+		if (st)
+			ksnprintf(why, len, "read: %s", blk_status_name(st));
+		return st ? -1 : 0;
+	}
+	for (unsigned i = 0; i < 512; i++)
+		buf[i] = (uint8_t)(orig[i] ^ 0x5a ^ i);
+	if ((st = blk_rw(d, VIRTIO_BLK_T_OUT, sector, buf, 512)) ||
+	    (st = blk_rw(d, VIRTIO_BLK_T_IN, sector, back, 512)) ||
+	    (st = blk_rw(d, VIRTIO_BLK_T_OUT, sector, orig, 512))) {
+		ksnprintf(why, len, "write/read: %s", blk_status_name(st));
+		return -1;
+	}
+	if (memcmp(buf, back, 512)) {
+		ksnprintf(why, len, "read back differs");
+		return -1;
+	}
+	return 0;
+}
+
+/* Queue an avail entry naming a descriptor index beyond the ring. */
+static void queue_bad_head(struct blk_dev *d)
+{
+	d->avail[2 + d->avail_idx % d->qsize] = (uint16_t)(d->qsize + 7);
+	d->avail_idx++;
+}
+
+/* blkhostile[:dev=0:other=1] */
+static int cmd_blkhostile(struct cmd_args *a)
+{
+	uint64_t dn = arg_num(a, "dev", 0), on = arg_num(a, "other", UINT64_MAX);
+	struct blk_dev *d = blk_get((unsigned)dn), *o = NULL;
+	struct vring_desc c[8];
+	struct vring_desc *tbl = page_alloc(1);
+	uint8_t *data = page_alloc(1);
+	unsigned resets = 0, errors = 0;
+	char why[96];
+
+	if (dn == UINT64_MAX || !d)
+		return fail_why(a, "no virtio-blk device %lu", dn);
+	if (!d->ok && blk_reinit(d) < 0)
+		return fail_why(a, "device %lu unusable: %s", dn, d->why);
+	if (on != UINT64_MAX && !(o = blk_get((unsigned)on)))
+		return fail_why(a, "no virtio-blk device %lu", on);
+	if (!tbl || !data)
+		return fail_why(a, "out of memory");
+	blk_irq_mode(d, false);
+
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct blk_req *r = blk_req_get(d);
+		unsigned n = 0;
+		uint64_t t0;
+		const char *outcome;
+		int st = BLK_S_PENDING;
+		uint32_t dstat;
+
+		if (!r)
+			return fail_why(a, "no free request slot");
+		if (!strcmp(cases[i].name, "bad-head")) {
+			queue_bad_head(d);
+		} else {
+			n = build(i, d, r, data, tbl, c);
+			if (!n) {
+				blk_req_put(d, r);
+				kprintf("blkhostile: %-20s skipped (no INDIRECT_DESC)\n",
+					cases[i].name);
+				continue;
+			}
+			if (blk_queue_raw(d, r, c, n, true) < 0)
+				return fail_why(a, "%s: ring full", cases[i].name);
+		}
+		blk_kick(d);
+		/* wait for the completion or NEEDS_RESET, checking the status
+		 * register (an exit) only every ~10 ms */
+		t0 = rdtsc();
+		for (uint64_t next_check = 0;;) {
+			uint64_t us;
+
+			blk_poll(d);
+			st = r->result;
+			if (st != BLK_S_PENDING)
+				break;
+			us = tsc_us(rdtsc() - t0);
+			if (us > WAIT_US)
+				break;
+			if (us >= next_check) {
+				next_check = us + 10000;
+				if (blk_status(d) & VIRTIO_STATUS_NEEDS_RESET)
+					break;
+			}
+			cpu_relax();
+		}
+		dstat = blk_status(d);
+		if (st != BLK_S_PENDING) {
+			outcome = blk_status_name(st);
+			if (st == VIRTIO_BLK_S_OK && cases[i].expect == MUST_FAIL) {
+				kprintf("blkhostile: %-20s completed OK\n",
+					cases[i].name);
+				errors++;
+			}
+		} else if (dstat & VIRTIO_STATUS_NEEDS_RESET) {
+			outcome = "NEEDS_RESET";
+		} else {
+			kprintf("blkhostile: %-20s no answer in %u ms and no "
+				"NEEDS_RESET (status %#x)\n", cases[i].name,
+				WAIT_US / 1000, dstat);
+			errors++;
+			outcome = "silent";
+		}
+		blk_req_put(d, r);
+		/* after NEEDS_RESET (or silence) reset and re-initialise */
+		if (st == BLK_S_PENDING || (dstat & VIRTIO_STATUS_NEEDS_RESET)) {
+			resets++;
+			if (blk_reinit(d) < 0)
+				return fail_why(a, "%s: re-init failed: %s",
+						cases[i].name, d->why);
+		}
+		if (sanity(d, 1000, why, sizeof(why)) < 0)
+			return fail_why(a, "after %s: device broken: %s",
+					cases[i].name, why);
+		kprintf("blkhostile: %-20s -> %s%s, device ok\n", cases[i].name,
+			outcome, st == BLK_S_PENDING ||
+			(dstat & VIRTIO_STATUS_NEEDS_RESET) ? " (reset)" : "");
+	}
+	if (o && sanity(o, 1000, why, sizeof(why)) < 0)
+		return fail_why(a, "other disk %lu broken: %s", on, why);
+	kprintf("blkhostile: dev=%lu %u cases, %u resets%s\n", dn,
+		(unsigned)ARRAY_SIZE(cases), resets,
+		o ? ", other disk ok" : "");
+	if (errors)
+		return fail_why(a, "%u cases mishandled by the device", errors);
+	return 0;
+}
+
+const struct command hostile_commands[] = {
+	{ "blkhostile", cmd_blkhostile,
+	  "malformed chains: blkhostile[:dev=0:other=1]" },
+	{ NULL, NULL, NULL },
+};

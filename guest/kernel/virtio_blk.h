@@ -1,0 +1,142 @@
+/* guest/kernel/virtio_blk.h - virtio-mmio (version 2) transport, split
+ * virtqueue and virtio-blk driver of the test kernel. */
+#ifndef GUEST_KERNEL_VIRTIO_BLK_H
+#define GUEST_KERNEL_VIRTIO_BLK_H
+
+#include "kernel.h"
+
+#define MAX_BLK		16
+
+/* virtio-blk request types and status */
+#define VIRTIO_BLK_T_IN		0
+#define VIRTIO_BLK_T_OUT	1
+#define VIRTIO_BLK_T_FLUSH	4
+#define VIRTIO_BLK_T_GET_ID	8
+#define VIRTIO_BLK_T_DISCARD	11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK		0
+#define VIRTIO_BLK_S_IOERR	1
+#define VIRTIO_BLK_S_UNSUPP	2
+#define BLK_S_TIMEOUT		0x100	/* ours: the device never answered */
+#define BLK_S_PENDING		0x101	/* ours: not completed yet */
+
+/* feature bits */
+#define VIRTIO_BLK_F_SIZE_MAX	1
+#define VIRTIO_BLK_F_SEG_MAX	2
+#define VIRTIO_BLK_F_RO		5
+#define VIRTIO_BLK_F_BLK_SIZE	6
+#define VIRTIO_BLK_F_FLUSH	9
+#define VIRTIO_BLK_F_DISCARD	13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+#define VIRTIO_F_INDIRECT_DESC	28
+#define VIRTIO_F_EVENT_IDX	29
+#define VIRTIO_F_VERSION_1	32
+
+#define VIRTIO_STATUS_NEEDS_RESET 64
+
+struct vring_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+#define VRING_DESC_F_NEXT	1
+#define VRING_DESC_F_WRITE	2
+#define VRING_DESC_F_INDIRECT	4
+
+/* Per-request state; one per queue slot, preallocated. */
+#define BLK_MAX_SEGS	64	/* data segments per request */
+struct blk_req {
+	/* device-visible */
+	struct {
+		uint32_t type, reserved;
+		uint64_t sector;
+	} hdr;
+	uint8_t status;
+	uint8_t pad[7];
+	struct vring_desc indirect[BLK_MAX_SEGS + 2];
+	/* driver state */
+	volatile int result;		/* BLK_S_PENDING until done */
+	uint16_t head, ndesc;
+	uint16_t slots[BLK_MAX_SEGS + 2];	/* ring descriptors used */
+	uint32_t used_len;
+	bool in_use;
+	void *cookie;
+};
+
+struct blk_dev {
+	unsigned index;			/* dev=N */
+	uint64_t base;
+	unsigned irq;
+	uint64_t dev_features, features;	/* offered, negotiated */
+	uint64_t capacity;		/* 512-byte sectors */
+	uint32_t blk_size, size_max, seg_max;
+	bool ro, ok;
+	char why[96];			/* why probing/initialising failed */
+
+	/* the one request queue */
+	uint16_t qsize;
+	struct vring_desc *desc;
+	volatile uint16_t *avail;	/* flags, idx, ring[qsize], used_event */
+	volatile uint16_t *used_hdr;	/* flags, idx; ring; avail_event */
+	volatile uint32_t *used_ring;	/* id, len pairs */
+	uint16_t free_head, num_free;
+	uint16_t avail_idx;		/* next avail idx (driver's shadow) */
+	uint16_t kicked_idx;		/* avail idx at the last kick */
+	uint16_t last_used;
+	struct blk_req *reqs;		/* [qsize], indexed by head */
+	struct blk_req **by_head;	/* head -> request */
+	bool use_irq;			/* ask for completion interrupts */
+
+	/* statistics */
+	uint64_t notifies, irqs, completed, submitted;
+};
+
+extern struct blk_dev blk_devs[MAX_BLK];
+extern unsigned nblk;
+
+/* Probe the virtio_mmio.device= entries (once); returns the number of
+ * blk devices found (some may have failed to initialise: see ok/why). */
+unsigned blk_probe(void);
+struct blk_dev *blk_get(unsigned index);
+/* Reset and re-initialise (after NEEDS_RESET). */
+int blk_reinit(struct blk_dev *d);
+uint32_t blk_status(struct blk_dev *d);
+
+/* Asynchronous requests: get a free slot, fill in the data segments, queue
+ * it (visible to the device only after blk_kick), then poll. */
+struct blk_req *blk_req_get(struct blk_dev *d);
+/* Queue a request of type at sector with segs data segments (addr, len);
+ * write=true when the device writes the data (reads).  Returns 0 or -1. */
+struct blk_seg {
+	uint64_t addr;
+	uint32_t len;
+};
+int blk_queue(struct blk_dev *d, struct blk_req *r, uint32_t type,
+	      uint64_t sector, const struct blk_seg *segs, unsigned nsegs,
+	      bool device_writes);
+/* Queue a raw, hand-made chain (for blkhostile): ndesc descriptors copied
+ * into free ring slots, their next fields remapped unless raw_next. */
+int blk_queue_raw(struct blk_dev *d, struct blk_req *r,
+		  const struct vring_desc *chain, unsigned ndesc, bool raw_next);
+/* Publish queued requests and notify the device if it asked for it. */
+void blk_kick(struct blk_dev *d);
+/* Harvest completions; returns the number completed (their ->result set). */
+unsigned blk_poll(struct blk_dev *d);
+void blk_req_put(struct blk_dev *d, struct blk_req *r);
+/* Wait (polling or, with use_irq, halted) until r completes or timeout_us
+ * passes; returns r->result or BLK_S_TIMEOUT. */
+int blk_wait(struct blk_dev *d, struct blk_req *r, uint64_t timeout_us);
+
+/* Synchronous helpers.  Return a virtio status (0 = OK) or BLK_S_*. */
+int blk_rw(struct blk_dev *d, uint32_t type, uint64_t sector, void *buf,
+	   uint64_t len);
+int blk_flush(struct blk_dev *d);
+/* Byte-granular read/write (read-modify-write of partial sectors). */
+int blk_pread(struct blk_dev *d, uint64_t off, void *buf, uint64_t len);
+int blk_pwrite(struct blk_dev *d, uint64_t off, const void *buf, uint64_t len);
+const char *blk_status_name(int s);
+/* Largest data length of one request (SIZE_MAX x SEG_MAX, our cap). */
+uint64_t blk_max_req(struct blk_dev *d);
+
+#endif
