@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +64,34 @@ struct vblk {
 	bool pending_used;	/* pushed, not yet published */
 	unsigned inflight;
 	struct vblk_req *reqs, *free_list;
+	unsigned log_budget;	/* malformed-request lines left to print */
 };
 
 static void put_le16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static void put_le32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put_le64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* A guest can send malformed requests as fast as it likes: log the first
+ * few, then say that we stopped. */
+static void req_warn(struct vblk *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void req_warn(struct vblk *d, const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	if (d->log_budget == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (--d->log_budget == 0)
+		vm_log(d->name, "%s (further malformed requests not logged)",
+		       msg);
+	else
+		vm_log(d->name, "%s", msg);
+}
 
 static void flush_used(struct vblk *d)
 {
@@ -130,8 +154,8 @@ static int range_req(struct vblk *d, struct vblk_req *r, uint32_t type,
 				      VIRTIO_BLK_F_DISCARD))))
 		return VIRTIO_BLK_S_UNSUPP;
 	if (iov_total(out, n_out) != sizeof(seg)) {
-		vm_log(d->name, "%s request with %" PRIu64 " bytes of segments "
-		       "(one 16-byte segment supported)",
+		req_warn(d, "%s request with %" PRIu64 " bytes of segments "
+			 "(one 16-byte segment supported)",
 		       wz ? "write-zeroes" : "discard", iov_total(out, n_out));
 		return VIRTIO_BLK_S_IOERR;
 	}
@@ -176,10 +200,37 @@ static void start_request(struct vblk *d, struct vblk_req *r,
 	}
 	r->used_len = 1;
 	if (iov_pull(&out, &n_out, &hdr, sizeof(hdr)) < sizeof(hdr)) {
-		vm_log(d->name, "request at head %u: header shorter than 16 "
-		       "bytes", e->head);
+		req_warn(d, "request at head %u: header shorter than 16 bytes",
+			 e->head);
 		finish(d, r, VIRTIO_BLK_S_IOERR);
 		return;
+	}
+	/* Data in the wrong direction for the type (e.g. a read whose buffer
+	 * the device may not write) is a malformed request, not a short
+	 * transfer. */
+	switch (hdr.type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_FLUSH:
+	case VIRTIO_BLK_T_GET_ID:
+		if (n_out) {
+			req_warn(d, "request at head %u (type %u) has %" PRIu64
+				 " device-readable bytes after its header",
+				 e->head, hdr.type, iov_total(out, n_out));
+			finish(d, r, VIRTIO_BLK_S_IOERR);
+			return;
+		}
+		break;
+	case VIRTIO_BLK_T_OUT:
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		if (n_in) {
+			req_warn(d, "request at head %u (type %u) has %" PRIu64
+				 " device-writable bytes before its status",
+				 e->head, hdr.type, iov_total(in, n_in));
+			finish(d, r, VIRTIO_BLK_S_IOERR);
+			return;
+		}
+		break;
 	}
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN:
@@ -412,6 +463,7 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_opts *o,
 		return -1;
 	}
 	d->vm = vm;
+	d->log_budget = 20;
 	snprintf(d->name, sizeof(d->name), "virtio-blk%u", o->index);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->drained, NULL);

@@ -587,10 +587,28 @@ START_TEST(errors)
 	/* not a multiple of 512 */
 	ck_assert_int_eq(do_req(4, VIRTIO_BLK_T_IN, 0, 100, true),
 			 VIRTIO_BLK_S_IOERR);
+	/* data in the wrong direction for the type */
+	ck_assert_int_eq(do_req(6, VIRTIO_BLK_T_IN, 0, 512, false),
+			 VIRTIO_BLK_S_IOERR);
+	ck_assert(strstr(last_log, "device-readable bytes after its header"));
+	ck_assert_int_eq(do_req(7, VIRTIO_BLK_T_OUT, 0, 512, true),
+			 VIRTIO_BLK_S_IOERR);
+	ck_assert(strstr(last_log, "device-writable bytes before its status"));
 	/* the device carries on */
 	ck_assert_int_eq(do_req(5, VIRTIO_BLK_T_IN, 2047, 512, true),
 			 VIRTIO_BLK_S_OK);
 	ck_assert(!(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET));
+}
+END_TEST
+
+START_TEST(malformed_logging_is_bounded)
+{
+	driver_init(std_features);
+	for (unsigned i = 0; i < 30; i++)
+		ck_assert_int_eq(do_req(i % 16, VIRTIO_BLK_T_IN, 0, 512, false),
+				 VIRTIO_BLK_S_IOERR);
+	ck_assert_int_eq(log_count, 20);
+	ck_assert(strstr(last_log, "not logged"));
 }
 END_TEST
 
@@ -857,6 +875,7 @@ static Suite *suite(void)
 	tcase_add_test(t, serial_too_long);
 	tcase_add_test(t, errors);
 	tcase_add_test(t, short_header);
+	tcase_add_test(t, malformed_logging_is_bounded);
 	tcase_add_test(t, header_split_across_descriptors);
 	tcase_add_test(t, no_status_byte_needs_reset);
 	tcase_add_test(t, hostile_chain_needs_reset_then_recovers);
