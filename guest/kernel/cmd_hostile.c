@@ -41,10 +41,10 @@ static unsigned build(unsigned i, struct blk_dev *d, struct blk_req *r,
 		c[1] = (struct vring_desc){ d->base, 512, N | W, 2 };
 		c[2] = (struct vring_desc){ st, 1, W, 0 };
 		return 3;
-	case 2:		/* a loop: the last descriptor points back to the first */
+	case 2:		/* a loop: the last descriptor points back to the data */
 		c[0] = (struct vring_desc){ hdr, 16, N, 1 };
 		c[1] = (struct vring_desc){ (uint64_t)data, 512, N | W, 2 };
-		c[2] = (struct vring_desc){ st, 1, N | W, 0 };
+		c[2] = (struct vring_desc){ st, 1, N | W, 1 };
 		return 3;
 	case 3:		/* zero-length data descriptor */
 		c[0] = (struct vring_desc){ hdr, 16, N, 1 };

@@ -118,7 +118,7 @@ static void put_num(struct out *o, uint64_t v, unsigned base, int width,
 		put(o, tmp[--n]);
 }
 
-/* Supports %[#][0][width][l|ll|z](d|u|x|s|c|p|%). */
+/* Supports %[#][-][0][width][l|ll|z](d|u|x|s|c|p|%). */
 int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
 	struct out o = { buf, size, 0 };
@@ -126,7 +126,7 @@ int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 	for (; *fmt; fmt++) {
 		int width = 0, lng = 0;
 		char pad = ' ';
-		bool alt = false;
+		bool alt = false, left = false;
 
 		if (*fmt != '%') {
 			put(&o, *fmt);
@@ -135,6 +135,8 @@ int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		fmt++;
 		if (*fmt == '#')
 			alt = true, fmt++;
+		if (*fmt == '-')
+			left = true, fmt++;
 		if (*fmt == '0')
 			pad = '0', fmt++;
 		while (*fmt >= '0' && *fmt <= '9')
@@ -172,10 +174,12 @@ int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			if (!s)
 				s = "(null)";
 			n = (int)strlen(s);
-			while (width-- > n)
+			while (!left && width-- > n)
 				put(&o, ' ');
 			while (*s)
 				put(&o, *s++);
+			while (left && width-- > n)
+				put(&o, ' ');
 			break;
 		}
 		case 'c':
