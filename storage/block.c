@@ -8,20 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* TEMPORARY until storage/qcow2.c lands (engineer Q): a weak fallback so
- * block.c links without it.  Remove it then: a weak definition here also
- * keeps the linker from pulling qcow2.o out of libvmm.a, since nothing else
- * references qcow2_open. */
-__attribute__((weak)) struct blk_dev *qcow2_open(const struct blk_opts *o,
-						 struct io_engine *e,
-						 char *err, size_t errlen)
-{
-	(void)e;
-	snprintf(err, errlen, "%s: qcow2 support is not built into this vmm",
-		 o->path);
-	return NULL;
-}
-
 int blk_format_parse(const char *s)
 {
 	if (!s)
