@@ -307,15 +307,21 @@ static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		t->shm_sel = v;
 		return;
 	}
-	/* queue registers: only for an existing queue that is not live */
-	if (!q || q->ready)
+	if (!q)
+		return;
+	if (off == VIRTIO_MMIO_QUEUE_READY) {
+		/* Linux writes 0 when it tears queues down (after a reset)
+		 * and checks it reads back 0.  A queue already handed to the
+		 * device at DRIVER_OK stays in use until the next reset. */
+		q->ready = v & 1;
+		return;
+	}
+	/* the other queue registers only while the queue is not enabled */
+	if (q->ready)
 		return;
 	switch (off) {
 	case VIRTIO_MMIO_QUEUE_NUM:
 		q->num = v;
-		break;
-	case VIRTIO_MMIO_QUEUE_READY:
-		q->ready = v & 1;
 		break;
 	case VIRTIO_MMIO_QUEUE_DESC_LOW:
 	case VIRTIO_MMIO_QUEUE_DESC_HIGH:

@@ -437,6 +437,17 @@ START_TEST(registers)
 	ck_assert_uint_eq(rd32(VIRTIO_MMIO_SHM_LEN_HIGH), 0xffffffff);
 	ck_assert_uint_eq(rd32(VIRTIO_MMIO_CONFIG_GENERATION), 0);
 	ck_assert_uint_eq(rd32(VIRTIO_MMIO_STATUS), 0);
+	/* queue registers are frozen while QueueReady is 1; 0 reads back 0 */
+	wr32(VIRTIO_MMIO_QUEUE_SEL, 0);
+	wr32(VIRTIO_MMIO_QUEUE_NUM, 16);
+	wr32(VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_QUEUE_READY), 1);
+	wr32(VIRTIO_MMIO_QUEUE_READY, 0);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_QUEUE_READY), 0);
+	/* writes to a queue that does not exist go nowhere */
+	wr32(VIRTIO_MMIO_QUEUE_SEL, 5);
+	wr32(VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_QUEUE_READY), 0);
 	/* a 2-byte access to a register is ignored, with one log line */
 	uint16_t v16 = 0xffff;
 	fvm.dev[cur].rd(fvm.dev[cur].opaque, VIRTIO_MMIO_MAGIC_VALUE, &v16, 2);
