@@ -2,7 +2,7 @@
 #include "virtio_blk.h"
 #include "guest/common/pattern.h"
 
-void blk_irq_mode(struct blk_dev *d, bool on);
+static int wait_arg(struct cmd_args *a, struct blk_dev *d);
 
 static struct blk_dev *dev_arg(struct cmd_args *a)
 {
@@ -20,14 +20,35 @@ static struct blk_dev *dev_arg(struct cmd_args *a)
 		fail_why(a, "device %lu unusable: %s", n, d->why);
 		return NULL;
 	}
-	blk_irq_mode(d, arg_num(a, "irq", 0) == 1);
+	if (wait_arg(a, d) < 0)
+		return NULL;
 	return d;
+}
+
+/* wait=hybrid (default: spin=50 us, then halt for an interrupt), wait=irq
+ * (halt at once) or wait=poll (spin only); spin=US */
+static int wait_arg(struct cmd_args *a, struct blk_dev *d)
+{
+	char buf[16];
+	const char *w = arg_str(a, "wait", "hybrid", buf, sizeof(buf));
+	uint64_t spin = arg_num(a, "spin", BLK_SPIN_DEFAULT);
+
+	if (spin == UINT64_MAX)
+		return -1;
+	if (!strcmp(w, "poll"))
+		spin = BLK_SPIN_POLL;
+	else if (!strcmp(w, "irq"))
+		spin = 0;
+	else if (strcmp(w, "hybrid"))
+		return fail_why(a, "wait must be poll, irq or hybrid");
+	blk_set_wait(d, spin);
+	return 0;
 }
 
 static void done_with(struct blk_dev *d)
 {
 	if (d)
-		blk_irq_mode(d, false);
+		blk_set_wait(d, BLK_SPIN_POLL);
 }
 
 /* value x1000 as "12.345" */
@@ -92,7 +113,7 @@ static int cmd_blkinfo(struct cmd_args *a)
 		}							\
 	} while (0)
 
-/* blktest[:dev=N:irq=1] - read sector 0, 8 sectors, sector 100; write sector
+/* blktest[:dev=N:wait=poll|irq|hybrid] - read sector 0, 8 sectors, sector 100; write sector
  * 1000, read it back, verify, restore it. */
 static int cmd_blktest(struct cmd_args *a)
 {
@@ -283,10 +304,7 @@ static int perf_run(struct cmd_args *a, struct blk_dev *d, const char *mode,
 			if (tsc_us(rdtsc() - t0) > 120000000)
 				return fail_why(a, "%s: no completion for too long",
 						mode);
-			if (d->use_irq)
-				irq_wait();
-			else
-				cpu_relax();
+			blk_wait_used(d);
 		}
 		done += n;
 	}
@@ -299,9 +317,11 @@ static int perf_run(struct cmd_args *a, struct blk_dev *d, const char *mode,
 					blk_status_name(reqs[i]->result));
 		blk_req_put(d, reqs[i]);
 	}
-	kprintf("BLKPERF dev=%u mode=%s bs=%lu qd=%lu bytes=%lu usec=%lu "
+	kprintf("BLKPERF dev=%u mode=%s bs=%lu qd=%lu wait=%s bytes=%lu usec=%lu "
 		"MBps=%s IOPS=%lu reqs=%lu notifies=%lu irqs=%lu "
-		"exits_per_req=%s\n", d->index, mode, bs, qd, nreq * bs, us,
+		"exits_per_req=%s\n", d->index, mode, bs, qd,
+		d->spin_us == BLK_SPIN_POLL ? "poll" : d->spin_us ? "hybrid" : "irq",
+		nreq * bs, us,
 		fix3(f1, sizeof(f1), nreq * bs * 1000 / us),
 		nreq * 1000000 / us, nreq, d->notifies - n0, d->irqs - i0,
 		fix3(f2, sizeof(f2),
@@ -310,7 +330,7 @@ static int perf_run(struct cmd_args *a, struct blk_dev *d, const char *mode,
 }
 
 /* blkperf[:dev=0:mode=read|write|randread|all:bs=1M:qd=16:size=256M:
- *         span=DISK:irq=0] */
+ *         span=DISK:wait=hybrid:spin=50] */
 static int cmd_blkperf(struct cmd_args *a)
 {
 	struct blk_dev *d = dev_arg(a);

@@ -5,8 +5,6 @@
  * and other disks must keep working. */
 #include "virtio_blk.h"
 
-void blk_irq_mode(struct blk_dev *d, bool on);
-
 #define BAD_GPA		(1ULL << 40)	/* far beyond any RAM we are given */
 #define WAIT_US		2000000
 
@@ -176,7 +174,7 @@ static int cmd_blkhostile(struct cmd_args *a)
 		return fail_why(a, "no virtio-blk device %lu", on);
 	if (!tbl || !data)
 		return fail_why(a, "out of memory");
-	blk_irq_mode(d, false);
+	blk_set_wait(d, BLK_SPIN_POLL);
 
 	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct blk_req *r = blk_req_get(d);

@@ -465,18 +465,18 @@ unsigned blk_poll(struct blk_dev *d)
 	}
 	d->completed += n;
 	if (n && (d->features & (1ULL << VIRTIO_F_EVENT_IDX)))
-		/* interrupt at the next completion only if asked for */
-		d->avail[2 + d->qsize] = d->use_irq ? d->last_used :
-					 (uint16_t)(d->last_used + 0x8000);
+		/* keep interrupts suppressed: used_event stays far ahead */
+		d->avail[2 + d->qsize] = (uint16_t)(d->last_used + 0x8000);
 	return n;
 }
 
+/* Completion interrupt: only a wake-up (the used ring says what is done).
+ * Acknowledge without reading InterruptStatus: one exit instead of two. */
 static void virtio_irq(unsigned vector)
 {
 	struct blk_dev *d = &blk_devs[vector - VEC_VIRTIO];
-	uint32_t st = rd(d, MMIO_INT_STATUS);
 
-	wr(d, MMIO_INT_ACK, st);
+	wr(d, MMIO_INT_ACK, 1);
 	d->irqs++;
 	lapic_eoi();
 }
@@ -488,36 +488,59 @@ static void backstop_tick(unsigned vector)
 	lapic_eoi();
 }
 
-/* Interrupt-driven waiting: route the device's IOAPIC pin to the BSP and ask
- * for an interrupt per completion.  A 10 ms timer backs up a wake-up lost
- * between enabling the (PVM native) interrupt flag and HLT. */
-static void irq_mode(struct blk_dev *d, bool on)
+/* Interrupts are routed (and a 10 ms timer backs up a wake-up lost between
+ * setting the PVM native interrupt flag and HLT) while a command uses the
+ * device in a mode that halts. */
+void blk_set_wait(struct blk_dev *d, uint64_t spin_us)
 {
-	if (on == d->use_irq)
+	bool irq = spin_us != BLK_SPIN_POLL;
+
+	d->spin_us = spin_us;
+	if (irq == d->use_irq)
 		return;
-	d->use_irq = on;
-	if (on) {
+	d->use_irq = irq;
+	if (irq) {
 		irq_register(VEC_VIRTIO + d->index, virtio_irq);
 		irq_register(VEC_TIMER, backstop_tick);
 		ioapic_route(d->irq, VEC_VIRTIO + d->index, cpus[0]->apic_id);
-		if (d->features & (1ULL << VIRTIO_F_EVENT_IDX))
-			d->avail[2 + d->qsize] = d->last_used;
-		else
-			d->avail[0] = 0;
 		lapic_timer_periodic(10000);
 	} else {
 		lapic_timer_stop();
 		ioapic_mask(d->irq);
-		if (d->features & (1ULL << VIRTIO_F_EVENT_IDX))
-			d->avail[2 + d->qsize] = (uint16_t)(d->last_used + 0x8000);
-		else
-			d->avail[0] = 1;
 	}
 }
 
-void blk_irq_mode(struct blk_dev *d, bool on)
+static void arm_irq(struct blk_dev *d, bool on)
 {
-	irq_mode(d, on);
+	if (d->features & (1ULL << VIRTIO_F_EVENT_IDX))
+		d->avail[2 + d->qsize] = on ? d->last_used :
+					 (uint16_t)(d->last_used + 0x8000);
+	else
+		d->avail[0] = on ? 0 : 1;
+}
+
+void blk_wait_used(struct blk_dev *d)
+{
+	uint64_t t0 = rdtsc(), spin;
+
+	if (!d->use_irq) {
+		cpu_relax();
+		return;
+	}
+	spin = d->spin_us * tsc_khz / 1000;
+	while (rdtsc() - t0 < spin)
+		if (READ_ONCE(d->used_hdr[1]) != d->last_used)
+			return;
+		else
+			cpu_relax();
+	/* commands run with interrupts off: irq_wait() opens them only for the
+	 * halt, and an interrupt raised after the check below stays pending
+	 * until then */
+	arm_irq(d, true);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (READ_ONCE(d->used_hdr[1]) == d->last_used)
+		irq_wait();
+	arm_irq(d, false);
 }
 
 int blk_wait(struct blk_dev *d, struct blk_req *r, uint64_t timeout_us)
@@ -530,10 +553,7 @@ int blk_wait(struct blk_dev *d, struct blk_req *r, uint64_t timeout_us)
 			return r->result;
 		if (rdtsc() - t0 > limit)
 			return BLK_S_TIMEOUT;
-		if (d->use_irq)
-			irq_wait();
-		else
-			cpu_relax();
+		blk_wait_used(d);
 	}
 }
 

@@ -86,7 +86,12 @@ struct blk_dev {
 	uint16_t last_used;
 	struct blk_req *reqs;		/* [qsize], indexed by head */
 	struct blk_req **by_head;	/* head -> request */
-	bool use_irq;			/* ask for completion interrupts */
+	/* How to wait for completions: spin on the used ring for up to spin_us,
+	 * then (unless spin_us is ~0, "poll") arm a completion interrupt and
+	 * halt.  Spinning alone starves the device thread when the host's
+	 * CPUs are busy; halting costs an interrupt (~100 us on PVM). */
+	uint64_t spin_us;
+	bool use_irq;			/* interrupts routed and handled */
 
 	/* statistics */
 	uint64_t notifies, irqs, completed, submitted;
@@ -124,9 +129,16 @@ void blk_kick(struct blk_dev *d);
 /* Harvest completions; returns the number completed (their ->result set). */
 unsigned blk_poll(struct blk_dev *d);
 void blk_req_put(struct blk_dev *d, struct blk_req *r);
-/* Wait (polling or, with use_irq, halted) until r completes or timeout_us
- * passes; returns r->result or BLK_S_TIMEOUT. */
+/* Wait until r completes or timeout_us passes; returns r->result or
+ * BLK_S_TIMEOUT. */
 int blk_wait(struct blk_dev *d, struct blk_req *r, uint64_t timeout_us);
+/* Wait until the used ring moves (or a short while): spin, then halt. */
+void blk_wait_used(struct blk_dev *d);
+/* wait= argument: "poll" (spin only), "irq" (halt at once), or "hybrid"
+ * (spin spin_us, then halt; the default). */
+#define BLK_SPIN_POLL	UINT64_MAX
+#define BLK_SPIN_DEFAULT 50
+void blk_set_wait(struct blk_dev *d, uint64_t spin_us);
 
 /* Synchronous helpers.  Return a virtio status (0 = OK) or BLK_S_*. */
 int blk_rw(struct blk_dev *d, uint32_t type, uint64_t sector, void *buf,
