@@ -262,8 +262,109 @@ static int cmd_blkhostile(struct cmd_args *a)
 	return 0;
 }
 
+/* blknego[:dev=N] - the device refuses a driver without VERSION_1 and a
+ * feature it did not offer, and works after a normal negotiation. */
+static int cmd_blknego(struct cmd_args *a)
+{
+	uint64_t dn = arg_num(a, "dev", 0), unoffered = 0;
+	struct blk_dev *d = blk_get((unsigned)dn);
+	static uint8_t buf[512];
+	uint64_t base;
+	int r, st;
+
+	if (dn == UINT64_MAX || !d)
+		return fail_why(a, "no virtio-blk device %lu", dn);
+	blk_set_wait(d, BLK_SPIN_POLL);
+	base = d->features ? d->features : 1ULL << VIRTIO_F_VERSION_1;
+	for (unsigned b = 40; b < 64 && !unoffered; b++)
+		if (!(d->dev_features & (1ULL << b)))
+			unoffered = 1ULL << b;
+	r = blk_try_features(d, base & ~(1ULL << VIRTIO_F_VERSION_1));
+	kprintf("blknego: without VERSION_1: %s\n",
+		r == 1 ? "accepted" : r == 0 ? "refused" : "no reset");
+	if (r != 0)
+		return fail_why(a, "features without VERSION_1 %s",
+				r == 1 ? "accepted" : "(device did not reset)");
+	if (unoffered) {
+		r = blk_try_features(d, base | unoffered);
+		kprintf("blknego: unoffered feature %#lx: %s\n", unoffered,
+			r == 1 ? "accepted" : r == 0 ? "refused" : "no reset");
+		if (r != 0)
+			return fail_why(a, "unoffered feature %#lx %s", unoffered,
+					r == 1 ? "accepted" : "(no reset)");
+	}
+	if (blk_reinit(d) < 0)
+		return fail_why(a, "normal negotiation failed: %s", d->why);
+	st = blk_rw(d, VIRTIO_BLK_T_IN, 0, buf, 512);
+	if (st)
+		return fail_why(a, "read after negotiation: %s",
+				blk_status_name(st));
+	kprintf("blknego: dev=%lu normal negotiation ok, features %#lx\n", dn,
+		d->features);
+	return 0;
+}
+
+/* blkreset[:dev=N:rounds=10:qd=16] - reset the device with reads in
+ * flight, re-initialise, and check it reads the same data as before. */
+static int cmd_blkreset(struct cmd_args *a)
+{
+	uint64_t dn = arg_num(a, "dev", 0), rounds = arg_num(a, "rounds", 10);
+	uint64_t qd = arg_num(a, "qd", 16), rng = rdtsc() | 1;
+	struct blk_dev *d = blk_get((unsigned)dn);
+	uint8_t *ref = page_alloc(16), *chk = page_alloc(16);
+	uint8_t *bufs = page_alloc(16 * qd);
+	uint64_t sectors;
+	int st;
+
+	if (dn == UINT64_MAX || rounds == UINT64_MAX || qd == UINT64_MAX)
+		return -1;
+	if (!d)
+		return fail_why(a, "no virtio-blk device %lu", dn);
+	if (!ref || !chk || !bufs)
+		return fail_why(a, "out of memory");
+	if (!d->ok && blk_reinit(d) < 0)
+		return fail_why(a, "device %lu unusable: %s", dn, d->why);
+	if (qd == 0 || qd > d->qsize || qd > 64)
+		return fail_why(a, "qd must be 1..min(64, queue size)");
+	blk_set_wait(d, BLK_SPIN_POLL);
+	sectors = d->capacity > 128 ? d->capacity - 128 : 0;
+	if ((st = blk_rw(d, VIRTIO_BLK_T_IN, 0, ref, 65536)))
+		return fail_why(a, "reference read: %s", blk_status_name(st));
+	for (uint64_t round = 0; round < rounds; round++) {
+		for (uint64_t i = 0; i < qd; i++) {
+			struct blk_req *r = blk_req_get(d);
+			struct blk_seg seg = { (uint64_t)bufs + i * 65536, 65536 };
+
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			if (!r || blk_queue(d, r, VIRTIO_BLK_T_IN,
+					    sectors ? rng % sectors : 0, &seg, 1,
+					    true) < 0)
+				return fail_why(a, "cannot queue");
+		}
+		blk_kick(d);
+		if (round & 1)	/* odd rounds: let some complete first */
+			udelay(50);
+		if (blk_reset(d) < 0)
+			return fail_why(a, "round %lu: device did not reset", round);
+		if (blk_reinit(d) < 0)
+			return fail_why(a, "round %lu: re-init: %s", round, d->why);
+		memset(chk, 0, 65536);
+		if ((st = blk_rw(d, VIRTIO_BLK_T_IN, 0, chk, 65536)))
+			return fail_why(a, "round %lu: read after reset: %s", round,
+					blk_status_name(st));
+		if (memcmp(ref, chk, 65536))
+			return fail_why(a, "round %lu: data differs after reset",
+					round);
+	}
+	kprintf("blkreset: dev=%lu %lu resets with %lu reads in flight ok\n",
+		dn, rounds, qd);
+	return 0;
+}
+
 const struct command hostile_commands[] = {
 	{ "blkhostile", cmd_blkhostile,
 	  "malformed chains: blkhostile[:dev=0:other=1]" },
+	{ "blknego", cmd_blknego, "refused feature sets, then a normal one" },
+	{ "blkreset", cmd_blkreset, "reset with reads in flight: rounds=10:qd=16" },
 	{ NULL, NULL, NULL },
 };

@@ -194,6 +194,33 @@ int blk_reinit(struct blk_dev *d)
 	return dev_init(d);
 }
 
+/* Device reset: write 0, wait until it reads 0 (bounded).  0 or -1. */
+int blk_reset(struct blk_dev *d)
+{
+	d->ok = false;
+	wr(d, MMIO_STATUS, 0);
+	for (int i = 0; i < 1000 && rd(d, MMIO_STATUS); i++)
+		cpu_relax();
+	return rd(d, MMIO_STATUS) ? -1 : 0;
+}
+
+/* Negotiation probe: reset, then offer exactly feats.  Returns 1 if the
+ * device accepted them (FEATURES_OK stuck), 0 if refused, -1 if it did not
+ * reset.  The device is left unusable: blk_reinit() it afterwards. */
+int blk_try_features(struct blk_dev *d, uint64_t feats)
+{
+	if (blk_reset(d) < 0)
+		return -1;
+	wr(d, MMIO_STATUS, S_ACK);
+	wr(d, MMIO_STATUS, S_ACK | S_DRIVER);
+	wr(d, MMIO_DRV_FEATURES_SEL, 0);
+	wr(d, MMIO_DRV_FEATURES, (uint32_t)feats);
+	wr(d, MMIO_DRV_FEATURES_SEL, 1);
+	wr(d, MMIO_DRV_FEATURES, (uint32_t)(feats >> 32));
+	wr(d, MMIO_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	return (rd(d, MMIO_STATUS) & S_FEATURES_OK) ? 1 : 0;
+}
+
 /* "4K@0xd0000000:5" */
 static int parse_mmio_entry(const char *s, uint64_t *base, unsigned *irq)
 {

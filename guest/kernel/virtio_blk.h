@@ -106,6 +106,10 @@ unsigned blk_probe(void);
 struct blk_dev *blk_get(unsigned index);
 /* Reset and re-initialise (after NEEDS_RESET). */
 int blk_reinit(struct blk_dev *d);
+/* Reset only (status 0, waited for); the device is unusable until reinit. */
+int blk_reset(struct blk_dev *d);
+/* Reset and offer exactly feats: 1 accepted, 0 refused, -1 no reset. */
+int blk_try_features(struct blk_dev *d, uint64_t feats);
 uint32_t blk_status(struct blk_dev *d);
 
 /* Asynchronous requests: get a free slot, fill in the data segments, queue
