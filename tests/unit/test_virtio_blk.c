@@ -474,6 +474,45 @@ START_TEST(unoffered_feature_refused)
 }
 END_TEST
 
+START_TEST(status_state_machine)
+{
+	uint32_t st;
+
+	/* DRIVER_OK before FEATURES_OK: refused, device needs reset */
+	wr32(VIRTIO_MMIO_STATUS, 3);
+	wr32(VIRTIO_MMIO_STATUS, 3 | VIRTIO_STATUS_DRIVER_OK);
+	st = rd32(VIRTIO_MMIO_STATUS);
+	ck_assert(!(st & VIRTIO_STATUS_DRIVER_OK));
+	ck_assert(st & VIRTIO_STATUS_NEEDS_RESET);
+	/* reset clears everything */
+	wr32(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_STATUS), 0);
+	/* clearing a bit without a reset is ignored */
+	wr32(VIRTIO_MMIO_STATUS, 3);
+	wr32(VIRTIO_MMIO_STATUS, 1);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_STATUS), 3);
+	/* the driver cannot set NEEDS_RESET */
+	wr32(VIRTIO_MMIO_STATUS, 3 | VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_STATUS), 3);
+	/* features are frozen once FEATURES_OK is accepted */
+	set_features(std_features);
+	wr32(VIRTIO_MMIO_STATUS, 11);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_STATUS), 11);
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES, 0);	/* would drop VERSION_1 */
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_STATUS), 11);
+	/* DRIVER_OK without a ready queue: the device cannot start */
+	wr32(VIRTIO_MMIO_STATUS, 15);
+	ck_assert(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert(strstr(last_log, "needs reset"));
+	/* and a full, proper init after a reset works */
+	st = driver_init(std_features);
+	ck_assert_uint_eq(st, 15);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_FLUSH, 0, 0, false),
+			 VIRTIO_BLK_S_OK);
+}
+END_TEST
+
 START_TEST(write_read_roundtrip)
 {
 	uint8_t buf[8192];
@@ -879,6 +918,7 @@ static Suite *suite(void)
 	tcase_add_test(t, registers);
 	tcase_add_test(t, needs_version_1);
 	tcase_add_test(t, unoffered_feature_refused);
+	tcase_add_test(t, status_state_machine);
 	tcase_add_test(t, write_read_roundtrip);
 	tcase_add_test(t, batch_of_requests);
 	tcase_add_test(t, mmio_notify_fallback);
