@@ -26,9 +26,14 @@ static int cmd_help(struct cmd_args *a)
 
 static int cmd_mem(struct cmd_args *a)
 {
+	uint64_t bad;
+
 	mem_print();
 	if (ram_bytes < (1 << 20))
 		return fail_why(a, "less than 1 MiB of RAM in the e820 map");
+	bad = mem_probe_ranges();
+	if (bad)
+		return fail_why(a, "RAM at %#lx does not hold a value", bad);
 	return 0;
 }
 
@@ -167,7 +172,7 @@ const struct command core_commands[] = {
 	{ "hello", cmd_hello, "print a greeting" },
 	{ "fail", cmd_fail, "always fails (tests the failure path)" },
 	{ "help", cmd_help, "list the commands" },
-	{ "mem", cmd_mem, "print the e820 map" },
+	{ "mem", cmd_mem, "print the e820 map, touch each RAM range's ends" },
 	{ "smp", cmd_smp, "every listed CPU is up and runs work" },
 	{ "timer", cmd_timer, "LAPIC timer: timer[:n=20:period=1000]" },
 	{ "sleep", cmd_sleep, "sleep:ms=N with the LAPIC timer" },

@@ -218,11 +218,13 @@ uint64_t mem_free_bytes(void);
 uint64_t page_alloc_mark(void);
 void page_alloc_release(uint64_t mark);
 bool ram_contains(uint64_t gpa, uint64_t len);
+uint64_t mem_probe_ranges(void);
 
 /* main.c: boot command line */
 extern char cmdline[];
 /* Find "key=value" on the command line; the nth occurrence (0-based).
- * Copies the value (up to the next space) into buf. Returns 0 or -1. */
+ * Copies the value (up to the next space) into buf. Returns 0, -1 if
+ * absent, -2 if the value does not fit. */
 int cmdline_get(const char *key, unsigned nth, char *buf, size_t len);
 
 /* Command arguments: "name:k=v:k=v".  arg_get copies the value of k. */
@@ -230,6 +232,7 @@ struct cmd_args {
 	const char *name;
 	char raw[256];	/* "k=v:k=v" part */
 	char why[160];	/* failure reason, set by the command */
+	uint32_t used;	/* bit i: item i of raw was looked up */
 };
 const char *arg_str(struct cmd_args *a, const char *key, const char *def,
 		    char *buf, size_t len);

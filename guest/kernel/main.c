@@ -58,7 +58,7 @@ int cmdline_get(const char *key, unsigned nth, char *buf, size_t len)
 			size_t vl = tl - kl - 1;
 
 			if (vl >= len)
-				return -1;
+				return -2;
 			memcpy(buf, tok + kl + 1, vl);
 			buf[vl] = 0;
 			return 0;
@@ -75,7 +75,7 @@ const char *arg_str(struct cmd_args *a, const char *key, const char *def,
 	size_t kl = strlen(key);
 	const char *p = a->raw;
 
-	while (*p) {
+	for (unsigned n = 0; *p; n++) {
 		const char *item = p;
 		size_t il = 0;
 
@@ -85,6 +85,8 @@ const char *arg_str(struct cmd_args *a, const char *key, const char *def,
 		if (il > kl && item[kl] == '=' && !strncmp(item, key, kl)) {
 			size_t vl = il - kl - 1;
 
+			if (n < 32)
+				a->used |= 1u << n;
 			if (vl >= len)
 				vl = len - 1;
 			memcpy(buf, item + kl + 1, vl);
@@ -144,11 +146,34 @@ void list_commands(void)
 			kprintf("  %-10s %s\n", c->name, c->help);
 }
 
+/* The first argument the command never looked up (a typo such as
+ * "sise=1M" must not pass silently): copied into buf, or false. */
+static bool unused_arg(const struct cmd_args *a, char *buf, size_t len)
+{
+	const char *p = a->raw;
+
+	for (unsigned n = 0; *p; n++) {
+		size_t il = 0;
+
+		while (p[il] && p[il] != ':')
+			il++;
+		if (il && (n >= 32 || !(a->used & (1u << n)))) {
+			if (il >= len)
+				il = len - 1;
+			memcpy(buf, p, il);
+			buf[il] = 0;
+			return true;
+		}
+		p += p[il] ? il + 1 : il;
+	}
+	return false;
+}
+
 /* Run one "name[:args]" item; prints its PASS/FAIL line. */
 static bool run_one(const char *item, size_t len)
 {
 	static struct cmd_args a;
-	char name[32];
+	char name[32], bad[48];
 	size_t nl = 0;
 	const struct command *c;
 	uint64_t mark;
@@ -179,6 +204,8 @@ static bool run_one(const char *item, size_t len)
 	mark = page_alloc_mark();
 	rc = c->fn(&a);
 	page_alloc_release(mark);
+	if (rc == 0 && unused_arg(&a, bad, sizeof(bad)))
+		rc = fail_why(&a, "unknown argument %s", bad);
 	if (rc == 0) {
 		kprintf("PASS %s\n", name);
 		return true;
@@ -223,8 +250,15 @@ void kmain(const uint8_t *bp)
 	kprintf("cmdline: %s\n", cmdline);
 	mem_print();
 
-	if (cmdline_get("vmmtest.run", 0, run_list, sizeof(run_list)) < 0)
+	switch (cmdline_get("vmmtest.run", 0, run_list, sizeof(run_list))) {
+	case -1:
 		memcpy(run_list, DEFAULT_RUN, sizeof(DEFAULT_RUN));
+		break;
+	case -2:
+		kprintf("FAIL vmmtest.run: longer than %u bytes\n",
+			(unsigned)sizeof(run_list) - 1);
+		vmm_exit(EXIT_FAILED);
+	}
 	/* devices keep their rings for the whole run: probe before the
 	 * per-command allocator marks */
 	if (strstr_cmdline("virtio_mmio.device="))

@@ -50,6 +50,34 @@ void mem_print(void)
 	kprintf("memory: %lu MiB usable\n", ram_bytes >> 20);
 }
 
+/* Write and read back a word at the start and end of every usable range
+ * above the kernel (the page tables must map all RAM, above 4 GiB too).
+ * Returns the first failing address or 0. */
+uint64_t mem_probe_ranges(void)
+{
+	for (unsigned i = 0; i < e820_n; i++) {
+		uint64_t a = e820[i].addr, end = a + e820[i].size;
+
+		if (e820[i].type != 1 || end <= (uint64_t)_end ||
+		    end > (uint64_t)64 << 30)
+			continue;
+		if (a < (uint64_t)_end)
+			a = ALIGN_UP((uint64_t)_end, 8);
+		for (uint64_t p = a; ; p = (end - 8) & ~7ULL) {
+			volatile uint64_t *w = (volatile uint64_t *)p;
+			uint64_t old = *w, v = p ^ 0x5a5aa5a5c3c33c3cULL;
+
+			*w = v;
+			if (*w != v)
+				return p;
+			*w = old;
+			if (p == ((end - 8) & ~7ULL))
+				break;
+		}
+	}
+	return 0;
+}
+
 bool ram_contains(uint64_t gpa, uint64_t len)
 {
 	for (unsigned i = 0; i < e820_n; i++)

@@ -27,4 +27,24 @@ for c in hello smp timer mem; do
 	expect_in "$out" "^PASS $c" "no PASS $c on 4 vCPUs"
 done
 expect_in "$out" "vmmtest: 4 passed, 0 failed"
+
+# RAM above 4 GiB is in the e820 map and mapped by the kernel's page tables
+out=$TEST_TMP/high.log
+run_vmm "$out" --kernel "$TESTKERNEL" --memory 4608M --timeout 20 --cmdline "vmmtest.run=mem"
+expect_status $? 0 "$out"
+expect_in "$out" "^e820: \[0x000100000000-0x00015fffffff\] usable" "no RAM above 4 GiB"
+expect_in "$out" "^PASS mem"
+
+# on a PVM host the same kernel also runs instruction-emulated
+if [ -d /sys/module/kvm_pvm ]; then
+	out=$TEST_TMP/emulated.log
+	run_vmm "$out" --kernel "$TESTKERNEL" --cpus boot=2 --timeout 30 \
+		--cmdline "vmmtest.native=0 vmmtest.run=hello,smp,timer"
+	expect_status $? 0 "$out"
+	expect_in "$out" "PVM emulated mode, 2 cpus"
+	expect_in "$out" "^cpu 1 up \(apic id 1, emulated\)"
+	expect_in "$out" "vmmtest: 3 passed, 0 failed"
+	expect_in "$TEST_TMP/four.log" "PVM native mode, 4 cpus"
+	expect_in "$TEST_TMP/four.log" "^cpu 3 up \(apic id 3, native\)"
+fi
 echo ok

@@ -19,9 +19,12 @@ expect_status $? 1 "$out"
 expect_in "$out" "^FAIL no-such-command: unknown command"
 
 out=$TEST_TMP/badarg.log
-run_vmm "$out" --kernel "$TESTKERNEL" --timeout 20 --cmdline "vmmtest.run=timer:n=zz"
+run_vmm "$out" --kernel "$TESTKERNEL" --timeout 20 \
+	--cmdline "vmmtest.run=timer:n=zz,timer:n=3:perod=500,timer:n=3:period=500"
 expect_status $? 1 "$out"
 expect_in "$out" "^FAIL timer: bad number for n"
+expect_in "$out" "^FAIL timer: unknown argument perod=500" "a misspelt argument passed"
+expect_in "$out" "vmmtest: 1 passed, 2 failed"
 
 # an unexpected exception: report vector, error code, RIP, CR2; exit 2
 out=$TEST_TMP/fault.log
