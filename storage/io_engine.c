@@ -123,14 +123,33 @@ unsigned io_engine_inflight(const struct io_engine *e)
 
 static void prep_sqe(struct io_uring_sqe *sqe, struct io_cb *cb)
 {
-	switch (cb->op & OP_MASK) {
+	int op = cb->op & OP_MASK;
+	/* One segment goes as plain READ/WRITE: the kernel need not import
+	 * an iovec array (its length field is 32 bits, hence the bound).
+	 * (For FSYNC/FALLOC, iovcnt holds a flag and iov is NULL.) */
+	bool one = (op == OP_READ || op == OP_WRITE) && cb->iovcnt == 1 &&
+		   cb->iov[0].iov_len <= INT32_MAX;
+
+	switch (op) {
 	case OP_READ:
-		io_uring_prep_readv(sqe, cb->fd, cb->iov, (unsigned)cb->iovcnt,
-				    cb->off + cb->done);
+		if (one)
+			io_uring_prep_read(sqe, cb->fd, cb->iov[0].iov_base,
+					   (unsigned)cb->iov[0].iov_len,
+					   cb->off + cb->done);
+		else
+			io_uring_prep_readv(sqe, cb->fd, cb->iov,
+					    (unsigned)cb->iovcnt,
+					    cb->off + cb->done);
 		break;
 	case OP_WRITE:
-		io_uring_prep_writev(sqe, cb->fd, cb->iov, (unsigned)cb->iovcnt,
-				     cb->off + cb->done);
+		if (one)
+			io_uring_prep_write(sqe, cb->fd, cb->iov[0].iov_base,
+					    (unsigned)cb->iov[0].iov_len,
+					    cb->off + cb->done);
+		else
+			io_uring_prep_writev(sqe, cb->fd, cb->iov,
+					     (unsigned)cb->iovcnt,
+					     cb->off + cb->done);
 		break;
 	case OP_FSYNC:
 		io_uring_prep_fsync(sqe, cb->fd,

@@ -9,30 +9,34 @@ BLKIO=$BUILD/tools/blkio
 img=$TEST_TMP/disk.img
 truncate -s 32M "$img"
 
-# try CMD... until it fails with the lock message (the holder may still be
-# starting); the holder is $holder
-expect_locked() {
-	local i
-	for i in $(seq 50); do
-		if "$@" >"$TEST_TMP/second.out" 2>&1; then
-			kill -0 $holder 2>/dev/null ||
-				fail "lock holder exited before the test ran"
-		else
-			rc=$?
-			grep -q "locked" "$TEST_TMP/second.out" && break
-			cat "$TEST_TMP/second.out"; fail "failed, but not with the lock error"
-		fi
-		sleep 0.1
+# wait_lock TYPE: until the holder ($holder) has its OFD lock (WRITE or READ)
+# on the image, as /proc/locks shows it; a contender started earlier would
+# take the lock first
+wait_lock() {
+	local ino i
+	ino=$(stat -c %i "$img")
+	for i in $(seq 100); do
+		grep -Eq "OFDLCK +ADVISORY +$1 .*:$ino " /proc/locks && return 0
+		kill -0 $holder 2>/dev/null || fail "lock holder exited early"
+		sleep 0.05
 	done
-	expect_status $rc 2 "$TEST_TMP/second.out"
+	fail "lock holder never took its lock"
+}
+
+# CMD... fails at once with the lock message, one line, exit 2
+expect_locked() {
+	"$@" >"$TEST_TMP/second.out" 2>&1
+	expect_status $? 2 "$TEST_TMP/second.out"
 	expect_in "$TEST_TMP/second.out" "^blkio: $img: image is in use by another process \(locked\)$"
 	[ "$(wc -l <"$TEST_TMP/second.out")" = 1 ] || fail "more than one error line"
+	kill -0 $holder 2>/dev/null || fail "lock holder exited before the test ran"
 }
 
 # a writer (timed seqwrite) holds a write lock
 "$BLKIO" bench --image "$img" --format raw --mode seqwrite --bs 64K --qd 2 \
 	--seconds 3 >"$TEST_TMP/holder.out" 2>&1 &
 holder=$!
+wait_lock WRITE
 expect_locked "$BLKIO" fill --image "$img" --format raw --seed 1 --length 1M
 expect_locked "$BLKIO" verify --image "$img" --format raw --seed 1 --length 1M
 expect_locked "$BLKIO" info --image "$img" --format raw
@@ -47,7 +51,7 @@ expect_in "$TEST_TMP/holder.out" '"mode":"seqwrite"'
 "$BLKIO" bench --image "$img" --format raw --mode randread --bs 4K --qd 4 \
 	--seconds 2 >"$TEST_TMP/holder.out" 2>&1 &
 holder=$!
-sleep 0.3
+wait_lock READ
 "$BLKIO" verify --image "$img" --format raw --seed 1 --length 1M \
 	>"$TEST_TMP/v.out" 2>&1 || { cat "$TEST_TMP/v.out"; fail "a second reader was refused"; }
 expect_locked "$BLKIO" fill --image "$img" --format raw --seed 1 --length 1M
