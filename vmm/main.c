@@ -138,6 +138,7 @@ static int run_main_loop(struct vm *vm, const struct vmm_config *cfg,
 				vm_log("vmm", "timeout: the guest ran for %g s, killing it",
 				       cfg->timeout);
 				vm_request_exit(vm, VMM_EXIT_TIMEOUT);
+				deadline = 0;	/* now wait for the exit to land */
 				continue;
 			}
 			if (left * 1e3 < wait_ms)
