@@ -325,7 +325,7 @@ static int perf_run(struct cmd_args *a, struct blk_dev *d, const char *mode,
 		fix3(f1, sizeof(f1), nreq * bs * 1000 / us),
 		nreq * 1000000 / us, nreq, d->notifies - n0, d->irqs - i0,
 		fix3(f2, sizeof(f2),
-		     (d->notifies - n0 + d->irqs - i0) * 1000 / nreq));
+		     (d->notifies - n0 + 2 * (d->irqs - i0)) * 1000 / nreq));
 	return 0;
 }
 
