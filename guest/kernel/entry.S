@@ -115,19 +115,19 @@ isr_common:
 /* AP trampoline: copied to TRAMPOLINE_BASE (4 KiB aligned, below 1 MiB);
  * the SIPI starts it in real mode at CS:IP = base>>4:0.  It goes through
  * 32-bit protected mode to long mode on the kernel's GDT and page tables,
- * then jumps to ap_entry64 on the stack the BSP left in tramp_stack. */
+ * then finds its own stack from its APIC ID (apic_to_cpu[], filled by the
+ * BSP) and jumps to ap_entry64: all APs can start at the same time. */
 #define TRAMPOLINE_BASE	0x1000
 #define T(x)	((x) - trampoline_start + TRAMPOLINE_BASE)
 
 	.section .rodata.trampoline, "a"
 	.globl	trampoline_start, trampoline_end
-	.globl	tramp_gdtr, tramp_cr3, tramp_stack, tramp_alive
+	.globl	tramp_gdtr, tramp_cr3
 	.code16
 trampoline_start:
 	cli
 	xor	%ax, %ax
 	mov	%ax, %ds
-	lock incl	T(tramp_alive)
 	lgdtl	T(tramp_gdtr)
 	mov	%cr0, %eax
 	or	$1, %eax
@@ -163,7 +163,14 @@ tramp64:
 	xor	%ax, %ax
 	mov	%ax, %fs
 	mov	%ax, %gs
-	mov	T(tramp_stack), %rsp
+	mov	$0xfee00020, %eax	/* LAPIC ID register */
+	mov	(%rax), %eax
+	shr	$24, %eax
+	movzbl	apic_to_cpu(%rax), %eax	/* CPU index */
+	inc	%eax
+	shl	$14, %rax		/* x STACK_SIZE: top of its stack */
+	add	$cpu_stacks, %rax
+	mov	%rax, %rsp
 	movabs	$ap_entry64, %rax
 	jmp	*%rax
 
@@ -174,10 +181,6 @@ tramp_gdtr:
 	.align	8
 tramp_cr3:
 	.quad	0
-tramp_stack:
-	.quad	0
-tramp_alive:
-	.long	0
 trampoline_end:
 
 	.section .note.GNU-stack, "", @progbits

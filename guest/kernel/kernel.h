@@ -200,6 +200,7 @@ void lapic_send_ipi(unsigned apic_id, uint32_t icr_low);
 void lapic_timer_calibrate(void);
 void lapic_timer_periodic(uint64_t period_us);
 void lapic_timer_stop(void);
+void lapic_timer_periodic_count(uint32_t count);
 void ioapic_route(unsigned irq, unsigned vector, unsigned apic_id);
 void ioapic_mask(unsigned irq);
 

@@ -89,6 +89,13 @@ void lapic_timer_periodic(uint64_t period_us)
 	lapic_write(LAPIC_TIMER_INIT, (uint32_t)count);
 }
 
+/* Periodic with a raw count, before (and without) calibration. */
+void lapic_timer_periodic_count(uint32_t count)
+{
+	lapic_write(LAPIC_LVT_TIMER, LVT_PERIODIC | VEC_TIMER);
+	lapic_write(LAPIC_TIMER_INIT, count);
+}
+
 void lapic_timer_stop(void)
 {
 	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);

@@ -8,7 +8,8 @@ extern uint8_t cpu_stacks[MAX_CPUS][STACK_SIZE];
 extern uint64_t gdt[];	/* cpu.c */
 extern uint64_t kernel_cr3;
 extern const uint8_t trampoline_start[], trampoline_end[];
-extern const uint8_t tramp_gdtr[], tramp_cr3[], tramp_stack[], tramp_alive[];
+extern const uint8_t tramp_gdtr[], tramp_cr3[];
+uint8_t apic_to_cpu[256];	/* read by the trampoline */
 
 static unsigned mp_apic_ids[MAX_CPUS];
 static unsigned mp_bsp_apic_id;
@@ -97,43 +98,73 @@ void ap_main(void)
 {
 	struct cpu *c = this_cpu();
 
+	unsigned id;
+
 	cpu_early_init(c, c->index);
 	lapic_init_cpu();
-	c->apic_id = lapic_id();
-	kprintf("cpu %u up (apic id %u, %s)\n", c->index, c->apic_id,
+	id = lapic_id();	/* the MP table's ID, which found our stack */
+	kprintf("cpu %u up (apic id %u, %s)\n", c->index, id,
 		c->vif ? "native" : "emulated");
 	__atomic_store_n(&c->online, 1, __ATOMIC_RELEASE);
 	ap_idle(c);
 }
 
-static bool start_ap(unsigned i, unsigned apic_id)
+static bool cpu_online(unsigned i)
 {
-	uint8_t *tr = (uint8_t *)TRAMPOLINE_BASE;
-	struct cpu *c = (struct cpu *)cpu_stacks[i];
-	volatile uint32_t *alive =
-		(volatile uint32_t *)(tr + (tramp_alive - trampoline_start));
-	uint32_t alive0 = *alive;
-	uint64_t t0;
+	return __atomic_load_n(&((struct cpu *)cpu_stacks[i])->online,
+			       __ATOMIC_ACQUIRE);
+}
 
-	c->index = i;
-	c->apic_id = apic_id;
-	*(uint64_t *)(tr + (tramp_stack - trampoline_start)) =
-		(uint64_t)&cpu_stacks[i][STACK_SIZE];
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+static void tick(unsigned vector)
+{
+	(void)vector;
+	lapic_eoi();
+}
 
-	lapic_send_ipi(apic_id, 0x4500);		/* INIT, assert */
+/* Wait until APs 1..n-1 are online or us pass; true if all are.  Halted
+ * between checks (a ~0.5 ms timer wakes us): spinning would take a host
+ * core from the APs, whose trampoline runs emulated. */
+static bool wait_online(unsigned n, uint64_t us)
+{
+	uint64_t t0 = rdtsc();
+	bool all = false;
+
+	irq_register(VEC_TIMER, tick);
+	lapic_timer_periodic_count(500000);	/* ~0.5 ms at KVM's 1 GHz */
+	for (;;) {
+		unsigned up = 1;
+
+		for (unsigned i = 1; i < n; i++)
+			up += cpu_online(i);
+		if (up == n) {
+			all = true;
+			break;
+		}
+		if (tsc_us(rdtsc() - t0) > us)
+			break;
+		irq_wait();
+	}
+	lapic_timer_stop();
+	return all;
+}
+
+/* INIT to every AP, then SIPI to every AP: they run the (emulated, slow)
+ * trampoline in parallel.  The spec's second SIPI only to those that did
+ * not come up at once. */
+static void start_aps(unsigned n)
+{
+	for (unsigned i = 1; i < n; i++)
+		lapic_send_ipi(cpus[i]->apic_id, 0x4500);	/* INIT */
 	udelay(100);
-	lapic_send_ipi(apic_id, 0x4600 | (TRAMPOLINE_BASE >> 12));	/* SIPI */
-	t0 = rdtsc();
-	while (*alive == alive0 && tsc_us(rdtsc() - t0) < 10000)
-		cpu_relax();
-	if (*alive == alive0)	/* the spec's second SIPI, only if needed */
-		lapic_send_ipi(apic_id, 0x4600 | (TRAMPOLINE_BASE >> 12));
-	t0 = rdtsc();
-	while (!__atomic_load_n(&c->online, __ATOMIC_ACQUIRE) &&
-	       tsc_us(rdtsc() - t0) < 2000000)
-		cpu_relax();
-	return c->online;
+	for (unsigned i = 1; i < n; i++)
+		lapic_send_ipi(cpus[i]->apic_id, 0x4600 | (TRAMPOLINE_BASE >> 12));
+	if (wait_online(n, 20000))
+		return;
+	for (unsigned i = 1; i < n; i++)
+		if (!cpu_online(i))
+			lapic_send_ipi(cpus[i]->apic_id,
+				       0x4600 | (TRAMPOLINE_BASE >> 12));
+	wait_online(n, 2000000);
 }
 
 void smp_boot(void)
@@ -149,25 +180,31 @@ void smp_boot(void)
 		ncpus = 1;
 		return;
 	}
-	ncpus = n;
 	memcpy(tr, trampoline_start, trampoline_end - trampoline_start);
 	g.limit = 8 * 8 - 1;
 	g.base = (uint32_t)(uint64_t)gdt;
 	memcpy(tr + (tramp_gdtr - trampoline_start), &g, sizeof(g));
 	*(uint64_t *)(tr + (tramp_cr3 - trampoline_start)) = kernel_cr3;
 
-	for (unsigned k = 0; k < n; k++) {
+	for (unsigned k = 0; k < n && idx < MAX_CPUS; k++) {
 		unsigned id = mp_apic_ids[k];
+		struct cpu *c = (struct cpu *)cpu_stacks[idx];
 
-		if (id == bsp->apic_id)
+		if (id == bsp->apic_id || id > 255)
 			continue;
-		if (idx >= MAX_CPUS)
-			break;
-		if (!start_ap(idx, id))
-			kprintf("smp: cpu %u (apic id %u) did not come up\n",
-				idx, id);
+		c->index = idx;
+		c->apic_id = id;
+		cpus[idx] = c;
+		apic_to_cpu[id] = (uint8_t)idx;
 		idx++;
 	}
+	ncpus = idx;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	start_aps(idx);
+	for (unsigned i = 1; i < idx; i++)
+		if (!cpu_online(i))
+			kprintf("smp: cpu %u (apic id %u) did not come up\n", i,
+				cpus[i]->apic_id);
 	(void)mp_bsp_apic_id;
 }
 
