@@ -654,10 +654,15 @@ const char *blk_status_name(int s)
 	}
 }
 
-/* Byte-granular access: whole sectors go straight to/from the caller's
- * buffer; partial head and tail sectors through a bounce sector
- * (read-modify-write on writes). */
-static uint8_t bounce[512] __attribute__((aligned(512)));
+/* Byte-granular access.  Whole sectors go straight to/from the caller's
+ * buffer when it is page aligned in memory; partial head and tail sectors
+ * (read-modify-write on writes), and whole sectors of a misaligned buffer,
+ * go through page-aligned bounce buffers: virtio allows any alignment, but a
+ * device backed by O_DIRECT is faster (or, if it does not bounce itself,
+ * only correct) with aligned memory. */
+#define BOUNCE_BIG	(256 * 1024)
+static uint8_t bounce[512] __attribute__((aligned(PAGE_SIZE)));
+static uint8_t bounce_big[BOUNCE_BIG] __attribute__((aligned(PAGE_SIZE)));
 
 int blk_pread(struct blk_dev *d, uint64_t off, void *buf, uint64_t len)
 {
@@ -673,6 +678,14 @@ int blk_pread(struct blk_dev *d, uint64_t off, void *buf, uint64_t len)
 			if (st)
 				return st;
 			memcpy(p, bounce + in, l);
+		} else if ((uint64_t)p % PAGE_SIZE) {
+			l = len & ~511ULL;
+			if (l > BOUNCE_BIG)
+				l = BOUNCE_BIG;
+			st = blk_rw(d, VIRTIO_BLK_T_IN, off / 512, bounce_big, l);
+			if (st)
+				return st;
+			memcpy(p, bounce_big, l);
 		} else {
 			l = len & ~511ULL;
 			st = blk_rw(d, VIRTIO_BLK_T_IN, off / 512, p, l);
@@ -699,6 +712,12 @@ int blk_pwrite(struct blk_dev *d, uint64_t off, const void *buf, uint64_t len)
 				return st;
 			memcpy(bounce + in, p, l);
 			st = blk_rw(d, VIRTIO_BLK_T_OUT, off / 512, bounce, 512);
+		} else if ((uint64_t)p % PAGE_SIZE) {
+			l = len & ~511ULL;
+			if (l > BOUNCE_BIG)
+				l = BOUNCE_BIG;
+			memcpy(bounce_big, p, l);
+			st = blk_rw(d, VIRTIO_BLK_T_OUT, off / 512, bounce_big, l);
 		} else {
 			l = len & ~511ULL;
 			st = blk_rw(d, VIRTIO_BLK_T_OUT, off / 512, (void *)p, l);
