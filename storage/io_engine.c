@@ -7,9 +7,11 @@
  * overflows: ops beyond that wait on a FIFO (linked through io_cb.next) and
  * get SQEs as completions free room.
  *
- * Short transfers are resumed here: the op's iovec is advanced (into
- * io_cb.small_iov when one segment is left, else a heap copy - rare) and
- * requeued.  A read that hits end of file (0 bytes) zero-fills the rest of
+ * Short transfers are resumed here: the op's iovec is advanced (a
+ * pointer into the caller's array on a segment boundary, io_cb.small_iov
+ * when one segment is left, else a heap copy - rare) and requeued.  Vectors
+ * longer than IOV_MAX go to the kernel IOV_MAX segments at a time, resumed
+ * the same way.  A read that hits end of file (0 bytes) zero-fills the rest of
  * the buffer and succeeds: image files (qcow2, sparse raw tails) can end
  * before the last byte a caller may read, and what lies beyond a file's end
  * reads as zeroes.  A write that makes no progress fails with -EIO.
@@ -129,6 +131,9 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct io_cb *cb)
 	 * (For FSYNC/FALLOC, iovcnt holds a flag and iov is NULL.) */
 	bool one = (op == OP_READ || op == OP_WRITE) && cb->iovcnt == 1 &&
 		   cb->iov[0].iov_len <= INT32_MAX;
+	/* The kernel takes at most IOV_MAX segments per call: a longer
+	 * vector goes in pieces, each completing "short" and resumed. */
+	unsigned nseg = cb->iovcnt > IOV_MAX ? IOV_MAX : (unsigned)cb->iovcnt;
 
 	switch (op) {
 	case OP_READ:
@@ -137,8 +142,7 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct io_cb *cb)
 					   (unsigned)cb->iov[0].iov_len,
 					   cb->off + cb->done);
 		else
-			io_uring_prep_readv(sqe, cb->fd, cb->iov,
-					    (unsigned)cb->iovcnt,
+			io_uring_prep_readv(sqe, cb->fd, cb->iov, nseg,
 					    cb->off + cb->done);
 		break;
 	case OP_WRITE:
@@ -147,8 +151,7 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct io_cb *cb)
 					    (unsigned)cb->iov[0].iov_len,
 					    cb->off + cb->done);
 		else
-			io_uring_prep_writev(sqe, cb->fd, cb->iov,
-					     (unsigned)cb->iovcnt,
+			io_uring_prep_writev(sqe, cb->fd, cb->iov, nseg,
 					     cb->off + cb->done);
 		break;
 	case OP_FSYNC:
@@ -219,7 +222,7 @@ static int iov_total(const struct iovec *iov, int iovcnt, uint64_t *total)
 	uint64_t t = 0;
 	int i;
 
-	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
+	if (iovcnt < 0 || (iovcnt && !iov))
 		return -EINVAL;
 	for (i = 0; i < iovcnt; i++)
 		t += iov[i].iov_len;
@@ -327,6 +330,12 @@ static int advance_iov(struct io_cb *cb, uint64_t n)
 	}
 	if (cnt <= 0)
 		return -EIO;	/* the kernel reported more than we asked */
+	if (n == 0 && !(cb->op & OP_IOV_HEAP)) {
+		/* on a segment boundary: the rest of the caller's array */
+		cb->iov = v;
+		cb->iovcnt = cnt;
+		return 0;
+	}
 	if (cb->op & OP_IOV_HEAP) {
 		memmove(cb->iov, v, (size_t)cnt * sizeof(*v));
 	} else if (cnt == 1) {
