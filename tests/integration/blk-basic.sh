@@ -27,6 +27,14 @@ expect_in "$out" "^BLKPERF dev=0 mode=randread "
 expect_in "$out" "vmmtest: 7 passed, 0 failed"
 [ "$(sha256sum <"$img")" = "$before" ] || fail "the image changed: blktest and blkbytes must restore what they write"
 
+# the same with O_DIRECT underneath (the byte helpers' RMW path included)
+run_vmm "$out" --kernel "$TESTKERNEL" --timeout 60 \
+	--disk "path=$img,format=raw,cache=none" \
+	--cmdline "vmmtest.run=blktest,blkbytes,blkbytes:off=12345,blkflush"
+expect_status $? 0 "$out"
+expect_in "$out" "vmmtest: 4 passed, 0 failed"
+[ "$(sha256sum <"$img")" = "$before" ] || fail "the image changed (cache=none)"
+
 # a disk too small for blktest's sector 1000 fails the command
 small=$TEST_TMP/small.img
 head -c 64K /dev/zero >"$small"
