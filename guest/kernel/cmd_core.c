@@ -1,7 +1,6 @@
 /* guest/kernel/cmd_core.c - commands that test the machine itself. */
 #include "kernel.h"
 
-unsigned smp_listed_apic_id(unsigned k);
 void list_commands(void);
 
 static int cmd_hello(struct cmd_args *a)

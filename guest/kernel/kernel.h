@@ -214,11 +214,9 @@ extern uint64_t ram_bytes;
 void mem_init(const uint8_t *boot_params);
 void *page_alloc(uint64_t npages);	/* zeroed, page aligned, or NULL */
 void mem_print(void);
-uint64_t mem_free_bytes(void);
 /* Mark where the allocator may be rewound to (per command). */
 uint64_t page_alloc_mark(void);
 void page_alloc_release(uint64_t mark);
-bool ram_contains(uint64_t gpa, uint64_t len);
 uint64_t mem_probe_ranges(void);
 
 /* main.c: boot command line */

@@ -78,15 +78,6 @@ uint64_t mem_probe_ranges(void)
 	return 0;
 }
 
-bool ram_contains(uint64_t gpa, uint64_t len)
-{
-	for (unsigned i = 0; i < e820_n; i++)
-		if (e820[i].type == 1 && gpa >= e820[i].addr &&
-		    gpa + len <= e820[i].addr + e820[i].size && gpa + len >= gpa)
-			return true;
-	return false;
-}
-
 void *page_alloc(uint64_t npages)
 {
 	uint64_t len = npages * PAGE_SIZE;
@@ -124,23 +115,4 @@ void page_alloc_release(uint64_t mark)
 {
 	cur_region = (unsigned)(mark >> 48);
 	cur_addr = mark & ((1ULL << 48) - 1);
-}
-
-uint64_t mem_free_bytes(void)
-{
-	uint64_t free = 0;
-
-	for (unsigned i = cur_region; i < e820_n; i++) {
-		uint64_t a = e820[i].addr, end = a + e820[i].size;
-
-		if (e820[i].type != 1)
-			continue;
-		if (i == cur_region && cur_addr > a)
-			a = cur_addr;
-		if (a < (uint64_t)_end)
-			a = (uint64_t)_end;
-		if (end > a)
-			free += end - a;
-	}
-	return free;
 }

@@ -12,7 +12,6 @@ extern const uint8_t tramp_gdtr[], tramp_cr3[];
 uint8_t apic_to_cpu[256];	/* read by the trampoline */
 
 static unsigned mp_apic_ids[MAX_CPUS];
-static unsigned mp_bsp_apic_id;
 
 static uint8_t checksum(const uint8_t *p, unsigned len)
 {
@@ -55,11 +54,8 @@ static unsigned mp_parse(void)
 	end = t + *(const uint16_t *)(t + 4);
 	for (e = t + 44; e < end;) {
 		if (e[0] == 0) {		/* processor, 20 bytes */
-			if ((e[3] & 1) && n < MAX_CPUS) {
-				if (e[3] & 2)
-					mp_bsp_apic_id = e[1];
+			if ((e[3] & 1) && n < MAX_CPUS)	/* enabled */
 				mp_apic_ids[n++] = e[1];
-			}
 			e += 20;
 		} else if (e[0] <= 4) {
 			e += 8;
@@ -205,7 +201,6 @@ void smp_boot(void)
 		if (!cpu_online(i))
 			kprintf("smp: cpu %u (apic id %u) did not come up\n", i,
 				cpus[i]->apic_id);
-	(void)mp_bsp_apic_id;
 }
 
 int smp_call(unsigned i, work_fn fn, void *arg, uint64_t timeout_us)
@@ -230,10 +225,4 @@ int smp_call(unsigned i, work_fn fn, void *arg, uint64_t timeout_us)
 			cpu_relax();
 	}
 	return 0;
-}
-
-/* for the smp command */
-unsigned smp_listed_apic_id(unsigned k)
-{
-	return mp_apic_ids[k];
 }
