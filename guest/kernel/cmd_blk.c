@@ -69,12 +69,15 @@ static void print_info(struct blk_dev *d)
 	}
 	kprintf("blkinfo: dev=%u base=%#lx irq=%u sectors=%lu bytes=%lu "
 		"blk_size=%u ro=%d flush=%d size_max=%u seg_max=%u queue=%u "
-		"indirect=%d event_idx=%d features=%#lx serial=%s\n",
+		"indirect=%d event_idx=%d discard=%d write_zeroes=%d "
+		"features=%#lx serial=%s\n",
 		d->index, d->base, d->irq, d->capacity, d->capacity * 512,
 		d->blk_size, d->ro, !!(d->features & (1ULL << VIRTIO_BLK_F_FLUSH)),
 		d->size_max, d->seg_max, d->qsize,
 		!!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)),
-		!!(d->features & (1ULL << VIRTIO_F_EVENT_IDX)), d->features,
+		!!(d->features & (1ULL << VIRTIO_F_EVENT_IDX)),
+		!!(d->features & (1ULL << VIRTIO_BLK_F_DISCARD)),
+		!!(d->features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES)), d->features,
 		serial[0] ? serial : "-");
 }
 
@@ -647,6 +650,91 @@ out:
 	return rc;
 }
 
+/* Sector-aligned off/len arguments (default: the whole disk). */
+static int sector_range(struct cmd_args *a, struct blk_dev *d, uint64_t *off,
+			uint64_t *len)
+{
+	uint64_t disk = d->capacity * 512;
+
+	*off = arg_num(a, "off", 0);
+	if (*off == UINT64_MAX)
+		return -1;
+	*len = arg_num(a, "len", *off < disk ? disk - *off : 0);
+	if (*len == UINT64_MAX)
+		return -1;
+	if (*off % 512 || *len % 512 || *len == 0)
+		return fail_why(a, "off and len must be multiples of 512, len > 0");
+	if (*off + *len > disk || *off + *len < *off)
+		return fail_why(a, "range beyond the disk (%lu bytes)", disk);
+	return 0;
+}
+
+/* blkzero:dev=N:off=O:len=L[:unmap=1] - WRITE_ZEROES, then the range
+ * reads back as zeroes */
+static int cmd_blkzero(struct cmd_args *a)
+{
+	struct blk_dev *d = dev_arg(a);
+	uint64_t off, len, unmap = arg_num(a, "unmap", 0);
+	uint8_t *buf;
+	int rc = -1;
+
+	if (!d || unmap == UINT64_MAX || sector_range(a, d, &off, &len) < 0)
+		goto out;
+	if (!(d->features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES))) {
+		fail_why(a, "device %u does not offer WRITE_ZEROES", d->index);
+		goto out;
+	}
+	buf = page_alloc(CHUNK / PAGE_SIZE);
+	if (!buf) {
+		fail_why(a, "out of memory");
+		goto out;
+	}
+	CHECK_ST(blk_discard_zero(d, VIRTIO_BLK_T_WRITE_ZEROES, off / 512,
+				  len / 512, unmap == 1), "write zeroes");
+	for (uint64_t pos = off; pos < off + len;) {
+		uint64_t l = off + len - pos < CHUNK ? off + len - pos : CHUNK;
+
+		CHECK_ST(blk_rw(d, VIRTIO_BLK_T_IN, pos / 512, buf, l), "read");
+		for (uint64_t i = 0; i < l; i++)
+			if (buf[i]) {
+				fail_why(a, "byte %lu is %#x after WRITE_ZEROES",
+					 pos + i, buf[i]);
+				goto out;
+			}
+		pos += l;
+	}
+	kprintf("blkzero: dev=%u off=%lu len=%lu unmap=%lu zeroed\n", d->index,
+		off, len, unmap);
+	rc = 0;
+out:
+	done_with(d);
+	return rc;
+}
+
+/* blkdiscard:dev=N:off=O:len=L - DISCARD completes OK (the data is then
+ * undefined; the host looks at the file) */
+static int cmd_blkdiscard(struct cmd_args *a)
+{
+	struct blk_dev *d = dev_arg(a);
+	uint64_t off, len;
+	int rc = -1;
+
+	if (!d || sector_range(a, d, &off, &len) < 0)
+		goto out;
+	if (!(d->features & (1ULL << VIRTIO_BLK_F_DISCARD))) {
+		fail_why(a, "device %u does not offer DISCARD", d->index);
+		goto out;
+	}
+	CHECK_ST(blk_discard_zero(d, VIRTIO_BLK_T_DISCARD, off / 512, len / 512,
+				  false), "discard");
+	kprintf("blkdiscard: dev=%u off=%lu len=%lu discarded (alignment %u "
+		"sectors)\n", d->index, off, len, d->discard_align);
+	rc = 0;
+out:
+	done_with(d);
+	return rc;
+}
+
 const struct command blk_commands[] = {
 	{ "blkinfo", cmd_blkinfo, "capacity, sector size, features, ro" },
 	{ "blktest", cmd_blktest, "reads, write sector 1000, verify, restore" },
@@ -657,5 +745,7 @@ const struct command blk_commands[] = {
 	{ "blkverify", cmd_blkverify, "verify the seeded pattern" },
 	{ "blkro", cmd_blkro, "a write to a read-only disk fails (IOERR)" },
 	{ "blkflush", cmd_blkflush, "FLUSH completes" },
+	{ "blkzero", cmd_blkzero, "WRITE_ZEROES a range, reads back zeroes" },
+	{ "blkdiscard", cmd_blkdiscard, "DISCARD a range" },
 	{ NULL, NULL, NULL },
 };

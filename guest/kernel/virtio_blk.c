@@ -162,7 +162,8 @@ static int dev_init(struct blk_dev *d)
 	want = 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_BLK_F_SIZE_MAX |
 	       1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_RO |
 	       1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH |
-	       1ULL << VIRTIO_F_INDIRECT_DESC | 1ULL << VIRTIO_F_EVENT_IDX;
+	       1ULL << VIRTIO_F_INDIRECT_DESC | 1ULL << VIRTIO_F_EVENT_IDX |
+	       1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
 	d->features = d->dev_features & want;
 	wr(d, MMIO_DRV_FEATURES_SEL, 0);
 	wr(d, MMIO_DRV_FEATURES, (uint32_t)d->features);
@@ -181,6 +182,14 @@ static int dev_init(struct blk_dev *d)
 	d->blk_size = d->features & (1ULL << VIRTIO_BLK_F_BLK_SIZE) ?
 		      rd(d, MMIO_CONFIG + 20) : 512;
 	d->ro = d->features & (1ULL << VIRTIO_BLK_F_RO);
+	if (d->features & (1ULL << VIRTIO_BLK_F_DISCARD)) {
+		d->max_discard = rd(d, MMIO_CONFIG + 36);
+		d->discard_align = rd(d, MMIO_CONFIG + 44);
+	}
+	if (d->features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES)) {
+		d->max_wz = rd(d, MMIO_CONFIG + 48);
+		d->wz_may_unmap = rd(d, MMIO_CONFIG + 56) & 0xff;
+	}
 	if (setup_queue(d) < 0)
 		return -1;
 	wr(d, MMIO_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
@@ -640,6 +649,44 @@ int blk_rw(struct blk_dev *d, uint32_t type, uint64_t sector, void *buf,
 int blk_flush(struct blk_dev *d)
 {
 	return blk_rw(d, VIRTIO_BLK_T_FLUSH, 0, NULL, 0);
+}
+
+int blk_discard_zero(struct blk_dev *d, uint32_t type, uint64_t sector,
+		     uint64_t nsect, bool unmap)
+{
+	static struct {
+		uint64_t sector;
+		uint32_t num_sectors, flags;
+	} seg __attribute__((aligned(16)));
+	uint32_t max = type == VIRTIO_BLK_T_DISCARD ? d->max_discard : d->max_wz;
+
+	if (!max)
+		max = 1u << 22;
+	while (nsect) {
+		uint32_t n = nsect < max ? (uint32_t)nsect : max;
+		struct blk_seg sg = { (uint64_t)&seg, sizeof(seg) };
+		struct blk_req *r = blk_req_get(d);
+		int st;
+
+		if (!r)
+			return BLK_S_TIMEOUT;
+		seg.sector = sector;
+		seg.num_sectors = n;
+		seg.flags = unmap && type == VIRTIO_BLK_T_WRITE_ZEROES ? 1 : 0;
+		if (blk_queue(d, r, type, 0, &sg, 1, false) < 0) {
+			blk_req_put(d, r);
+			return BLK_S_TIMEOUT;
+		}
+		blk_kick(d);
+		st = blk_wait(d, r, 10000000);
+		if (st == BLK_S_TIMEOUT)
+			return st;
+		blk_req_put(d, r);
+		if (st)
+			return st;
+		sector += n, nsect -= n;
+	}
+	return VIRTIO_BLK_S_OK;
 }
 
 const char *blk_status_name(int s)

@@ -71,6 +71,8 @@ struct blk_dev {
 	uint64_t dev_features, features;	/* offered, negotiated */
 	uint64_t capacity;		/* 512-byte sectors */
 	uint32_t blk_size, size_max, seg_max;
+	uint32_t max_discard, discard_align, max_wz;	/* sectors */
+	bool wz_may_unmap;
 	bool ro, ok;
 	char why[96];			/* why probing/initialising failed */
 
@@ -148,6 +150,10 @@ void blk_set_wait(struct blk_dev *d, uint64_t spin_us);
 int blk_rw(struct blk_dev *d, uint32_t type, uint64_t sector, void *buf,
 	   uint64_t len);
 int blk_flush(struct blk_dev *d);
+/* DISCARD or WRITE_ZEROES (type) of [sector, +nsect), split at the device's
+ * limits; unmap: WRITE_ZEROES may punch holes. */
+int blk_discard_zero(struct blk_dev *d, uint32_t type, uint64_t sector,
+		     uint64_t nsect, bool unmap);
 /* Byte-granular read/write (read-modify-write of partial sectors). */
 int blk_pread(struct blk_dev *d, uint64_t off, void *buf, uint64_t len);
 int blk_pwrite(struct blk_dev *d, uint64_t off, const void *buf, uint64_t len);
