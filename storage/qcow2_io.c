@@ -335,7 +335,17 @@ static int64_t write_step(struct q2req *q, uint64_t off, uint64_t len,
 	if (ret)
 		return ret;
 	if (m.kind == QCOW2_DATA && m.copied) {
-		/* overwrite in place: the hot path, data only */
+		/* overwrite in place: the hot path, data only; a data cluster
+		 * over the header or the top-level tables means corruption */
+		if (m.host < im->cs ||
+		    (m.host < im->l1_off + (uint64_t)im->l1_size * 8 &&
+		     m.host + m.len > im->l1_off) ||
+		    (m.host < im->rt_off + ((uint64_t)im->rt_clusters << im->cb) &&
+		     m.host + m.len > im->rt_off)) {
+			q2_report(im, "data cluster at %#llx overlaps metadata; "
+				  "refusing to write", (unsigned long long)m.host);
+			return -EIO;
+		}
 		op = data_op(q, off, m.len, zero, NULL, 0, NULL, 0);
 		if (!op)
 			return -ENOMEM;

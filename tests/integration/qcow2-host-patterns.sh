@@ -29,7 +29,7 @@ workload() {
 	RANDOM=$1
 	both fill --seed 11 --offset 0 --length $M
 	both fill --seed 12 --offset $(al $((3 * M + 123))) --length $(al 100000) --bs 7K --qd 4
-	for i in $(seq 1 16); do
+	for i in $(seq 1 10); do
 		off=$(al $(( (RANDOM * 32768 + RANDOM) % (SIZE - 70000) )))
 		len=$(al $(( RANDOM % 65536 + 1 )))
 		both fill --seed $((100 + i)) --offset $off --length $len --bs 4K --qd 8
