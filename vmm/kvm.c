@@ -25,7 +25,10 @@ void vm_log(const char *who, const char *fmt, ...)
 	va_list ap;
 
 	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "vmm: %s: ", who);
+	/* "vmm: who: message", or "vmm: message" for the VMM itself */
+	fprintf(stderr, "vmm: ");
+	if (who && strcmp(who, "vmm"))
+		fprintf(stderr, "%s: ", who);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

@@ -297,6 +297,10 @@ int main(int argc, char **argv)
 	status = run_main_loop(&vm, &cfg, serial, sigfd);
 	vm_request_exit(&vm, status);	/* make sure every vCPU sees it */
 	vcpus_stop(&vm);
+	/* where a hung guest was is the first thing a rig wants to know */
+	if (status == VMM_EXIT_TIMEOUT)
+		for (i = 0; i < vm.ncpus; i++)
+			vcpu_dump(&vm.vcpus[i], "state when the timeout fired");
 	vm_destroy_devices(&vm);
 	if (serial_fd > STDERR_FILENO)
 		close(serial_fd);
