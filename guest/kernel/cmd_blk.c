@@ -638,7 +638,7 @@ static int cmd_blkflush(struct cmd_args *a)
 	if (!d)
 		return -1;
 	if (!(d->features & (1ULL << VIRTIO_BLK_F_FLUSH))) {
-		fail_why(a, "device %u does not offer VIRTIO_BLK_F_FLUSH",
+		fail_why(a, "device %u: VIRTIO_BLK_F_FLUSH not negotiated",
 			 d->index);
 		goto out;
 	}

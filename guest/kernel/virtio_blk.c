@@ -140,6 +140,40 @@ static int setup_queue(struct blk_dev *d)
 	return 0;
 }
 
+/* vmmtest.blk_off=indirect,event_idx,...: features the driver declines,
+ * to exercise the other paths of driver and device. */
+static uint64_t features_off(void)
+{
+	static const struct { const char *name; unsigned bit; } names[] = {
+		{ "indirect", VIRTIO_F_INDIRECT_DESC },
+		{ "event_idx", VIRTIO_F_EVENT_IDX },
+		{ "flush", VIRTIO_BLK_F_FLUSH },
+		{ "size_max", VIRTIO_BLK_F_SIZE_MAX },
+		{ "seg_max", VIRTIO_BLK_F_SEG_MAX },
+		{ "discard", VIRTIO_BLK_F_DISCARD },
+		{ "write_zeroes", VIRTIO_BLK_F_WRITE_ZEROES },
+	};
+	char val[128];
+	uint64_t off = 0;
+
+	if (cmdline_get("vmmtest.blk_off", 0, val, sizeof(val)) < 0)
+		return 0;
+	for (unsigned i = 0; i < ARRAY_SIZE(names); i++) {
+		size_t n = strlen(names[i].name);
+
+		for (const char *p = val; *p;) {
+			if (!strncmp(p, names[i].name, n) &&
+			    (p[n] == ',' || !p[n]))
+				off |= 1ULL << names[i].bit;
+			while (*p && *p != ',')
+				p++;
+			if (*p)
+				p++;
+		}
+	}
+	return off;
+}
+
 static int dev_init(struct blk_dev *d)
 {
 	uint64_t want;
@@ -164,7 +198,7 @@ static int dev_init(struct blk_dev *d)
 	       1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH |
 	       1ULL << VIRTIO_F_INDIRECT_DESC | 1ULL << VIRTIO_F_EVENT_IDX |
 	       1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
-	d->features = d->dev_features & want;
+	d->features = d->dev_features & want & ~features_off();
 	wr(d, MMIO_DRV_FEATURES_SEL, 0);
 	wr(d, MMIO_DRV_FEATURES, (uint32_t)d->features);
 	wr(d, MMIO_DRV_FEATURES_SEL, 1);
