@@ -62,4 +62,15 @@ expect_error 65 "longer than|accepts at most" --kernel "$K" --cmdline "$long"
 # disks
 expect_error 65 "missing.img: [Nn]o such file" --kernel "$K" --disk path="$T/missing.img",format=raw
 
+# /dev/kvm missing or not accessible (needs root to arrange)
+if [ "$(id -u)" = 0 ]; then
+	cp "$K" "$T/tk" && chmod 755 "$T" && chmod 644 "$T/tk"
+	unshare -m sh -c "mount -t tmpfs none /dev && exec '$VMM' --kernel '$T/tk' --timeout 5" \
+		>"$T/out" 2>"$T/err" </dev/null; rc=$?
+	[ $rc = 69 ] && grep -q "/dev/kvm: No such file" "$T/err" || { cat "$T/err"; fail "missing /dev/kvm: exit $rc"; }
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$VMM" --kernel "$T/tk" --timeout 5 \
+		>"$T/out" 2>"$T/err" </dev/null; rc=$?
+	[ $rc = 69 ] && grep -q "/dev/kvm: Permission denied" "$T/err" || { cat "$T/err"; fail "inaccessible /dev/kvm: exit $rc"; }
+fi
+
 echo "all bad-input cases rejected cleanly"
