@@ -541,8 +541,10 @@ static void qcow2_close(struct blk_dev *d)
 {
 	struct qcow2 *s = (struct qcow2 *)d;
 
-	if (s->img->writable)
+	if (s->img->writable) {
+		q2_release_reservation(s->img);
 		fdatasync(s->img->fd);
+	}
 	q2_img_close(s->img);
 	free(s->zero_buf);
 	free(s);

@@ -60,6 +60,7 @@ struct q2img {
 	 * every cluster in use or allocated (file end or beyond) */
 	uint64_t free_hint;	/* cluster index */
 	uint64_t alloc_end;	/* bytes, cluster aligned */
+	uint64_t resv_c, resv_n;	/* referenced, synced, not yet used */
 
 	/* last decompressed cluster (sequential reads of a compressed image
 	 * touch one cluster many times) */
@@ -112,6 +113,7 @@ int q2_rc_get(struct q2img *im, uint64_t cluster, uint64_t *val);
 int q2_rc_update(struct q2img *im, uint64_t off, uint64_t len, int delta);
 int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
 		      uint64_t *got);
+int q2_release_reservation(struct q2img *im);
 int q2_free_entry(struct q2img *im, uint64_t entry);
 int q2_l2_prepare(struct q2img *im, uint64_t l1i, uint64_t *l2off);
 

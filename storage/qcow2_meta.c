@@ -528,7 +528,7 @@ int q2_rc_update(struct q2img *im, uint64_t off, uint64_t len, int delta)
 		int ret;
 
 		if (bi >= im->rt_size || !im->rt[bi]) {
-			/* q2_alloc_clusters creates blocks before counting */
+			/* alloc_run creates blocks before counting */
 			q2_report(im, "cluster %#llx has no refcount block",
 				  (unsigned long long)(c << im->cb));
 			return -EIO;
@@ -572,8 +572,8 @@ int q2_rc_update(struct q2img *im, uint64_t off, uint64_t len, int delta)
 
 /* Find and reference up to n contiguous free clusters (at least one);
  * *host gets the first, *got how many. */
-int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
-		      uint64_t *got)
+static int alloc_run(struct q2img *im, uint64_t n, uint64_t *host,
+		     uint64_t *got)
 {
 	uint64_t c = im->free_hint, start, cnt, v, bi;
 	int ret;
@@ -610,7 +610,7 @@ int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
 					: create_refblock(im, bi);
 		if (ret)
 			return ret;
-		return q2_alloc_clusters(im, n, host, got);
+		return alloc_run(im, n, host, got);
 	}
 	ret = q2_rc_update(im, start << im->cb, cnt << im->cb, 1);
 	if (ret)
@@ -623,6 +623,51 @@ int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
 	*host = start << im->cb;
 	*got = cnt;
 	return 0;
+}
+
+/* Clusters are handed out from a reservation: a run of free clusters whose
+ * refcounts were raised and made durable (fdatasync) in one go.  So a
+ * refcount is on disk before any L2/L1 entry or table that uses the cluster
+ * can be, even across a power loss, at the price of one sync per
+ * QCOW2_RESV_BYTES allocated; a crash leaks at most the unused rest of the
+ * reservation, and a clean close gives it back. */
+#define QCOW2_RESV_BYTES (32u << 20)
+
+int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
+		      uint64_t *got)
+{
+	if (im->resv_n == 0) {
+		uint64_t want = QCOW2_RESV_BYTES >> im->cb, h, g;
+		int ret;
+
+		ret = alloc_run(im, n > want ? n : want, &h, &g);
+		if (ret)
+			return ret;
+		if (fdatasync(im->fd) < 0) {
+			ret = -errno;
+			q2_rc_update(im, h, g << im->cb, -1);
+			return ret;
+		}
+		im->resv_c = h >> im->cb;
+		im->resv_n = g;
+	}
+	*got = n < im->resv_n ? n : im->resv_n;
+	*host = im->resv_c << im->cb;
+	im->resv_c += *got;
+	im->resv_n -= *got;
+	return 0;
+}
+
+/* Give back what is left of the reservation (clean close). */
+int q2_release_reservation(struct q2img *im)
+{
+	int ret = 0;
+
+	if (im->resv_n)
+		ret = q2_rc_update(im, im->resv_c << im->cb,
+				   im->resv_n << im->cb, -1);
+	im->resv_n = 0;
+	return ret;
 }
 
 /* Drop the references an L2 entry held (after the entry is gone). */
