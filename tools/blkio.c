@@ -8,6 +8,7 @@
  *   blkio zero    --image P --format F --offset O --length L [--unmap]
  *   blkio discard --image P --format F --offset O --length L
  *   blkio info    --image P --format F
+ *   blkio dump    --image P --format F --out FILE [--offset O] [--length L]
  *   blkio bench   --image P --format F --mode seqread|seqwrite|randread
  *                 [--bs B] [--qd Q] [--size N] [--seconds T]
  * common: [--bs B] [--qd Q] [--cache none|writeback]
@@ -17,12 +18,14 @@
  * not open.  MBps in the bench line is 10^6 bytes per second.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "guest/common/pattern.h"
 #include "storage/block.h"
@@ -30,7 +33,8 @@
 #define MAX_QD 1024
 #define MAX_BS (64u << 20)
 
-enum cmd { CMD_FILL, CMD_VERIFY, CMD_ZERO, CMD_DISCARD, CMD_INFO, CMD_BENCH };
+enum cmd { CMD_FILL, CMD_VERIFY, CMD_ZERO, CMD_DISCARD, CMD_INFO, CMD_BENCH,
+	   CMD_DUMP };
 enum mode { MODE_SEQREAD, MODE_SEQWRITE, MODE_RANDREAD };
 
 /* options, and which commands take them */
@@ -38,7 +42,7 @@ enum {
 	O_IMAGE = 1 << 0, O_FORMAT = 1 << 1, O_SEED = 1 << 2,
 	O_OFFSET = 1 << 3, O_LENGTH = 1 << 4, O_BS = 1 << 5, O_QD = 1 << 6,
 	O_CACHE = 1 << 7, O_MODE = 1 << 8, O_SIZE = 1 << 9,
-	O_SECONDS = 1 << 10, O_UNMAP = 1 << 11,
+	O_SECONDS = 1 << 10, O_UNMAP = 1 << 11, O_OUT = 1 << 12,
 };
 
 static const struct {
@@ -62,6 +66,9 @@ static const struct {
 	[CMD_BENCH] = { "bench", O_IMAGE | O_FORMAT | O_BS | O_QD | O_CACHE |
 			O_MODE | O_SIZE | O_SECONDS,
 			O_IMAGE | O_FORMAT | O_MODE },
+	[CMD_DUMP] = { "dump", O_IMAGE | O_FORMAT | O_OFFSET | O_LENGTH | O_BS |
+		       O_QD | O_CACHE | O_OUT,
+		       O_IMAGE | O_FORMAT | O_OUT },
 };
 
 static const struct option longopts[] = {
@@ -77,13 +84,14 @@ static const struct option longopts[] = {
 	{ "size", required_argument, NULL, 'S' },
 	{ "seconds", required_argument, NULL, 'T' },
 	{ "unmap", no_argument, NULL, 'u' },
+	{ "out", required_argument, NULL, 'O' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const char *const optnames[] = {
 	"--image", "--format", "--seed", "--offset", "--length", "--bs",
-	"--qd", "--cache", "--mode", "--size", "--seconds", "--unmap",
+	"--qd", "--cache", "--mode", "--size", "--seconds", "--unmap", "--out",
 };
 
 static void usage(FILE *f)
@@ -94,6 +102,7 @@ static void usage(FILE *f)
 "       blkio zero    --image P --format F --offset O --length L [--unmap]\n"
 "       blkio discard --image P --format F --offset O --length L\n"
 "       blkio info    --image P --format F\n"
+"       blkio dump    --image P --format F --out FILE [--offset O] [--length L]\n"
 "       blkio bench   --image P --format F --mode seqread|seqwrite|randread\n"
 "                     [--bs B] [--qd Q] [--size N] [--seconds T]\n"
 "       every command: [--cache none|writeback]\n"
@@ -160,6 +169,7 @@ struct job {
 	struct io_engine *e;
 	enum blk_op op;
 	bool pattern, verify, random, timed;
+	int outfd;			/* dump: bytes go here, at off - start */
 	uint64_t seed;
 	uint64_t start, end, next, bs;	/* [start, end), next to issue */
 	uint64_t ops_left;		/* random: requests still to issue */
@@ -248,6 +258,16 @@ static void slot_done(struct blk_req *r, int result)
 	}
 	j->bytes += r->len;
 	j->ops++;
+	if (j->outfd >= 0) {
+		ssize_t n = pwrite(j->outfd, s->buf, r->len,
+				   (off_t)(r->offset - j->start));
+
+		if (n != (ssize_t)r->len) {
+			fprintf(stderr, "blkio: writing the dump: %s\n",
+				n < 0 ? strerror(errno) : "short write");
+			exit(1);
+		}
+	}
 	if (j->verify) {
 		uint64_t m = pattern_check(s->buf, j->seed, r->offset, r->len);
 
@@ -349,7 +369,7 @@ static int run_one(struct blk_dev *d, struct io_engine *e, enum blk_op op,
 int main(int argc, char **argv)
 {
 	const char *image = NULL, *format = NULL, *cache = "writeback";
-	const char *modestr = NULL;
+	const char *modestr = NULL, *outpath = NULL;
 	uint64_t seed = 0, offset = 0, length = 0, bs = 1 << 20, size = 0;
 	uint64_t qd = 8, seconds = 0;
 	bool unmap = false;
@@ -398,6 +418,7 @@ int main(int argc, char **argv)
 		case 'T': bit = O_SECONDS;
 			seconds = parse_size("--seconds", optarg); break;
 		case 'u': bit = O_UNMAP; unmap = true; break;
+		case 'O': bit = O_OUT; outpath = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case ':':
 			die_usage("option %s needs a value", argv[optind - 1]);
@@ -458,7 +479,7 @@ int main(int argc, char **argv)
 	bo.path = image;
 	bo.format = (enum blk_format)fmt;
 	bo.cache = strcmp(cache, "none") ? BLK_CACHE_WRITEBACK : BLK_CACHE_NONE;
-	bo.readonly = cmd == CMD_VERIFY || cmd == CMD_INFO ||
+	bo.readonly = cmd == CMD_VERIFY || cmd == CMD_INFO || cmd == CMD_DUMP ||
 		      (cmd == CMD_BENCH && mode != MODE_SEQWRITE);
 	d = blk_open(&bo, e, err, sizeof(err));
 	if (!d) {
@@ -531,6 +552,17 @@ int main(int argc, char **argv)
 		double t0, t1;
 
 		memset(&j, 0, sizeof(j));
+		j.outfd = -1;
+		if (cmd == CMD_DUMP) {
+			j.outfd = open(outpath, O_WRONLY | O_CREAT | O_TRUNC |
+				       O_CLOEXEC, 0644);
+			if (j.outfd < 0 || ftruncate(j.outfd, (off_t)length)) {
+				fprintf(stderr, "blkio: %s: %s\n", outpath,
+					strerror(errno));
+				status = 2;
+				goto out;
+			}
+		}
 		j.d = d;
 		j.e = e;
 		j.seed = seed;
@@ -543,6 +575,8 @@ int main(int argc, char **argv)
 		} else if (cmd == CMD_VERIFY) {
 			j.op = BLK_OP_READ;
 			j.verify = true;
+		} else if (cmd == CMD_DUMP) {
+			j.op = BLK_OP_READ;
 		} else {
 			j.op = mode == MODE_SEQWRITE ? BLK_OP_WRITE
 						     : BLK_OP_READ;
@@ -558,6 +592,11 @@ int main(int argc, char **argv)
 		t1 = now();
 		if (!j.err && cmd == CMD_FILL)
 			j.err = run_one(d, e, BLK_OP_FLUSH, 0, 0, false);
+		if (j.outfd >= 0 && close(j.outfd) < 0 && !j.err) {
+			fprintf(stderr, "blkio: %s: %s\n", outpath,
+				strerror(errno));
+			status = 1;
+		}
 		if (j.err) {
 			fprintf(stderr, "blkio: %s: %s at offset %" PRIu64
 				" failed: %s\n", image,
@@ -582,6 +621,11 @@ int main(int argc, char **argv)
 			       modestr, bs, qd, j.bytes, secs,
 			       (double)j.bytes / 1e6 / secs,
 			       (double)j.ops / secs, cache, format);
+		} else if (cmd == CMD_DUMP) {
+			if (!status)
+				printf("%s: dumped %" PRIu64 " bytes at offset %"
+				       PRIu64 " to %s\n", image, j.bytes,
+				       offset, outpath);
 		} else {
 			printf("%s: %s %" PRIu64 " bytes at offset %" PRIu64
 			       " (seed %" PRIu64 ")\n", image,

@@ -47,6 +47,8 @@ bad 2 "beyond the image size" fill --image "$img" --format raw --seed 1 --offset
 bad 2 "beyond the image size" bench --image "$img" --format raw --mode seqread --size 2M
 bad 2 "multiples of 512" fill --image "$img" --format raw --seed 1 --offset 100 --length 512 --cache none
 bad 2 "zero needs --length" zero --image "$img" --format raw --offset 0
+bad 2 "dump needs --out" dump --image "$img" --format raw
+bad 2 "nodir/x: No such file or directory" dump --image "$img" --format raw --out "$TEST_TMP/nodir/x"
 
 # images that do not open
 bad 2 "$TEST_TMP/missing.img: no such file" fill --image "$TEST_TMP/missing.img" --format raw --seed 1

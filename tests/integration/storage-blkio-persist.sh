@@ -50,6 +50,12 @@ tail -c +$((off + len + 1)) "$img" | cmp - /dev/zero 2>&1 | grep -q EOF ||
 	fail "bytes after the range changed"
 [ "$(stat -c %s "$img")" = $((64 * 1024 * 1024)) ] || fail "image size changed"
 
+# dump reads a range through the block layer into a file: the same bytes
+"$BLKIO" dump --image "$img" --format raw --offset $((off - 100)) --length 300000 \
+	--bs 64K --out "$TEST_TMP/dump.bin" >/dev/null || fail "dump failed"
+cmp "$TEST_TMP/dump.bin" <(tail -c +$((off - 100 + 1)) "$img" | head -c 300000) ||
+	fail "dump differs from the image"
+
 # the wrong seed, and a corrupted byte, fail with the first bad offset
 "$BLKIO" verify --image "$img" --format raw --seed 78 --offset $off \
 	--length $len >"$TEST_TMP/bad.out" 2>&1
