@@ -34,7 +34,12 @@ check_dir() {	# run the checks on an image in directory $1
 			>/dev/null || fail "data outside the zeroed ranges changed ($1 +$2)"
 	done
 	[ "$(stat -c %s "$img")" = $((16 * M)) ] || fail "size changed"
-	[ $((used0 - used1)) -ge 5000 ] || fail "discard/unmap freed only $((used0 - used1)) KiB in $1"
+	# space comes back where the file system can punch holes
+	if head -c 8192 /dev/urandom >"$1/probe" && fallocate -p -o 0 -l 4096 "$1/probe" 2>/dev/null; then
+		[ $((used0 - used1)) -ge 5000 ] ||
+			fail "discard/unmap freed only $((used0 - used1)) KiB in $1"
+	fi
+	rm -f "$1/probe"
 }
 
 check_dir "$TEST_TMP"
