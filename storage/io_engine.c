@@ -420,15 +420,21 @@ static int handle_cqe(struct io_engine *e, struct io_cb *cb, int res)
 
 int io_engine_complete(struct io_engine *e)
 {
-	struct io_uring_cqe *cqes[REAP_BATCH];
-	struct io_cb *cbs[REAP_BATCH];
-	int res[REAP_BATCH];
 	uint64_t val;
-	int ran = 0;
 
 	/* Drain first: a completion posted after this read signals again. */
 	if (read(e->efd, &val, sizeof(val)) < 0 && errno != EAGAIN)
 		return -errno;
+	return io_engine_poll(e);
+}
+
+int io_engine_poll(struct io_engine *e)
+{
+	struct io_uring_cqe *cqes[REAP_BATCH];
+	struct io_cb *cbs[REAP_BATCH];
+	int res[REAP_BATCH];
+	int ran = 0;
+
 	for (;;) {
 		unsigned n = io_uring_peek_batch_cqe(&e->ring, cqes,
 						     REAP_BATCH), i;

@@ -267,6 +267,32 @@ START_TEST(longer_than_iov_max)
 }
 END_TEST
 
+/* io_engine_poll reaps without touching the eventfd; complete() drains it */
+START_TEST(poll_leaves_eventfd)
+{
+	struct io_engine *e = engine(8);
+	int fd = tmpfile_fd(), i;
+	char buf[4096] = { 1 };
+	struct iovec iov = { buf, sizeof(buf) };
+	struct op op = { .cb.fn = op_done };
+
+	ck_assert_int_eq(io_engine_writev(e, fd, &iov, 1, 0, &op.cb), 0);
+	io_engine_submit(e);
+	for (i = 0; i < 500 && op.calls == 0; i++) {
+		io_engine_poll(e);
+		if (!op.calls)
+			usleep(1000);
+	}
+	ck_assert_int_eq(op.calls, 1);
+	ck_assert_int_eq(op.res, 4096);
+	ck_assert(efd_readable(e, 1000));	/* the signal is still there */
+	ck_assert_int_eq(io_engine_complete(e), 0);	/* nothing left... */
+	ck_assert(!efd_readable(e, 0));		/* ...and drained */
+	close(fd);
+	io_engine_destroy(e);
+}
+END_TEST
+
 START_TEST(errors_reach_callback)
 {
 	struct io_engine *e = engine(8);
@@ -399,6 +425,7 @@ int main(void)
 	tcase_add_test(tc, read_eof_zero_fills);
 	tcase_add_test(tc, short_read_resumed);
 	tcase_add_test(tc, longer_than_iov_max);
+	tcase_add_test(tc, poll_leaves_eventfd);
 	tcase_add_test(tc, errors_reach_callback);
 	tcase_add_test(tc, bad_args_refused);
 	tcase_add_test(tc, fallocate_punches);
