@@ -109,6 +109,7 @@ void q2_img_close(struct q2img *im)
 	free(im->zero_cluster);
 	free(im->cbuf);
 	free(im->cin);
+	free(im->quar);
 #ifdef HAVE_ZSTD
 	if (im->zstd)
 		ZSTD_freeDCtx(im->zstd);
@@ -516,6 +517,7 @@ static struct q2img *img_open(const char *path, bool raw, bool writable,
 	memset(im->zero_cluster, 0, im->cs);
 	im->alloc_end = (im->file_size + im->cs - 1) & ~(im->cs - 1);
 	im->free_hint = 1;
+	im->seq_oldest = UINT64_MAX;
 
 	if (writable && autoclear) {
 		uint8_t z[8] = { 0 };

@@ -62,6 +62,16 @@ struct q2img {
 	uint64_t alloc_end;	/* bytes, cluster aligned */
 	uint64_t resv_c, resv_n;	/* referenced, synced, not yet used */
 
+	/* Freed clusters stay out of the allocator until every data op that
+	 * was in flight when they were freed has completed (a read or an
+	 * in-place write issued before a discard must not land in a cluster
+	 * that already belongs to someone else).  The I/O code numbers its
+	 * data ops and keeps these two up to date. */
+	uint64_t seq_now;	/* number of the latest data op started */
+	uint64_t seq_oldest;	/* oldest data op in flight; UINT64_MAX: none */
+	struct q2quar { uint64_t c, n, seq; } *quar;
+	size_t nquar, quar_cap;
+
 	/* last decompressed cluster (sequential reads of a compressed image
 	 * touch one cluster many times) */
 	uint8_t *cbuf, *cin;
@@ -71,12 +81,15 @@ struct q2img {
 };
 
 struct q2alloc;
+struct q2op;
 
 struct qcow2 {
 	struct blk_dev dev;	/* first: block.c sees a blk_dev */
 	struct q2img *img;
 	struct q2alloc *allocs;	/* allocating writes in flight */
 	uint8_t *zero_buf;	/* cs zero bytes for WRITE_ZEROES data */
+	struct q2op *ops_head, *ops_tail;	/* data ops in flight, oldest first */
+	uint64_t op_seq;
 };
 
 /* qcow2.c */

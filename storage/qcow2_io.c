@@ -47,6 +47,8 @@ struct q2op {
 	struct io_cb cb;
 	struct q2req *q;
 	struct q2alloc *a;
+	struct q2op *prev, *next;	/* s->ops_head list (data ops) */
+	uint64_t seq;			/* 0: not a data op */
 	void *bounce[2];
 	int iovcnt;
 	struct iovec iov[];
@@ -189,7 +191,19 @@ static void op_done(struct io_cb *cb, int64_t res)
 {
 	struct q2op *op = (struct q2op *)((char *)cb - offsetof(struct q2op, cb));
 	struct q2req *q = op->q;
+	struct qcow2 *s = q->s;
 
+	if (op->seq) {	/* no longer in flight: see q2img.seq_oldest */
+		if (op->prev)
+			op->prev->next = op->next;
+		else
+			s->ops_head = op->next;
+		if (op->next)
+			op->next->prev = op->prev;
+		else
+			s->ops_tail = op->prev;
+		s->img->seq_oldest = s->ops_head ? s->ops_head->seq : UINT64_MAX;
+	}
 	set_err(q, res < 0 ? (int)res : 0);
 	if (op->a)
 		set_err(q, alloc_finish(q->s, op->a, res < 0 ? (int)res : 0));
@@ -213,9 +227,20 @@ static struct q2op *op_new(struct q2req *q, int iovcnt)
 /* Queue an op; it counts as pending until op_done. */
 static void op_start(struct q2op *op, bool write, int fd, uint64_t off)
 {
-	struct io_engine *e = op->q->s->dev.engine;
+	struct qcow2 *s = op->q->s;
+	struct io_engine *e = s->dev.engine;
 	int ret;
 
+	op->seq = ++s->op_seq;
+	s->img->seq_now = op->seq;
+	op->prev = s->ops_tail;
+	op->next = NULL;
+	if (s->ops_tail)
+		s->ops_tail->next = op;
+	else
+		s->ops_head = op;
+	s->ops_tail = op;
+	s->img->seq_oldest = s->ops_head->seq;
 	op->q->pending++;
 	ret = write ? io_engine_writev(e, fd, op->iov, op->iovcnt, off, &op->cb)
 		    : io_engine_readv(e, fd, op->iov, op->iovcnt, off, &op->cb);

@@ -515,6 +515,59 @@ out:
 	return ret;
 }
 
+/* A cluster whose refcount just dropped to 0. */
+static void cluster_freed(struct q2img *im, uint64_t c)
+{
+	struct q2quar *q;
+
+	if (im->seq_oldest == UINT64_MAX) {	/* nothing in flight */
+		if (c < im->free_hint)
+			im->free_hint = c;
+		return;
+	}
+	q = im->nquar ? &im->quar[im->nquar - 1] : NULL;
+	if (q && q->seq == im->seq_now && q->c + q->n == c) {
+		q->n++;
+		return;
+	}
+	if (im->nquar == im->quar_cap) {
+		size_t cap = im->quar_cap ? im->quar_cap * 2 : 16;
+		struct q2quar *nq = realloc(im->quar, cap * sizeof(*nq));
+
+		if (!nq)	/* no memory: leave it out of the allocator */
+			return;	/* until the next open (a leak of nothing) */
+		im->quar = nq;
+		im->quar_cap = cap;
+	}
+	im->quar[im->nquar++] = (struct q2quar){ c, 1, im->seq_now };
+}
+
+/* Release what the ops in flight can no longer touch. */
+static void quar_prune(struct q2img *im)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < im->nquar; i++) {
+		if (im->quar[i].seq < im->seq_oldest) {
+			if (im->quar[i].c < im->free_hint)
+				im->free_hint = im->quar[i].c;
+		} else {
+			im->quar[j++] = im->quar[i];
+		}
+	}
+	im->nquar = j;
+}
+
+static bool quarantined(const struct q2img *im, uint64_t c)
+{
+	size_t i;
+
+	for (i = 0; i < im->nquar; i++)
+		if (c >= im->quar[i].c && c < im->quar[i].c + im->quar[i].n)
+			return true;
+	return false;
+}
+
 /* Add delta (+1/-1) to the refcount of every cluster in [off, off+len). */
 int q2_rc_update(struct q2img *im, uint64_t off, uint64_t len, int delta)
 {
@@ -557,8 +610,7 @@ int q2_rc_update(struct q2img *im, uint64_t off, uint64_t len, int delta)
 				hi = b0 + bl;
 			if (v == 0) {
 				/* the cluster may be reused for anything */
-				if (c < im->free_hint)
-					im->free_hint = c;
+				cluster_freed(im, c);
 				q2_cache_invalidate(&im->l2c, c << im->cb);
 				im->cbuf_valid = false;
 			}
@@ -575,20 +627,22 @@ int q2_rc_update(struct q2img *im, uint64_t off, uint64_t len, int delta)
 static int alloc_run(struct q2img *im, uint64_t n, uint64_t *host,
 		     uint64_t *got)
 {
-	uint64_t c = im->free_hint, start, cnt, v, bi;
+	uint64_t c, start, cnt, v, bi;
 	int ret;
 
+	quar_prune(im);
+	c = im->free_hint;
 	if (c == 0)
 		c = 1;	/* never the header, whatever the refcounts say */
-	/* first free cluster */
+	/* first free cluster; below it all are used or quarantined */
 	for (;;) {
 		bi = c / im->rb_n;
-		if (bi >= im->rt_size || !im->rt[bi])
+		if ((bi >= im->rt_size || !im->rt[bi]) && !quarantined(im, c))
 			break;
 		ret = q2_rc_get(im, c, &v);
 		if (ret)
 			return ret;
-		if (v == 0)
+		if (v == 0 && !quarantined(im, c))
 			break;
 		c++;
 	}
@@ -598,7 +652,7 @@ static int alloc_run(struct q2img *im, uint64_t n, uint64_t *host,
 		ret = q2_rc_get(im, start + cnt, &v);
 		if (ret)
 			return ret;
-		if (v)
+		if (v || quarantined(im, start + cnt))
 			break;
 	}
 	/* A missing refcount block goes into the first cluster it covers,

@@ -313,6 +313,49 @@ START_TEST(concurrent_alloc_cow)
 }
 END_TEST
 
+/* A cluster freed while a read of it is in flight is not handed out again
+ * until that read is done (else the read could return another cluster's
+ * new data).  2 MiB clusters so the allocation reservation (32 MiB) runs
+ * out and the next one would start at the freed cluster. */
+START_TEST(freed_cluster_waits_for_readers)
+{
+	uint64_t cs = 2 * MiB, host_a;
+	uint8_t *big = malloc(15 * cs), *rbuf = malloc(cs);
+	struct blk_dev *d;
+	struct qcow2 *s;
+	struct q2map m;
+	struct req q[3];
+
+	ck_assert_ptr_nonnull(big);
+	ck_assert_ptr_nonnull(rbuf);
+	sh("qemu-img create -q -f qcow2 -o cluster_size=2M f.qcow2 64M");
+	d = open_ok("f.qcow2", false);
+	s = (struct qcow2 *)d;
+	pattern_fill(big, 1, 0, 15 * cs);
+	do_io(d, BLK_OP_WRITE, 0, big, 15 * cs);	/* uses the reservation */
+	ck_assert_int_eq(q2_map(s->img, 0, cs, &m), 0);
+	ck_assert_int_eq(m.kind, QCOW2_DATA);
+	host_a = m.host;
+	start(d, &q[0], BLK_OP_READ, 0, rbuf, cs);	/* in flight */
+	start(d, &q[1], BLK_OP_DISCARD, 0, NULL, cs);	/* frees host_a */
+	pattern_fill(big, 2, 20 * cs, cs);
+	start(d, &q[2], BLK_OP_WRITE, 20 * cs, big, cs);	/* allocates */
+	wait_all(q, 3);
+	ck_assert_int_eq(q2_map(s->img, 20 * cs, cs, &m), 0);
+	ck_assert_int_eq(m.kind, QCOW2_DATA);
+	ck_assert_msg(m.host != host_a,
+		      "a cluster was reused while a read of it was in flight");
+	ck_assert_uint_eq(pattern_check(rbuf, 1, 0, cs), cs);
+	/* once idle, the freed cluster is reusable */
+	start(d, &q[0], BLK_OP_WRITE, 30 * cs, big, cs);
+	wait_all(q, 1);
+	d->ops->close(d);
+	sh("qemu-img check -q f.qcow2");
+	free(big);
+	free(rbuf);
+}
+END_TEST
+
 /* ---- malformed images ---- */
 
 static void patch(const char *name, uint64_t off, const void *b, size_t n)
@@ -523,6 +566,7 @@ int main(void)
 	tcase_add_test(tc, read_backing_chain);
 	tcase_add_test(tc, concurrent_alloc);
 	tcase_add_test(tc, concurrent_alloc_cow);
+	tcase_add_test(tc, freed_cluster_waits_for_readers);
 	tcase_add_test(tc, malformed_headers);
 	tcase_add_test(tc, malformed_tables);
 	tcase_add_test(tc, backing_errors);
