@@ -85,6 +85,34 @@ static int set_memslot(struct vm *vm, unsigned slot, uint64_t gpa,
 	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
 }
 
+static void *memslot_thread(void *arg)
+{
+	struct vm *vm = arg;
+	uint64_t high = vm->mem.size - vm->mem.low_size;
+
+	vm->memslot_errno = 0;
+	if (set_memslot(vm, 0, 0, vm->mem.low_size, vm->mem.host) < 0 ||
+	    (high && set_memslot(vm, 1, VMM_MMIO_HOLE_END, high,
+				 vm->mem.host + vm->mem.low_size) < 0))
+		vm->memslot_errno = errno;
+	return NULL;
+}
+
+int vm_memory_ready(struct vm *vm, char *err, size_t errlen)
+{
+	if (vm->memslot_pending) {
+		pthread_join(vm->memslot_thread, NULL);
+		vm->memslot_pending = false;
+	}
+	if (vm->memslot_errno) {
+		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION (%llu MiB): %s",
+			 (unsigned long long)(vm->mem.size >> 20),
+			 strerror(vm->memslot_errno));
+		return -1;
+	}
+	return 0;
+}
+
 int vm_create(struct vm *vm, uint64_t mem_size, unsigned ncpus, char *err,
 	      size_t errlen)
 {
@@ -167,14 +195,14 @@ int vm_create(struct vm *vm, uint64_t mem_size, unsigned ncpus, char *err,
 	}
 	/* Big pages make guest page walks cheaper; fine if THP is off. */
 	madvise(vm->mem.host, mem_size, MADV_HUGEPAGE);
-	if (set_memslot(vm, 0, 0, vm->mem.low_size, vm->mem.host) < 0 ||
-	    (mem_size > vm->mem.low_size &&
-	     set_memslot(vm, 1, VMM_MMIO_HOLE_END, mem_size - vm->mem.low_size,
-			 vm->mem.host + vm->mem.low_size) < 0)) {
-		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION (%llu MiB): %s",
-			 (unsigned long long)(mem_size >> 20), strerror(errno));
+	/* Registering RAM costs milliseconds (an SRCU grace period), the
+	 * largest single item of boot time: do it while the rest is set up. */
+	n = pthread_create(&vm->memslot_thread, NULL, memslot_thread, vm);
+	if (n) {
+		snprintf(err, errlen, "cannot start a thread: %s", strerror(n));
 		return -1;
 	}
+	vm->memslot_pending = true;
 
 	vm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->exit_efd < 0) {
@@ -358,6 +386,9 @@ void vm_note_guest_panic(struct vm *vm)
 void vm_close(struct vm *vm)
 {
 	unsigned i;
+
+	if (vm->memslot_pending)
+		pthread_join(vm->memslot_thread, NULL);
 
 	for (i = 0; i < vm->ncpus; i++) {
 		if (vm->vcpus[i].run)

@@ -286,6 +286,9 @@ int main(int argc, char **argv)
 	if (boot_setup(&vm, &bi, err, sizeof(err)))
 		goto fail;
 
+	status = VMM_EXIT_UNAVAILABLE;
+	if (vm_memory_ready(&vm, err, sizeof(err)))
+		goto fail;
 	if (cfg.serial == SERIAL_TTY)
 		raw_tty();
 	status = VMM_EXIT_INTERNAL;

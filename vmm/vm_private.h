@@ -43,6 +43,9 @@ struct vm {
 	struct kvm_cpuid2 *cpuid;	/* as KVM_GET_SUPPORTED_CPUID gave it */
 	int run_mmap_size;
 	bool pvm_host;			/* /dev/kvm is kvm_pvm */
+	pthread_t memslot_thread;	/* registers guest RAM in the background */
+	bool memslot_pending;
+	int memslot_errno;
 
 	struct io_handler pio[VM_MAX_IO_HANDLERS], mmio[VM_MAX_IO_HANDLERS];
 	unsigned npio, nmmio;
@@ -68,6 +71,8 @@ struct vm {
 /* kvm.c */
 int vm_create(struct vm *vm, uint64_t mem_size, unsigned ncpus, char *err,
 	      size_t errlen);
+/* Wait until guest RAM is registered with KVM (before the vCPUs run). */
+int vm_memory_ready(struct vm *vm, char *err, size_t errlen);
 void vm_destroy_devices(struct vm *vm);
 void vm_close(struct vm *vm);
 const struct io_handler *vm_find_io(struct vm *vm, enum io_space space,
