@@ -10,21 +10,25 @@
 #   tools/bench-storage.sh [--json] [--quick]
 #
 # Lines: "NAME: value unit (host baseline X unit, ratio R)"; a baseline line
-# has itself as baseline.  --json prints blkio's JSON lines instead, for
-# other scripts.  Environment: BUILD (default build), BENCH_STORAGE_SIZE
-# (bytes per image, default 1G), BENCH_STORAGE_SECONDS (per timed run,
-# default 5), BENCH_STORAGE_DIR (default build/bench-tmp).
+# has itself as baseline.  Each figure is the median of RUNS runs.  --json
+# prints blkio's JSON lines instead, for other scripts.
+# Environment: BUILD (default build), BENCH_STORAGE_SIZE (bytes per image,
+# default 1G), BENCH_STORAGE_SECONDS (per timed run, default 3),
+# BENCH_STORAGE_RUNS (default 3), BENCH_STORAGE_DIR (default build/bench-tmp).
+# blkio's buffers are THP-backed like the VMM's guest RAM (fair baselines).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 BLKIO=$BUILD/tools/blkio
 SIZE=${BENCH_STORAGE_SIZE:-1G}
-SECS=${BENCH_STORAGE_SECONDS:-5}
+SECS=${BENCH_STORAGE_SECONDS:-3}
+RUNS=${BENCH_STORAGE_RUNS:-3}
 JSON=0
+exec 3>&1	# run_blkio's --json output, past the command substitutions
 for a in "$@"; do
 	case $a in
 	--json) JSON=1 ;;
-	--quick) SIZE=256M SECS=2 ;;
+	--quick) SIZE=256M SECS=1 RUNS=1 ;;
 	*) echo "bench-storage: unknown argument $a" >&2; exit 2 ;;
 	esac
 done
@@ -41,7 +45,7 @@ run_blkio() {
 	local out
 	out=$("$BLKIO" bench "$@" 2>&1) || {
 		echo "bench-storage: blkio bench $* failed: $out" >&2; exit 1; }
-	[ $JSON = 1 ] && echo "$out" >&2
+	[ $JSON = 1 ] && echo "$out" >&3
 	echo "$out"
 }
 field() {	# field JSON KEY
@@ -54,29 +58,42 @@ line() {	# line NAME VALUE UNIT BASE
 		"$4" "$3" "$(ratio "$2" "$4")"
 }
 
-raw=$TMP/raw.img
+raw=$TMP/raw.img q=$TMP/img.qcow2
 truncate -s "$SIZE" "$raw"
 # allocate every block first: the baselines measure data, not allocation
 "$BLKIO" bench --image "$raw" --format raw --mode seqwrite --bs 1M --qd 8 \
 	--cache none >/dev/null || exit 1
 
-r_sr=$(run_blkio --image "$raw" --format raw --mode seqread --bs 1M --qd 8 --cache none --seconds "$SECS")
-r_sw=$(run_blkio --image "$raw" --format raw --mode seqwrite --bs 1M --qd 8 --cache none --seconds "$SECS")
-r_rr=$(run_blkio --image "$raw" --format raw --mode randread --bs 4K --qd 32 --cache none --seconds "$SECS")
-# one untimed pass over the whole image, the yardstick of the allocating write
-r_sw1=$(run_blkio --image "$raw" --format raw --mode seqwrite --bs 1M --qd 8 --cache none)
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+declare -A res
+add() { res[$1]="${res[$1]:-} $2"; }	# add KEY VALUE
+med() { printf '%s\n' ${res[$1]} | median; }
 
-v=$(field "$r_sr" MBps); line host-raw-seqread-1M-qd8 "$v" MB/s "$v"
-v=$(field "$r_sw" MBps); line host-raw-seqwrite-1M-qd8 "$v" MB/s "$v"
-v=$(field "$r_rr" iops); line host-raw-randread-4K-qd32 "$v" IOPS "$v"
+# Raw and qcow2 take turns within each run, so neither gets all the warm
+# (or cold) moments of the storage below this machine; figures are medians.
+for _ in $(seq "$RUNS"); do
+	# an allocating pass on a fresh qcow2, and a pass over allocated raw
+	rm -f "$q"
+	qemu-img create -q -f qcow2 "$q" "$SIZE" || exit 1
+	j=$(run_blkio --image "$q" --format qcow2 --mode seqwrite --bs 1M --qd 8 --cache none) || exit 1
+	add q_sw1 "$(field "$j" MBps)"
+	j=$(run_blkio --image "$raw" --format raw --mode seqwrite --bs 1M --qd 8 --cache none) || exit 1
+	add r_sw1 "$(field "$j" MBps)"
+	for img in raw q; do
+		if [ $img = raw ]; then args=(--image "$raw" --format raw); else args=(--image "$q" --format qcow2); fi
+		j=$(run_blkio "${args[@]}" --mode seqread --bs 1M --qd 8 --cache none --seconds "$SECS") || exit 1
+		add ${img}_sr "$(field "$j" MBps)"
+		j=$(run_blkio "${args[@]}" --mode randread --bs 4K --qd 32 --cache none --seconds "$SECS") || exit 1
+		add ${img}_rr "$(field "$j" iops)"
+	done
+	j=$(run_blkio --image "$raw" --format raw --mode seqwrite --bs 1M --qd 8 --cache none --seconds "$SECS") || exit 1
+	add raw_sw "$(field "$j" MBps)"
+done
 
-# qcow2: an allocating pass on a fresh image, then reads of the data it wrote
-q=$TMP/img.qcow2
-qemu-img create -q -f qcow2 "$q" "$SIZE" || exit 1
-q_sw1=$(run_blkio --image "$q" --format qcow2 --mode seqwrite --bs 1M --qd 8 --cache none)
-q_sr=$(run_blkio --image "$q" --format qcow2 --mode seqread --bs 1M --qd 8 --cache none --seconds "$SECS")
-q_rr=$(run_blkio --image "$q" --format qcow2 --mode randread --bs 4K --qd 32 --cache none --seconds "$SECS")
-line host-qcow2-seqread-1M-qd8 "$(field "$q_sr" MBps)" MB/s "$(field "$r_sr" MBps)"
-line host-qcow2-alloc-seqwrite-1M-qd8 "$(field "$q_sw1" MBps)" MB/s "$(field "$r_sw1" MBps)"
-line host-qcow2-randread-4K-qd32 "$(field "$q_rr" iops)" IOPS "$(field "$r_rr" iops)"
+v=$(med raw_sr); line host-raw-seqread-1M-qd8 "$v" MB/s "$v"
+v=$(med raw_sw); line host-raw-seqwrite-1M-qd8 "$v" MB/s "$v"
+v=$(med raw_rr); line host-raw-randread-4K-qd32 "$v" IOPS "$v"
+line host-qcow2-seqread-1M-qd8 "$(med q_sr)" MB/s "$(med raw_sr)"
+line host-qcow2-alloc-seqwrite-1M-qd8 "$(med q_sw1)" MB/s "$(med r_sw1)"
+line host-qcow2-randread-4K-qd32 "$(med q_rr)" IOPS "$(med raw_rr)"
 exit 0
