@@ -1,0 +1,26 @@
+#!/bin/bash
+# Linux boots to the agent (PVH vmlinux + our uncompressed initramfs) and the
+# agent's status leaves through the exit port: with no job at all it prints
+# a clear result line and the VMM exits 2.  On a PVM host the VMM appends the
+# pvm_quirks options and the patched kernel takes them.
+# timeout: 780
+. "$(dirname "$0")/lib.sh"
+. "$TOP/tools/linux-plan"
+linux_prepare
+
+rc=0
+linux_boot nojob 120 - || rc=$?
+out=$TEST_TMP/nojob.out
+expect_in "$out" 'Linux version 6\.1\.' "no kernel banner"
+grep -a -q '^{"step":0,"op":"job","ok":false,"error":"no job: ' "$out" || {
+	linux_show nojob; fail "no 'no job' result line"; }
+linux_summary nojob 2
+linux_status nojob "$rc" 2
+
+if [ -e /sys/module/kvm_pvm ]; then
+	expect_in "$out" 'PVM host: appending .*pvm_quirks' "the VMM did not announce the PVM options"
+	expect_in "$out" 'pvm_quirks: working around a PVM host' "the kernel did not take pvm_quirks"
+else
+	expect_not_in "$out" 'pvm_quirks' "pvm_quirks given on a non-PVM host"
+fi
+echo "Linux booted to the agent; no job -> status 2"
