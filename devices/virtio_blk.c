@@ -373,7 +373,7 @@ static void run_queue(struct vblk *d)
 		if (popped)
 			io_engine_submit(d->eng);
 		if (io_engine_inflight(d->eng))
-			reaped = io_engine_complete(d->eng);
+			reaped = io_engine_poll(d->eng);
 		flush_used(d);
 		if (popped || reaped > 0) {
 			if (idle_since)
@@ -397,6 +397,13 @@ static void run_queue(struct vblk *d)
 				d->poll_skip = POLL_BACKOFF;
 				polling = false;
 			}
+		}
+		/* Going to sleep: drain the completion eventfd (the polls above
+		 * left it set) so it wakes us only for new completions. */
+		if (io_engine_complete(d->eng) > 0) {
+			flush_used(d);
+			idle_since = 0;
+			continue;
 		}
 		/* stalled: notifies stay off, the completion eventfd wakes us */
 		if (d->stalled || !virtq_enable_notify(q))
@@ -423,8 +430,7 @@ static void vblk_on_complete(void *opaque)
 
 	pthread_mutex_lock(&d->lock);
 	/* also while inactive: a reset waits for these to drain */
-	io_engine_complete(d->eng);
-	if (d->active) {
+	if (io_engine_complete(d->eng) > 0 && d->active) {
 		if (!d->vq->broken)
 			run_queue(d);
 		else
