@@ -142,6 +142,7 @@ static void falloc_done(struct io_cb *cb, int64_t res)
 		return;
 	}
 	if (r->op == BLK_OP_DISCARD) {
+		rd->punch_ok = false;	/* later ones complete at once */
 		r->done(r, 0);	/* advisory: the old data may stay */
 		return;
 	}
