@@ -293,6 +293,95 @@ START_TEST(poll_leaves_eventfd)
 }
 END_TEST
 
+/* Many rounds of random reads and writes on disjoint ranges, each split
+ * into random iovecs, through a small ring (ops wait for SQEs): the file
+ * always matches a reference copy, and reads past the end see zeroes. */
+START_TEST(random_mix)
+{
+	enum { SLOTS = 64, SLOT = 16384, FILE_SZ = SLOTS * SLOT, ROUNDS = 40 };
+	struct rop {
+		struct op op;
+		struct iovec iov[16];
+		uint8_t *buf;
+		uint64_t off, len;
+		bool write;
+	};
+	static uint8_t ref[FILE_SZ + SLOT];
+	static uint8_t bufs[SLOTS][SLOT];
+	static struct rop ops[SLOTS];
+	struct io_engine *e = engine(8);
+	int fd = tmpfile_fd(), round, i;
+	uint64_t rng = 12345;
+
+	memset(ref, 0, sizeof(ref));
+	ck_assert_int_eq(ftruncate(fd, FILE_SZ), 0);
+	for (round = 0; round < ROUNDS; round++) {
+		int n = 0;
+
+		for (i = 0; i < SLOTS; i++) {
+			struct rop *o = &ops[n];
+			uint64_t pos = 0;
+			int k, cnt;
+
+			rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+			if ((rng >> 60) < 4)
+				continue;	/* slot idle this round */
+			memset(o, 0, sizeof(*o));
+			o->op.cb.fn = op_done;
+			o->write = (rng >> 59) & 1;
+			o->off = (uint64_t)i * SLOT + ((rng >> 20) % 4096);
+			o->len = 1 + ((rng >> 33) % (SLOT - 4096));
+			/* the last slot's reads run past end of file */
+			if (i == SLOTS - 1 && !o->write)
+				o->len = SLOT;
+			o->buf = bufs[n];
+			cnt = 1 + (int)((rng >> 8) % 16);
+			for (k = 0; k < cnt; k++) {
+				uint64_t left = o->len - pos;
+				uint64_t l = k == cnt - 1 ? left
+					   : (left * (uint64_t)(k + 1)) / (uint64_t)cnt - pos;
+
+				o->iov[k].iov_base = o->buf + pos;
+				o->iov[k].iov_len = l;
+				pos += l;
+			}
+			if (o->write) {
+				for (k = 0; k < (int)o->len; k++)
+					o->buf[k] = (uint8_t)(rng >> (k % 56)) ^ (uint8_t)k;
+				memcpy(ref + o->off, o->buf, o->len);
+				ck_assert_int_eq(io_engine_writev(e, fd, o->iov, cnt,
+								  o->off, &o->op.cb), 0);
+			} else {
+				memset(o->buf, 0xcc, o->len);
+				ck_assert_int_eq(io_engine_readv(e, fd, o->iov, cnt,
+								 o->off, &o->op.cb), 0);
+			}
+			n++;
+		}
+		io_engine_submit(e);
+		wait_all(e);
+		for (i = 0; i < n; i++) {
+			struct rop *o = &ops[i];
+
+			ck_assert_int_eq(o->op.calls, 1);
+			ck_assert_int_eq(o->op.res, (int64_t)o->len);
+			if (!o->write)
+				ck_assert_msg(memcmp(o->buf, ref + o->off, o->len) == 0,
+					      "round %d: read at %lu differs", round,
+					      (unsigned long)o->off);
+		}
+	}
+	{
+		static uint8_t file[FILE_SZ];
+
+		ck_assert_int_eq(pread(fd, file, FILE_SZ, 0), FILE_SZ);
+		ck_assert(memcmp(file, ref, FILE_SZ) == 0);
+	}
+	close(fd);
+	io_engine_destroy(e);
+}
+END_TEST
+
 START_TEST(errors_reach_callback)
 {
 	struct io_engine *e = engine(8);
@@ -426,6 +515,7 @@ int main(void)
 	tcase_add_test(tc, short_read_resumed);
 	tcase_add_test(tc, longer_than_iov_max);
 	tcase_add_test(tc, poll_leaves_eventfd);
+	tcase_add_test(tc, random_mix);
 	tcase_add_test(tc, errors_reach_callback);
 	tcase_add_test(tc, bad_args_refused);
 	tcase_add_test(tc, fallocate_punches);
