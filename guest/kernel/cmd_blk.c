@@ -173,6 +173,58 @@ out:
 	return rc;
 }
 
+/* blkirq[:dev=N:n=8] - the interrupt path, deterministically: ask for an
+ * interrupt before each read is kicked, then halt until it arrives (the
+ * 10 ms backstop timer lets us give up after 1 s). */
+static int cmd_blkirq(struct cmd_args *a)
+{
+	struct blk_dev *d = dev_arg(a);
+	uint64_t n = arg_num(a, "n", 8), irqs0;
+	uint8_t *buf = page_alloc(1);
+	int rc = -1;
+
+	if (!d || n == UINT64_MAX)
+		goto out;
+	if (!buf) {
+		fail_why(a, "out of memory");
+		goto out;
+	}
+	blk_set_wait(d, 0);	/* route the IRQ, start the backstop timer */
+	irqs0 = d->irqs;
+	for (uint64_t i = 0; i < n; i++) {
+		struct blk_req *r = blk_req_get(d);
+		struct blk_seg seg = { (uint64_t)buf, 512 };
+		uint64_t before = d->irqs, t0 = rdtsc();
+
+		if (!r || blk_queue(d, r, VIRTIO_BLK_T_IN, i, &seg, 1, true) < 0) {
+			fail_why(a, "cannot queue");
+			goto out;
+		}
+		blk_arm_irq(d, true);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		blk_kick(d);
+		while (d->irqs == before && tsc_us(rdtsc() - t0) < 1000000)
+			irq_wait();
+		blk_arm_irq(d, false);
+		if (d->irqs == before) {
+			fail_why(a, "no interrupt within 1 s for read %lu "
+				 "(status %s)", i, blk_status_name(r->result));
+			goto out;
+		}
+		if (blk_wait(d, r, 1000000) != VIRTIO_BLK_S_OK) {
+			fail_why(a, "read %lu: %s", i, blk_status_name(r->result));
+			goto out;
+		}
+		blk_req_put(d, r);
+	}
+	kprintf("blkirq: dev=%u %lu reads, %lu interrupts\n", d->index, n,
+		d->irqs - irqs0);
+	rc = 0;
+out:
+	done_with(d);
+	return rc;
+}
+
 /* blkbytes[:dev=N:off=1M] - the unaligned byte-level helpers: writes at odd
  * offsets and lengths, each checked against a shadow copy of the whole 64 KiB
  * area (so neighbours must be untouched too); the area is restored. */
@@ -744,6 +796,7 @@ out:
 const struct command blk_commands[] = {
 	{ "blkinfo", cmd_blkinfo, "capacity, sector size, features, ro" },
 	{ "blktest", cmd_blktest, "reads, write sector 1000, verify, restore" },
+	{ "blkirq", cmd_blkirq, "completion interrupts arrive: blkirq[:n=8]" },
 	{ "blkbytes", cmd_blkbytes, "unaligned byte-level read/write helpers" },
 	{ "blkalign", cmd_blkalign, "odd buffer addresses and segment sizes" },
 	{ "blkperf", cmd_blkperf, "throughput: mode=read|write|randread|all" },

@@ -580,7 +580,7 @@ void blk_set_wait(struct blk_dev *d, uint64_t spin_us)
 	}
 }
 
-static void arm_irq(struct blk_dev *d, bool on)
+void blk_arm_irq(struct blk_dev *d, bool on)
 {
 	if (d->features & (1ULL << VIRTIO_F_EVENT_IDX))
 		d->avail[2 + d->qsize] = on ? d->last_used :
@@ -606,11 +606,11 @@ void blk_wait_used(struct blk_dev *d)
 	/* commands run with interrupts off: irq_wait() opens them only for the
 	 * halt, and an interrupt raised after the check below stays pending
 	 * until then */
-	arm_irq(d, true);
+	blk_arm_irq(d, true);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (READ_ONCE(d->used_hdr[1]) == d->last_used)
 		irq_wait();
-	arm_irq(d, false);
+	blk_arm_irq(d, false);
 }
 
 int blk_wait(struct blk_dev *d, struct blk_req *r, uint64_t timeout_us)

@@ -145,6 +145,8 @@ void blk_wait_used(struct blk_dev *d);
 #define BLK_SPIN_POLL	UINT64_MAX
 #define BLK_SPIN_DEFAULT 50
 void blk_set_wait(struct blk_dev *d, uint64_t spin_us);
+/* Ask for (or suppress) an interrupt at the next completion. */
+void blk_arm_irq(struct blk_dev *d, bool on);
 
 /* Synchronous helpers.  Return a virtio status (0 = OK) or BLK_S_*. */
 int blk_rw(struct blk_dev *d, uint32_t type, uint64_t sector, void *buf,

@@ -14,17 +14,17 @@ before=$(sha256sum <"$img")
 out=$TEST_TMP/out
 run_vmm "$out" --kernel "$TESTKERNEL" --timeout 60 \
 	--disk "path=$img,format=raw,serial=basic-0" \
-	--cmdline "vmmtest.run=blkinfo,blktest,blktest:wait=irq,blkbytes,blkflush,blkperf:mode=read:size=4M:qd=4,blkperf:mode=randread:size=1M:qd=8"
+	--cmdline "vmmtest.run=blkinfo,blktest,blktest:wait=irq,blkirq:n=16,blkbytes,blkflush,blkperf:mode=read:size=4M:qd=4,blkperf:mode=randread:size=1M:qd=8"
 expect_status $? 0 "$out"
 expect_in "$out" "^blkinfo: dev=0 .*sectors=16384 bytes=8388608 blk_size=512 ro=0 flush=1 .*serial=basic-0" \
 	"blkinfo does not show the 8 MiB disk"
-for c in blkinfo blktest blkbytes blkflush blkperf; do
+for c in blkinfo blktest blkirq blkbytes blkflush blkperf; do
 	expect_in "$out" "^PASS $c" "no PASS $c"
 done
-expect_in "$out" "^blktest: dev=0 .*[1-9][0-9]* interrupts" "wait=irq saw no interrupt"
+expect_in "$out" "^blkirq: dev=0 16 reads, [0-9]+ interrupts" "completion interrupts missing"
 expect_in "$out" "^BLKPERF dev=0 mode=read .*MBps=[0-9.]+ "
 expect_in "$out" "^BLKPERF dev=0 mode=randread "
-expect_in "$out" "vmmtest: 7 passed, 0 failed"
+expect_in "$out" "vmmtest: 8 passed, 0 failed"
 [ "$(sha256sum <"$img")" = "$before" ] || fail "the image changed: blktest and blkbytes must restore what they write"
 
 # the same with O_DIRECT underneath (the byte helpers' RMW path included)

@@ -15,12 +15,13 @@ sum0=$(sha256sum <"$d0") sum1=$(sha256sum <"$d1")
 out=$TEST_TMP/out
 run_vmm "$out" --kernel "$TESTKERNEL" --timeout 90 \
 	--disk "path=$d0,format=raw" --disk "path=$d1,format=raw" \
-	--cmdline "vmmtest.blk_off=indirect,event_idx vmmtest.run=blkinfo,blktest,blktest:wait=irq,blkbytes,blkalign,blkperf:mode=read:size=8M,blkperf:mode=randread:size=1M,blkhostile:other=1,blkreset:rounds=4,blknego,blktest:dev=1"
+	--cmdline "vmmtest.blk_off=indirect,event_idx vmmtest.run=blkinfo,blktest,blktest:wait=irq,blkirq,blkbytes,blkalign,blkperf:mode=read:size=8M,blkperf:mode=randread:size=1M,blkhostile:other=1,blkreset:rounds=4,blknego,blktest:dev=1"
 expect_status $? 0 "$out"
 expect_in "$out" "^blkinfo: dev=0 .* indirect=0 event_idx=0 "
 expect_in "$out" "^blkinfo: dev=1 .* indirect=0 event_idx=0 "
 expect_in "$out" "^blkhostile: indirect-outside-ram +skipped"
-expect_in "$out" "vmmtest: 11 passed, 0 failed"
+expect_in "$out" "^blkirq: dev=0 8 reads, [0-9]+ interrupts"
+expect_in "$out" "vmmtest: 12 passed, 0 failed"
 [ "$(sha256sum <"$d0")" = "$sum0" ] || fail "disk 0 changed"
 [ "$(sha256sum <"$d1")" = "$sum1" ] || fail "disk 1 changed"
 
