@@ -552,6 +552,26 @@ static void qcow2_close(struct blk_dev *d)
 	free(s);
 }
 
+/* O_DIRECT alignment of the image file (offset and memory), at least 512. */
+static unsigned dio_alignment(int fd)
+{
+	unsigned a = 512;
+#ifdef STATX_DIOALIGN
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN)) {
+		if (stx.stx_dio_offset_align > a)
+			a = stx.stx_dio_offset_align;
+		if (stx.stx_dio_mem_align > a)
+			a = stx.stx_dio_mem_align;
+	}
+#else
+	(void)fd;
+#endif
+	return a;
+}
+
 static const struct blk_backend_ops qcow2_ops = {
 	.name = "qcow2",
 	.submit = q2_submit,
@@ -581,11 +601,27 @@ struct blk_dev *qcow2_open(const struct blk_opts *o, struct io_engine *e,
 		return NULL;
 	}
 	memset(s->zero_buf, 0, s->img->cs);
+	if (direct) {
+		/* every data request then covers whole aligned blocks, and so
+		 * do its pieces as long as clusters are at least that big */
+		s->dev.alignment = dio_alignment(s->img->dfd);
+		if (s->img->cs < s->dev.alignment) {
+			snprintf(err, errlen, "%s: cluster size %llu is smaller than "
+				 "the O_DIRECT alignment %u: use cache=writeback",
+				 o->path, (unsigned long long)s->img->cs,
+				 s->dev.alignment);
+			q2_img_close(s->img);
+			free(s->zero_buf);
+			free(s);
+			return NULL;
+		}
+	} else {
+		s->dev.alignment = 1;
+	}
 	s->dev.ops = &qcow2_ops;
 	s->dev.engine = e;
 	s->dev.size = s->img->size;
 	s->dev.readonly = o->readonly;
-	s->dev.alignment = direct ? 512 : 1;
 	s->dev.can_discard = !o->readonly;
 	s->dev.can_write_zeroes = !o->readonly;
 	return &s->dev;
