@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "devices/virtio_mmio.h"
 #include "devices/virtqueue.h"
@@ -68,6 +70,8 @@ struct vblk {
 	unsigned log_budget;	/* malformed-request lines left to print */
 	uint64_t poll_ns;	/* keep polling this long after the last work */
 	unsigned poll_misses, poll_skip;
+	int kick_fd;		/* the work loop reschedules itself */
+	int lock_wanted;	/* atomic: a vCPU waits for d->lock */
 };
 
 #define DEFAULT_POLL_US	50
@@ -350,13 +354,14 @@ static uint64_t now_ns(void)
  * when windows keep expiring empty (sharing a core, or an idle guest) we
  * stop polling for a while.  Then notifies are re-enabled and we go back
  * to sleep in the event loop. */
+#define RUN_SLICE_NS	1000000	/* longest stay in one work loop */
 #define POLL_MISSES_MAX	4	/* empty windows in a row before backing off */
 #define POLL_BACKOFF	64	/* wake-ups without polling after that */
 
 static void run_queue(struct vblk *d)
 {
 	struct virtq *q = d->vq;
-	uint64_t idle_since = 0;
+	uint64_t idle_since = 0, start = now_ns();
 	bool polling = d->poll_ns && d->poll_skip == 0;
 
 	if (d->poll_skip)
@@ -367,6 +372,17 @@ static void run_queue(struct vblk *d)
 
 		if (!d->active || q->broken)
 			break;
+		/* A guest streaming requests keeps us here: give the lock to
+		 * a waiting reset and the thread to the event loop (teardown)
+		 * now and then; the kick brings us back with notifies off. */
+		if (__atomic_load_n(&d->lock_wanted, __ATOMIC_RELAXED) ||
+		    now_ns() - start > RUN_SLICE_NS) {
+			uint64_t one = 1;
+
+			if (write(d->kick_fd, &one, sizeof(one)) < 0)
+				vm_log(d->name, "kick: %s", strerror(errno));
+			break;
+		}
 		virtq_disable_notify(q);
 		d->stalled = false;
 		popped = pop_requests(d);
@@ -424,6 +440,19 @@ static void vblk_notify(void *opaque, unsigned qi)
 	pthread_mutex_unlock(&d->lock);
 }
 
+static void vblk_on_kick(void *opaque)
+{
+	struct vblk *d = opaque;
+	uint64_t v;
+
+	if (read(d->kick_fd, &v, sizeof(v)) < 0)
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (d->active && !d->vq->broken)
+		run_queue(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void vblk_on_complete(void *opaque)
 {
 	struct vblk *d = opaque;
@@ -456,7 +485,9 @@ static int vblk_activate(void *opaque, uint64_t features)
 		vm_log(d->name, "DRIVER_OK without a request queue");
 		return -1;
 	}
+	__atomic_fetch_add(&d->lock_wanted, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&d->lock);
+	__atomic_fetch_sub(&d->lock_wanted, 1, __ATOMIC_SEQ_CST);
 	d->vq = q;
 	d->features = features;
 	d->writethrough = !(features & (1ULL << VIRTIO_BLK_F_FLUSH));
@@ -470,7 +501,9 @@ static void vblk_reset(void *opaque)
 {
 	struct vblk *d = opaque;
 
+	__atomic_fetch_add(&d->lock_wanted, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&d->lock);
+	__atomic_fetch_sub(&d->lock_wanted, 1, __ATOMIC_SEQ_CST);
 	d->active = false;
 	/* the loop thread keeps reaping; completions now only free slots */
 	while (d->inflight)
@@ -508,6 +541,8 @@ static void vblk_free(struct vblk *d)
 		blk_close(d->blk);
 	if (d->eng)
 		io_engine_destroy(d->eng);
+	if (d->kick_fd >= 0)
+		close(d->kick_fd);
 	pthread_cond_destroy(&d->drained);
 	pthread_mutex_destroy(&d->lock);
 	free(d->reqs);
@@ -557,6 +592,7 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_opts *o,
 		return -1;
 	}
 	d->vm = vm;
+	d->kick_fd = -1;
 	d->log_budget = 20;
 	d->poll_ns = blk_poll_ns();
 	snprintf(d->name, sizeof(d->name), "virtio-blk%u", o->index);
@@ -608,6 +644,12 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_opts *o,
 	if (blk_can_write_zeroes(d->blk))
 		features |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
 
+	d->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (d->kick_fd < 0) {
+		snprintf(err, errlen, "%s: eventfd: %s", d->name,
+			 strerror(errno));
+		goto fail;
+	}
 	d->loop = event_loop_create(d->name);
 	if (!d->loop) {
 		snprintf(err, errlen, "%s: cannot create the device thread",
@@ -620,6 +662,7 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_opts *o,
 		goto fail_leak;
 	if (event_loop_add(d->loop, io_engine_eventfd(d->eng),
 			   vblk_on_complete, d) < 0 ||
+	    event_loop_add(d->loop, d->kick_fd, vblk_on_kick, d) < 0 ||
 	    event_loop_start(d->loop) < 0) {
 		snprintf(err, errlen, "%s: cannot start the device thread",
 			 d->name);
