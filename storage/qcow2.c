@@ -506,10 +506,13 @@ static struct q2img *img_open(const char *path, bool raw, bool writable,
 	if (!im->rt[0])
 		FAIL("%s: refcount table has no block for the header", path);
 
-	/* caches: about 4 MiB of L2 tables, at least 16 */
+	/* caches: about 4 MiB of L2 tables, 16 to 1024 of them (lookups
+	 * scan the cache) */
 	cache_n = (unsigned)((4u << 20) >> im->cb);
 	if (cache_n < 16)
 		cache_n = 16;
+	if (cache_n > 1024)
+		cache_n = 1024;
 	if (q2_cache_init(&im->l2c, cache_n, im->cs) ||
 	    q2_cache_init(&im->rbc, 4, im->cs) ||
 	    posix_memalign((void **)&im->zero_cluster, 4096, im->cs))

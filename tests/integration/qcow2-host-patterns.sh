@@ -91,6 +91,10 @@ for compat in 0.10 1.1; do
 	done
 done
 run_case 1.1 65536 1 none
+# other layouts qemu-img makes
+for opts in lazy_refcounts=on preallocation=metadata refcount_bits=1 refcount_bits=64; do
+	run_case "1.1,$opts" 4096 0
+done
 
 # compressed images: writes into compressed clusters copy the rest of the
 # cluster from the decompressed data
