@@ -1,22 +1,35 @@
 /* storage/qcow2.c - opening qcow2 images (v2 and v3) and their backing
  * chains: header and table validation, then the blk_dev for block.c.
+ * qcow2_meta.c holds the metadata code, qcow2_io.c the guest requests.
  *
- * Decisions (see also docs in the report of issue 4):
- * - Dirty bit (lazy refcounts left inconsistent): refused with a clear
- *   error telling to run "qemu-img check -r all"; we never set it and never
- *   use lazy refcounts, so an image we wrote is never dirty.
- * - Corrupt bit: the image opens only read-only; a writable open is refused
- *   (naming readonly=on and qemu-img check -r all), rather than silently
- *   downgraded, so a guest never believes its writes land.
+ * Decisions:
+ * - Dirty bit (lazy refcounts not written back): refused with a clear error
+ *   telling to run "qemu-img check -r all".  We never set it and never use
+ *   lazy refcounts (an image with the lazy_refcounts compat bit is written
+ *   with eager refcounts), so an image we wrote is never dirty.
+ * - Corrupt bit: the image opens only read-only (with a notice on stderr);
+ *   a writable open is refused (naming readonly=on and qemu-img check -r
+ *   all) rather than silently downgraded, so a guest never believes its
+ *   writes land.
  * - Backing file without a backing-format extension: refused (the chain is
  *   read from headers, never probed from content); fix with
- *   "qemu-img rebase -u -F FMT -b BACKING IMAGE".
+ *   "qemu-img rebase -u -F FMT -b BACKING IMAGE".  A relative backing name
+ *   is relative to the directory of the image naming it.  Chains deeper
+ *   than QCOW2_MAX_CHAIN or with a file twice (same device and inode) are
+ *   refused.  Backing files are opened read-only, shared-locked, buffered.
  * - Internal snapshots: readable; writing is refused at open, since shared
  *   clusters would need copy-on-write of L2 tables.
  * - Unknown autoclear bits (bitmaps) are cleared on a writable open, as the
  *   spec asks of writers that do not maintain them.
  * - Encryption, external data files, extended L2 entries, unknown
- *   incompatible features: refused.
+ *   incompatible features, zstd without libzstd: refused.
+ * - Locks: an OFD lock over the whole file, exclusive when writable, shared
+ *   when read-only (it also keeps qemu-img out while we have it open).
+ *
+ * Crash safety: metadata is written through (never cached dirty), in an
+ * order where a kill between any two writes leaves at most leaked clusters;
+ * refcounts are even synced before use (see q2_alloc_clusters), and FLUSH
+ * is one fdatasync.  Data written but not flushed may be lost.
  */
 #include "storage/qcow2.h"
 
