@@ -4,9 +4,11 @@
  * Each disk has its own event loop thread and io_engine.  A notify pops
  * every available chain, turns each into a blk_req whose iovecs point
  * straight into guest memory, and hands them all to the kernel with one
- * io_engine_submit().  Completions are reaped on the engine's eventfd; the
- * used ring is published once per batch and the guest interrupted at most
- * once per batch (EVENT_IDX permitting).
+ * io_engine_submit().  Completions are reaped right after the submit (page
+ * cache hits complete inside it), while polling, or on the engine's
+ * eventfd; the used ring is published once per round and the guest
+ * interrupted at most once per round (EVENT_IDX permitting).  See
+ * run_queue() for the polling that keeps a streaming guest from exiting.
  *
  * Locking: d->lock covers the request state.  The loop thread holds it
  * while it works; reset (a vCPU thread) takes it to stop the device and
@@ -273,8 +275,10 @@ static void start_request(struct vblk *d, struct vblk_req *r,
 		r->br.len = len;
 		r->br.iov = data;
 		r->br.iovcnt = (int)n;
-		/* used length counts what we write into the chain */
-		r->used_len = wr ? 1 : (uint32_t)(len + 1);
+		/* used length counts what we write into the chain (a u32:
+		 * absurdly long chains saturate) */
+		r->used_len = wr ? 1 : len >= UINT32_MAX ? UINT32_MAX :
+			      (uint32_t)(len + 1);
 		r->flush_after = wr && d->writethrough;
 		break;
 	}
