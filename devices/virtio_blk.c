@@ -216,8 +216,8 @@ static void start_request(struct vblk *d, struct vblk_req *r,
 	r->status = iov_take_last_byte(in, &n_in);
 	if (!r->status) {
 		/* nowhere to report an error: only a reset recovers */
-		vm_log(d->name, "request at head %u has no device-writable "
-		       "status byte; device needs reset", e->head);
+		req_warn(d, "request at head %u has no device-writable "
+			 "status byte; device needs reset", e->head);
 		d->vq->broken = true;
 		virtio_mmio_set_needs_reset(d->t);
 		release(d, r);

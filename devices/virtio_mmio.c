@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 
 #include "vmm/event_loop.h"
 #include "vmm/vm.h"
+
+#define GUEST_LOG_LINES	50	/* per device lifetime */
 
 struct queue_regs {
 	uint32_t num;
@@ -50,6 +53,7 @@ struct virtio_mmio {
 	bool needs_reset;	/* atomic */
 	uint32_t config_gen;	/* atomic */
 	bool warned_width;
+	int log_budget;		/* guest-triggered lines left (atomic) */
 	struct queue_regs qr[VIRTIO_MMIO_MAX_QUEUES];
 	struct virtq vq[VIRTIO_MMIO_MAX_QUEUES];
 	bool vq_live[VIRTIO_MMIO_MAX_QUEUES];
@@ -69,6 +73,26 @@ unsigned virtio_mmio_irq(const struct virtio_mmio *t)
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned i)
 {
 	return i < t->ops->num_queues && t->vq_live[i] ? &t->vq[i] : NULL;
+}
+
+/* A log line about something the guest did: bounded, as a guest can
+ * repeat it as often as it likes. */
+static void guest_warn(struct virtio_mmio *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void guest_warn(struct virtio_mmio *t, const char *fmt, ...)
+{
+	int take = virtio_log_take(&t->log_budget);
+	char msg[200];
+	va_list ap;
+
+	if (!take)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vm_log(t->name, "%s%s", msg,
+	       take == 2 ? " (further guest errors not logged)" : "");
 }
 
 static void raise_irq(struct virtio_mmio *t, uint32_t why)
@@ -143,12 +167,12 @@ static bool features_ok(struct virtio_mmio *t)
 	uint64_t extra = t->drv_features & ~t->dev_features;
 
 	if (!(t->drv_features & (1ULL << VIRTIO_F_VERSION_1))) {
-		vm_log(t->name, "driver did not accept VERSION_1 (legacy "
+		guest_warn(t, "driver did not accept VERSION_1 (legacy "
 		       "drivers are not supported); FEATURES_OK refused");
 		return false;
 	}
 	if (extra) {
-		vm_log(t->name, "driver accepted features %#" PRIx64 " that "
+		guest_warn(t, "driver accepted features %#" PRIx64 " that "
 		       "were not offered; FEATURES_OK refused", extra);
 		return false;
 	}
@@ -168,16 +192,17 @@ static bool activate(struct virtio_mmio *t)
 		if (!r->ready)
 			continue;
 		if (r->num > t->ops->queue_max) {
-			vm_log(t->name, "queue %u: size %u exceeds the maximum "
+			guest_warn(t, "queue %u: size %u exceeds the maximum "
 			       "%u", i, r->num, t->ops->queue_max);
 			return false;
 		}
 		if (virtq_init(&t->vq[i], mem, t->name, (uint16_t)r->num,
 			       r->desc, r->driver, r->device, t->drv_features,
 			       err, sizeof(err)) < 0) {
-			vm_log(t->name, "queue %u: %s", i, err);
+			guest_warn(t, "queue %u: %s", i, err);
 			return false;
 		}
+		t->vq[i].log_budget = &t->log_budget;
 		t->vq_live[i] = true;
 	}
 	if (t->ops->activate(t->dev, t->drv_features) < 0)
@@ -195,7 +220,7 @@ static void write_status(struct virtio_mmio *t, uint32_t v)
 	}
 	v &= ~VIRTIO_STATUS_NEEDS_RESET;	/* the device's bit */
 	if (old & ~v) {
-		vm_log(t->name, "driver cleared status bits (%#x -> %#x) "
+		guest_warn(t, "driver cleared status bits (%#x -> %#x) "
 		       "without a reset; ignored", old, v);
 		return;
 	}
@@ -204,7 +229,7 @@ static void write_status(struct virtio_mmio *t, uint32_t v)
 		v &= ~VIRTIO_STATUS_FEATURES_OK;
 	if (added & VIRTIO_STATUS_DRIVER_OK) {
 		if (!(v & VIRTIO_STATUS_FEATURES_OK)) {
-			vm_log(t->name, "DRIVER_OK without FEATURES_OK");
+			guest_warn(t, "DRIVER_OK without FEATURES_OK");
 			v &= ~VIRTIO_STATUS_DRIVER_OK;
 			__atomic_store_n(&t->needs_reset, true,
 					 __ATOMIC_RELEASE);
@@ -212,7 +237,7 @@ static void write_status(struct virtio_mmio *t, uint32_t v)
 			memset(t->vq_live, 0, sizeof(t->vq_live));
 			__atomic_store_n(&t->needs_reset, true,
 					 __ATOMIC_RELEASE);
-			vm_log(t->name, "device not started; needs reset");
+			guest_warn(t, "device not started; needs reset");
 		}
 	}
 	__atomic_store_n(&t->status, v, __ATOMIC_RELEASE);
@@ -350,7 +375,7 @@ static bool config_access(struct virtio_mmio *t, uint64_t off, unsigned size)
 static void bad_width(struct virtio_mmio *t, uint64_t off, unsigned size)
 {
 	if (!t->warned_width)
-		vm_log(t->name, "%u-byte access at register %#" PRIx64
+		guest_warn(t, "%u-byte access at register %#" PRIx64
 		       " ignored (32-bit aligned accesses only)", size, off);
 	t->warned_width = true;
 }
@@ -425,6 +450,7 @@ struct virtio_mmio *virtio_mmio_create(struct vm *vm, const char *name,
 	t->loop = loop;
 	t->dev_features = features | (1ULL << VIRTIO_F_VERSION_1);
 	t->irqfd = -1;
+	t->log_budget = GUEST_LOG_LINES;
 	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
 		t->notify[i].fd = -1;
 	pthread_mutex_init(&t->lock, NULL);

@@ -36,9 +36,31 @@ static void fatal(struct virtq *q, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (!q->broken)
-		vm_log(q->name, "%s; device needs reset", msg);
+	if (!q->broken) {
+		int take = virtio_log_take(q->log_budget);
+
+		if (take)
+			vm_log(q->name, "%s; device needs reset%s", msg,
+			       take == 2 ? " (further guest errors not logged)"
+					 : "");
+	}
 	q->broken = true;
+}
+
+int virtio_log_take(int *budget)
+{
+	int left;
+
+	if (!budget)
+		return 1;
+	left = __atomic_load_n(budget, __ATOMIC_RELAXED);
+	do {
+		if (left <= 0)
+			return 0;
+	} while (!__atomic_compare_exchange_n(budget, &left, left - 1, false,
+					      __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return left == 1 ? 2 : 1;
 }
 
 int virtq_init(struct virtq *q, const struct guest_mem *mem, const char *name,

@@ -47,6 +47,7 @@ struct vring_used_elem {
 struct virtq {
 	const struct guest_mem *mem;
 	const char *name;		/* log prefix */
+	int *log_budget;		/* shared line budget, NULL: unlimited */
 	uint16_t size;			/* descriptors (QueueNum) */
 	bool indirect;			/* INDIRECT_DESC negotiated */
 	bool event_idx;			/* EVENT_IDX negotiated */
@@ -124,6 +125,11 @@ static inline bool vring_need_event(uint16_t event_idx, uint16_t new_idx,
 {
 	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
 }
+
+/* Guest-triggered log lines are bounded: take one line from *budget
+ * (atomic; NULL: unlimited).  Returns 0: do not log, 1: log, 2: log and
+ * say it is the last one. */
+int virtio_log_take(int *budget);
 
 /* iovec helpers for devices that parse headers/trailers out of a chain
  * without assuming its framing (VERSION_1 implies ANY_LAYOUT). */

@@ -465,6 +465,15 @@ START_TEST(needs_version_1)
 }
 END_TEST
 
+START_TEST(guest_errors_logged_boundedly)
+{
+	for (int i = 0; i < 60; i++)
+		driver_init(std_features & ~(1ULL << VIRTIO_F_VERSION_1));
+	ck_assert_int_eq(log_count, 50);
+	ck_assert(strstr(last_log, "further guest errors not logged"));
+}
+END_TEST
+
 START_TEST(unoffered_feature_refused)
 {
 	uint32_t st = driver_init(std_features | (1ULL << 40));
@@ -918,6 +927,7 @@ static Suite *suite(void)
 	tcase_add_test(t, registers);
 	tcase_add_test(t, needs_version_1);
 	tcase_add_test(t, unoffered_feature_refused);
+	tcase_add_test(t, guest_errors_logged_boundedly);
 	tcase_add_test(t, status_state_machine);
 	tcase_add_test(t, write_read_roundtrip);
 	tcase_add_test(t, batch_of_requests);

@@ -595,6 +595,30 @@ START_TEST(init_rejects_bad_rings)
 }
 END_TEST
 
+START_TEST(log_budget)
+{
+	int budget = 2;
+
+	q.log_budget = &budget;
+	offer(QSZ + 1);		/* bad head */
+	ck_assert_int_eq(virtq_pop(&q, &e, iov, 64), -1);
+	ck_assert_int_eq(log_count, 1);
+	ck_assert(!strstr(last_log, "not logged"));
+	setup_features(0);
+	q.log_budget = &budget;
+	offer(QSZ + 1);
+	ck_assert_int_eq(virtq_pop(&q, &e, iov, 64), -1);
+	ck_assert(strstr(last_log, "further guest errors not logged"));
+	setup_features(0);
+	q.log_budget = &budget;
+	offer(QSZ + 1);
+	ck_assert_int_eq(virtq_pop(&q, &e, iov, 64), -1);
+	ck_assert(q.broken);
+	ck_assert_int_eq(log_count, 0);	/* setup reset the count: none new */
+	ck_assert_int_eq(budget, 0);
+}
+END_TEST
+
 START_TEST(iov_helpers)
 {
 	uint8_t a[10], b[3], c[5], hdr[16];
@@ -673,6 +697,7 @@ static Suite *suite(void)
 	tcase_add_test(t, notify_suppression_event_idx);
 	tcase_add_test(t, notify_suppression_flags);
 	tcase_add_test(t, init_rejects_bad_rings);
+	tcase_add_test(t, log_budget);
 	tcase_add_test(t, iov_helpers);
 	suite_add_tcase(s, t);
 	return s;
