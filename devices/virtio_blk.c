@@ -41,6 +41,8 @@ struct vblk_req {
 	struct blk_req br;
 	struct vblk *d;
 	struct vblk_req *next_free;
+	struct virtq *q;	/* the queue it came from */
+	unsigned qi;		/* and its index */
 	uint16_t head;
 	uint8_t *status;	/* the chain's last writable byte */
 	uint32_t used_len;	/* bytes written into the chain on success */
@@ -62,11 +64,13 @@ struct vblk {
 	pthread_mutex_t lock;
 	pthread_cond_t drained;
 	bool active;		/* DRIVER_OK and not reset */
-	struct virtq *vq;
+	bool broken;		/* a queue broke: NEEDS_RESET, no more work */
+	struct virtq *vq[VIRTIO_BLK_NUM_QUEUES];	/* in use (NULL: not) */
+	unsigned nq;		/* vq[0..nq) may be in use */
 	uint64_t features;
 	bool writethrough;	/* FLUSH not negotiated */
 	bool stalled;		/* stopped popping: no free request */
-	bool pending_used;	/* pushed, not yet published */
+	uint32_t pending_used;	/* queues (bits) with unpublished entries */
 	unsigned inflight;
 	struct vblk_req *reqs, *free_list;
 	unsigned log_budget;	/* malformed-request lines left to print */
@@ -118,14 +122,29 @@ static void req_warn(struct vblk *d, const char *fmt, ...)
 		vm_log(d->name, "%s", msg);
 }
 
+/* Publish every queue's new used entries; one interrupt for all of them
+ * (virtio-mmio has one line per device anyway). */
 static void flush_used(struct vblk *d)
 {
-	if (!d->pending_used)
-		return;
-	d->pending_used = false;
-	virtq_publish(d->vq);
-	if (virtq_should_interrupt(d->vq))
+	bool irq = false;
+
+	while (d->pending_used) {
+		unsigned i = (unsigned)__builtin_ctz(d->pending_used);
+
+		d->pending_used &= d->pending_used - 1;
+		virtq_publish(d->vq[i]);
+		if (virtq_should_interrupt(d->vq[i]))
+			irq = true;
+	}
+	if (irq)
 		virtio_mmio_interrupt(d->t);
+}
+
+/* A queue broke (the walker logged why): the device needs a reset. */
+static void device_broken(struct vblk *d)
+{
+	d->broken = true;
+	virtio_mmio_set_needs_reset(d->t);
 }
 
 static void release(struct vblk *d, struct vblk_req *r)
@@ -141,9 +160,9 @@ static void finish(struct vblk *d, struct vblk_req *r, uint8_t status)
 {
 	if (d->active) {
 		*r->status = status;
-		virtq_push(d->vq, r->head,
+		virtq_push(r->q, r->head,
 			   status == VIRTIO_BLK_S_OK ? r->used_len : 1);
-		d->pending_used = true;
+		d->pending_used |= 1U << r->qi;
 	}
 	release(d, r);
 }
@@ -218,8 +237,8 @@ static void start_request(struct vblk *d, struct vblk_req *r,
 		/* nowhere to report an error: only a reset recovers */
 		req_warn(d, "request at head %u has no device-writable "
 			 "status byte; device needs reset", e->head);
-		d->vq->broken = true;
-		virtio_mmio_set_needs_reset(d->t);
+		r->q->broken = true;
+		device_broken(d);
 		release(d, r);
 		return;
 	}
@@ -309,34 +328,59 @@ static void start_request(struct vblk *d, struct vblk_req *r,
 	blk_submit(d->blk, &r->br);
 }
 
-/* Pop and start what is available.  Lock held, device active. */
+/* Pop and start what is available on every queue.  Lock held, device
+ * active. */
 static unsigned pop_requests(struct vblk *d)
 {
-	struct virtq *q = d->vq;
 	struct virtq_elem e;
 	unsigned n = 0;
 
-	while (d->active && !q->broken) {
-		struct vblk_req *r = d->free_list;
-		int ret;
+	for (unsigned i = 0; i < d->nq; i++) {
+		struct virtq *q = d->vq[i];
 
-		if (!r) {
-			/* every slot in flight: a completion restarts us */
-			d->stalled = true;
-			break;
+		while (q && d->active && !d->broken) {
+			struct vblk_req *r = d->free_list;
+			int ret;
+
+			if (!r) {
+				/* every slot in flight: a completion
+				 * restarts us */
+				d->stalled = true;
+				return n;
+			}
+			ret = virtq_pop(q, &e, r->iov, VIRTIO_BLK_QUEUE_SIZE);
+			if (ret == 0)
+				break;
+			if (ret < 0) {
+				device_broken(d);
+				return n;
+			}
+			d->free_list = r->next_free;
+			r->q = q;
+			r->qi = i;
+			start_request(d, r, &e);
+			n++;
 		}
-		ret = virtq_pop(q, &e, r->iov, VIRTIO_BLK_QUEUE_SIZE);
-		if (ret == 0)
-			break;
-		if (ret < 0) {
-			virtio_mmio_set_needs_reset(d->t);
-			break;
-		}
-		d->free_list = r->next_free;
-		start_request(d, r, &e);
-		n++;
 	}
 	return n;
+}
+
+static void notify_off(struct vblk *d)
+{
+	for (unsigned i = 0; i < d->nq; i++)
+		if (d->vq[i])
+			virtq_disable_notify(d->vq[i]);
+}
+
+/* Ask for notifies again; true if work arrived meanwhile. */
+static bool notify_on(struct vblk *d)
+{
+	bool more = false;
+
+	for (unsigned i = 0; i < d->nq; i++)
+		if (d->vq[i] && virtq_enable_notify(d->vq[i]))
+			more = true;
+	return more;
 }
 
 static uint64_t now_ns(void)
@@ -364,7 +408,6 @@ static uint64_t now_ns(void)
 
 static void run_queue(struct vblk *d)
 {
-	struct virtq *q = d->vq;
 	uint64_t idle_since = 0, start = now_ns();
 	bool polling = d->poll_ns && d->poll_skip == 0;
 
@@ -374,7 +417,7 @@ static void run_queue(struct vblk *d)
 		unsigned popped;
 		int reaped = 0;
 
-		if (!d->active || q->broken)
+		if (!d->active || d->broken)
 			break;
 		/* A guest streaming requests keeps us here: give the lock to
 		 * a waiting reset and the thread to the event loop (teardown)
@@ -387,7 +430,7 @@ static void run_queue(struct vblk *d)
 				vm_log(d->name, "kick: %s", strerror(errno));
 			break;
 		}
-		virtq_disable_notify(q);
+		notify_off(d);
 		d->stalled = false;
 		popped = pop_requests(d);
 		if (popped)
@@ -401,7 +444,7 @@ static void run_queue(struct vblk *d)
 			idle_since = 0;
 			continue;
 		}
-		if (!d->active || q->broken)
+		if (!d->active || d->broken)
 			break;
 		if (polling) {
 			uint64_t t = now_ns();
@@ -426,7 +469,7 @@ static void run_queue(struct vblk *d)
 			continue;
 		}
 		/* stalled: notifies stay off, the completion eventfd wakes us */
-		if (d->stalled || !virtq_enable_notify(q))
+		if (d->stalled || !notify_on(d))
 			break;
 		idle_since = 0;
 	}
@@ -439,7 +482,7 @@ static void vblk_notify(void *opaque, unsigned qi)
 
 	(void)qi;
 	pthread_mutex_lock(&d->lock);
-	if (d->active && !d->vq->broken)
+	if (d->active && !d->broken)
 		run_queue(d);
 	pthread_mutex_unlock(&d->lock);
 }
@@ -452,7 +495,7 @@ static void vblk_on_kick(void *opaque)
 	if (read(d->kick_fd, &v, sizeof(v)) < 0)
 		return;
 	pthread_mutex_lock(&d->lock);
-	if (d->active && !d->vq->broken)
+	if (d->active && !d->broken)
 		run_queue(d);
 	pthread_mutex_unlock(&d->lock);
 }
@@ -464,7 +507,7 @@ static void vblk_on_complete(void *opaque)
 	pthread_mutex_lock(&d->lock);
 	/* also while inactive: a reset waits for these to drain */
 	if (io_engine_complete(d->eng) > 0 && d->active) {
-		if (!d->vq->broken)
+		if (!d->broken)
 			run_queue(d);
 		else
 			flush_used(d);
@@ -483,19 +526,24 @@ static void vblk_config_read(void *opaque, uint32_t off, void *data,
 static int vblk_activate(void *opaque, uint64_t features)
 {
 	struct vblk *d = opaque;
-	struct virtq *q = virtio_mmio_queue(d->t, 0);
+	bool mq = features & (1ULL << VIRTIO_BLK_F_MQ);
+	unsigned nq = mq ? VIRTIO_BLK_NUM_QUEUES : 1;
 
-	if (!q) {
-		vm_log(d->name, "DRIVER_OK without a request queue");
+	if (!virtio_mmio_queue(d->t, 0)) {
+		vm_log(d->name, "DRIVER_OK without request queue 0");
 		return -1;
 	}
 	__atomic_fetch_add(&d->lock_wanted, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&d->lock);
 	__atomic_fetch_sub(&d->lock_wanted, 1, __ATOMIC_SEQ_CST);
-	d->vq = q;
+	/* with MQ the driver may use any subset of the queues */
+	for (unsigned i = 0; i < VIRTIO_BLK_NUM_QUEUES; i++)
+		d->vq[i] = i < nq ? virtio_mmio_queue(d->t, i) : NULL;
+	d->nq = nq;
 	d->features = features;
 	d->writethrough = !(features & (1ULL << VIRTIO_BLK_F_FLUSH));
-	d->stalled = d->pending_used = false;
+	d->stalled = d->broken = false;
+	d->pending_used = 0;
 	d->active = true;
 	pthread_mutex_unlock(&d->lock);
 	return 0;
@@ -512,14 +560,16 @@ static void vblk_reset(void *opaque)
 	/* the loop thread keeps reaping; completions now only free slots */
 	while (d->inflight)
 		pthread_cond_wait(&d->drained, &d->lock);
-	d->vq = NULL;
-	d->stalled = d->pending_used = false;
+	memset(d->vq, 0, sizeof(d->vq));
+	d->nq = 0;
+	d->stalled = d->broken = false;
+	d->pending_used = 0;
 	pthread_mutex_unlock(&d->lock);
 }
 
 static const struct virtio_dev_ops vblk_ops = {
 	.device_id = VIRTIO_ID_BLOCK,
-	.num_queues = 1,
+	.num_queues = VIRTIO_BLK_NUM_QUEUES,
 	.queue_max = VIRTIO_BLK_QUEUE_SIZE,
 	.config_size = VIRTIO_BLK_CFG_SIZE,
 	.config_read = vblk_config_read,
@@ -569,7 +619,7 @@ static void build_config(struct vblk *d)
 	put_le32(d->config + VIRTIO_BLK_CFG_SIZE_MAX, VIRTIO_BLK_SIZE_MAX);
 	put_le32(d->config + VIRTIO_BLK_CFG_SEG_MAX, VIRTIO_BLK_SEG_MAX);
 	put_le32(d->config + VIRTIO_BLK_CFG_BLK_SIZE, bs);
-	put_le16(d->config + VIRTIO_BLK_CFG_NUM_QUEUES, 1);
+	put_le16(d->config + VIRTIO_BLK_CFG_NUM_QUEUES, VIRTIO_BLK_NUM_QUEUES);
 	put_le32(d->config + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS,
 		 VIRTIO_BLK_MAX_DISCARD_SECTORS);
 	put_le32(d->config + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, 1);
@@ -639,6 +689,7 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_opts *o,
 		   (1ULL << VIRTIO_BLK_F_SEG_MAX) |
 		   (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
 		   (1ULL << VIRTIO_BLK_F_FLUSH) |
+		   (1ULL << VIRTIO_BLK_F_MQ) |
 		   (1ULL << VIRTIO_F_INDIRECT_DESC) |
 		   (1ULL << VIRTIO_F_EVENT_IDX);
 	if (d->readonly)

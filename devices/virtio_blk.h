@@ -28,6 +28,7 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_opts *o,
 #define VIRTIO_BLK_F_RO			5
 #define VIRTIO_BLK_F_BLK_SIZE		6
 #define VIRTIO_BLK_F_FLUSH		9
+#define VIRTIO_BLK_F_MQ			12
 #define VIRTIO_BLK_F_DISCARD		13
 #define VIRTIO_BLK_F_WRITE_ZEROES	14
 
@@ -50,6 +51,7 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_opts *o,
 #define VIRTIO_BLK_SEG_MAX		(VIRTIO_BLK_QUEUE_SIZE - 2)
 #define VIRTIO_BLK_SIZE_MAX		(4U << 20)	/* bytes per segment */
 #define VIRTIO_BLK_MAX_DISCARD_SECTORS	(1U << 22)	/* 2 GiB */
+#define VIRTIO_BLK_NUM_QUEUES		4	/* with MQ; else queue 0 only */
 
 /* Config space offsets (struct virtio_blk_config) */
 #define VIRTIO_BLK_CFG_CAPACITY		0

@@ -429,8 +429,15 @@ START_TEST(registers)
 	ck_assert_uint_eq(cfg32(VIRTIO_BLK_CFG_SIZE), 0);
 	wr32(VIRTIO_MMIO_QUEUE_SEL, 0);
 	ck_assert_uint_eq(rd32(VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_BLK_QUEUE_SIZE);
-	wr32(VIRTIO_MMIO_QUEUE_SEL, 1);
+	wr32(VIRTIO_MMIO_QUEUE_SEL, VIRTIO_BLK_NUM_QUEUES - 1);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_BLK_QUEUE_SIZE);
+	wr32(VIRTIO_MMIO_QUEUE_SEL, VIRTIO_BLK_NUM_QUEUES);
 	ck_assert_uint_eq(rd32(VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+	ck_assert(f & (1ULL << VIRTIO_BLK_F_MQ));
+	uint16_t nq;
+	fvm.dev[cur].rd(fvm.dev[cur].opaque,
+			VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_NUM_QUEUES, &nq, 2);
+	ck_assert_uint_eq(nq, VIRTIO_BLK_NUM_QUEUES);
 	/* no shared memory regions: length -1 */
 	wr32(VIRTIO_MMIO_SHM_SEL, 0);
 	ck_assert_uint_eq(rd32(VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffff);
@@ -445,7 +452,7 @@ START_TEST(registers)
 	wr32(VIRTIO_MMIO_QUEUE_READY, 0);
 	ck_assert_uint_eq(rd32(VIRTIO_MMIO_QUEUE_READY), 0);
 	/* writes to a queue that does not exist go nowhere */
-	wr32(VIRTIO_MMIO_QUEUE_SEL, 5);
+	wr32(VIRTIO_MMIO_QUEUE_SEL, VIRTIO_BLK_NUM_QUEUES);
 	wr32(VIRTIO_MMIO_QUEUE_READY, 1);
 	ck_assert_uint_eq(rd32(VIRTIO_MMIO_QUEUE_READY), 0);
 	/* a 2-byte access to a register is ignored, with one log line */
@@ -587,6 +594,99 @@ START_TEST(batch_of_requests)
 		ck_assert_int_eq(*status_of(s), VIRTIO_BLK_S_OK);
 		ck_assert_int_eq(ram[DATA + s * SLOT_DATA + 4095], s + 1);
 	}
+}
+END_TEST
+
+/* A second queue (index qi) at Q2 with its own rings; slot s uses its
+ * descriptors 3s..3s+2 and the same header/data areas as queue 0's slots
+ * 32 + s. */
+#define Q2	0x40000ULL
+static void setup_queue(unsigned qi, uint64_t base)
+{
+	wr32(VIRTIO_MMIO_QUEUE_SEL, qi);
+	wr32(VIRTIO_MMIO_QUEUE_NUM, QSZ);
+	wr32(VIRTIO_MMIO_QUEUE_DESC_LOW, base);
+	wr32(VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
+	wr32(VIRTIO_MMIO_QUEUE_DRIVER_LOW, base + 0x1000);
+	wr32(VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
+	wr32(VIRTIO_MMIO_QUEUE_DEVICE_LOW, base + 0x2000);
+	wr32(VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
+	wr32(VIRTIO_MMIO_QUEUE_READY, 1);
+}
+
+START_TEST(multiqueue)
+{
+	const uint64_t f = std_features | (1ULL << VIRTIO_BLK_F_MQ);
+	struct vring_desc *d2 = (struct vring_desc *)(ram + Q2);
+	uint16_t *avail2 = (uint16_t *)(ram + Q2 + 0x1000);
+	volatile uint16_t *used2 = (volatile uint16_t *)(ram + Q2 + 0x2000);
+	uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+		      VIRTIO_STATUS_FEATURES_OK;
+	uint64_t one = 1;
+
+	/* queues 0 and 2 (a driver may use a subset), then DRIVER_OK */
+	wr32(VIRTIO_MMIO_STATUS, 0);
+	memset(ram, 0, DATA);
+	wr32(VIRTIO_MMIO_STATUS, 3);
+	set_features(f);
+	wr32(VIRTIO_MMIO_STATUS, st);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_STATUS), st);
+	setup_queue(0, DESC);
+	setup_queue(2, Q2);
+	wr32(VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_STATUS), st | VIRTIO_STATUS_DRIVER_OK);
+	ck_assert_int_ge(fvm.dev[cur].notify_fd[2], 0);
+
+	/* a write on queue 2, notified on queue 2's eventfd */
+	for (unsigned i = 0; i < 4096; i++)
+		ram[DATA + i] = (uint8_t)(i ^ 0x5a);
+	struct virtio_blk_outhdr hdr = { .type = VIRTIO_BLK_T_OUT, .sector = 40 };
+	memcpy(ram + HDRS, &hdr, 16);
+	ram[HDRS + 0x80] = 0xee;
+	d2[0] = (struct vring_desc){ HDRS, 16, VIRTQ_DESC_F_NEXT, 1 };
+	d2[1] = (struct vring_desc){ DATA, 4096, VIRTQ_DESC_F_NEXT, 2 };
+	d2[2] = (struct vring_desc){ HDRS + 0x80, 1, VIRTQ_DESC_F_WRITE, 0 };
+	avail2[2] = 0;
+	__atomic_store_n(&avail2[1], 1, __ATOMIC_RELEASE);
+	ck_assert_int_eq(write(fvm.dev[cur].notify_fd[2], &one, 8), 8);
+	for (int i = 0; i < 5000 && used2[1] != 1; i++)
+		usleep(1000);
+	ck_assert_uint_eq(used2[1], 1);
+	ck_assert_int_eq(ram[HDRS + 0x80], VIRTIO_BLK_S_OK);
+	/* queue 0 untouched; it reads the data back */
+	ck_assert_uint_eq(*used_idx(), 0);
+	memset(ram + DATA + SLOT_DATA, 0, 4096);
+	ck_assert_int_eq(do_req(1, VIRTIO_BLK_T_IN, 40, 4096, true),
+			 VIRTIO_BLK_S_OK);
+	ck_assert(memcmp(ram + DATA, ram + DATA + SLOT_DATA, 4096) == 0);
+}
+END_TEST
+
+START_TEST(queue_1_ignored_without_mq)
+{
+	/* without MQ only queue 0 is used, even if the driver set up more */
+	struct vring_desc *d2 = (struct vring_desc *)(ram + Q2);
+	uint16_t *avail2 = (uint16_t *)(ram + Q2 + 0x1000);
+	uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+		      VIRTIO_STATUS_FEATURES_OK;
+	uint64_t one = 1;
+
+	wr32(VIRTIO_MMIO_STATUS, 0);
+	memset(ram, 0, DATA);
+	wr32(VIRTIO_MMIO_STATUS, 3);
+	set_features(std_features);
+	wr32(VIRTIO_MMIO_STATUS, st);
+	setup_queue(0, DESC);
+	setup_queue(1, Q2);
+	wr32(VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
+	d2[0] = (struct vring_desc){ 0xd0000000ULL, 16, 0, 0 };	/* bad */
+	avail2[2] = 0;
+	__atomic_store_n(&avail2[1], 1, __ATOMIC_RELEASE);
+	ck_assert_int_eq(write(fvm.dev[cur].notify_fd[1], &one, 8), 8);
+	usleep(20000);
+	ck_assert(!(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET));
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_IN, 0, 512, true),
+			 VIRTIO_BLK_S_OK);
 }
 END_TEST
 
@@ -931,6 +1031,8 @@ static Suite *suite(void)
 	tcase_add_test(t, status_state_machine);
 	tcase_add_test(t, write_read_roundtrip);
 	tcase_add_test(t, batch_of_requests);
+	tcase_add_test(t, multiqueue);
+	tcase_add_test(t, queue_1_ignored_without_mq);
 	tcase_add_test(t, mmio_notify_fallback);
 	tcase_add_test(t, get_id);
 	tcase_add_test(t, serial_too_long);
