@@ -18,6 +18,12 @@
  * -EAGAIN and -EINTR results are retried.
  *
  * The hot path (queue, submit, reap) allocates nothing.
+ *
+ * Where io_uring is not available (seccomp in containers, the
+ * kernel.io_uring_disabled sysctl) or VMM_IO_ENGINE=sync is set, the engine
+ * runs each op synchronously (preadv/pwritev/fdatasync/fallocate) when it is
+ * submitted and signals the eventfd: same interface and semantics, none of
+ * the speed.  A warning says so once per process.
  */
 #include "storage/io_engine.h"
 
@@ -26,7 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -49,12 +57,15 @@ struct io_engine {
 	unsigned in_kernel;	/* ops holding an SQE (queued or submitted) */
 	unsigned inflight;	/* ops accepted whose callback has not run */
 	struct io_cb *wait_head, *wait_tail;	/* accepted, no SQE yet */
+	bool sync;		/* no io_uring: ops run in io_engine_submit() */
+	struct io_cb *done_head, *done_tail;	/* sync: ran, callback due */
 };
 
 struct io_engine *io_engine_create(unsigned entries, char *err, size_t errlen)
 {
 	struct io_uring_params p;
 	struct io_engine *e;
+	const char *env;
 	int ret;
 
 	if (entries == 0 || entries > 32768) {
@@ -67,12 +78,36 @@ struct io_engine *io_engine_create(unsigned entries, char *err, size_t errlen)
 		snprintf(err, errlen, "io_uring: out of memory");
 		return NULL;
 	}
-	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_SUBMIT_ALL;
-	ret = io_uring_queue_init_params(entries, &e->ring, &p);
-	if (ret == -EINVAL) {	/* kernel older than 5.18 */
+	env = getenv("VMM_IO_ENGINE");
+	if (env && strcmp(env, "sync") == 0) {
+		ret = -ENOSYS;
+	} else {
 		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_SUBMIT_ALL;
 		ret = io_uring_queue_init_params(entries, &e->ring, &p);
+		if (ret == -EINVAL) {	/* kernel older than 5.18 */
+			memset(&p, 0, sizeof(p));
+			ret = io_uring_queue_init_params(entries, &e->ring, &p);
+		}
+		if (ret == -ENOSYS || ret == -EPERM || ret == -EACCES) {
+			static bool warned;
+
+			if (!warned)
+				fprintf(stderr, "vmm: io_uring unavailable (%s): "
+					"storage I/O runs synchronously (slow)\n",
+					strerror(-ret));
+			warned = true;
+		}
+	}
+	if (ret == -ENOSYS || ret == -EPERM || ret == -EACCES) {
+		e->sync = true;
+		e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (e->efd < 0) {
+			snprintf(err, errlen, "eventfd: %s", strerror(errno));
+			free(e);
+			return NULL;
+		}
+		return e;
 	}
 	if (ret < 0) {
 		snprintf(err, errlen, "io_uring setup failed: %s%s",
@@ -108,7 +143,8 @@ void io_engine_destroy(struct io_engine *e)
 		return;
 	/* The caller drained its ops; anything left is abandoned, and
 	 * queue_exit waits for the kernel to let go of the buffers. */
-	io_uring_queue_exit(&e->ring);
+	if (!e->sync)
+		io_uring_queue_exit(&e->ring);
 	close(e->efd);
 	free(e);
 }
@@ -186,7 +222,7 @@ static void push(struct io_engine *e, struct io_cb *cb)
 {
 	struct io_uring_sqe *sqe = NULL;
 
-	if (!e->wait_head)
+	if (!e->wait_head && !e->sync)
 		sqe = get_sqe(e);
 	if (!sqe) {
 		cb->next = NULL;
@@ -298,10 +334,16 @@ int io_engine_fallocate(struct io_engine *e, int fd, int mode, uint64_t off,
 	return 0;
 }
 
+static void sync_run_all(struct io_engine *e);
+
 static void flush_sq(struct io_engine *e)
 {
 	int ret;
 
+	if (e->sync) {
+		sync_run_all(e);
+		return;
+	}
 	drain_waiting(e);
 	if (!io_uring_sq_ready(&e->ring))
 		return;
@@ -428,12 +470,115 @@ int io_engine_complete(struct io_engine *e)
 	return io_engine_poll(e);
 }
 
+/* --- the synchronous fallback ------------------------------------------ */
+static int64_t sync_exec(struct io_cb *cb)
+{
+	int op = cb->op & OP_MASK;
+
+	for (;;) {
+		ssize_t n;
+		int ret;
+
+		if (op == OP_FSYNC)
+			ret = cb->iovcnt ? fdatasync(cb->fd) : fsync(cb->fd);
+		else if (op == OP_FALLOC)
+			ret = fallocate(cb->fd, cb->iovcnt, (off_t)cb->off,
+					(off_t)cb->total);
+		if (op == OP_FSYNC || op == OP_FALLOC) {
+			if (ret == 0)
+				return 0;
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		if (cb->done >= cb->total)
+			return (int64_t)cb->total;
+		n = op == OP_READ
+			? preadv(cb->fd, cb->iov, cb->iovcnt > IOV_MAX ? IOV_MAX
+					: cb->iovcnt, (off_t)(cb->off + cb->done))
+			: pwritev(cb->fd, cb->iov, cb->iovcnt > IOV_MAX ? IOV_MAX
+					: cb->iovcnt, (off_t)(cb->off + cb->done));
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		if (n == 0) {
+			if (op != OP_READ)
+				return -EIO;
+			zero_rest(cb);	/* end of file, as above */
+			return (int64_t)cb->total;
+		}
+		cb->done += (uint64_t)n;
+		if (cb->done >= cb->total)
+			return (int64_t)cb->total;
+		ret = advance_iov(cb, (uint64_t)n);
+		if (ret)
+			return ret;
+	}
+}
+
+/* Run every queued op; results wait in cb->done for io_engine_poll(). */
+static void sync_run_all(struct io_engine *e)
+{
+	bool any = false;
+
+	while (e->wait_head) {
+		struct io_cb *cb = e->wait_head;
+
+		e->wait_head = cb->next;
+		if (!e->wait_head)
+			e->wait_tail = NULL;
+		cb->done = (uint64_t)sync_exec(cb);	/* now the result */
+		if (cb->op & OP_IOV_HEAP) {
+			free(cb->iov);
+			cb->op &= (uint8_t)~OP_IOV_HEAP;
+		}
+		cb->iov = NULL;
+		cb->next = NULL;
+		if (e->done_tail)
+			e->done_tail->next = cb;
+		else
+			e->done_head = cb;
+		e->done_tail = cb;
+		any = true;
+	}
+	if (any) {
+		uint64_t one = 1;
+
+		if (write(e->efd, &one, sizeof(one)) < 0) {
+			/* the counter is saturated: readable anyway */
+		}
+	}
+}
+
+static int sync_poll(struct io_engine *e)
+{
+	struct io_cb *cb = e->done_head;
+	int ran = 0;
+
+	e->done_head = e->done_tail = NULL;	/* callbacks may queue more */
+	while (cb) {
+		struct io_cb *next = cb->next;
+
+		e->inflight--;
+		cb->fn(cb, (int64_t)cb->done);
+		ran++;
+		cb = next;
+	}
+	sync_run_all(e);
+	return ran;
+}
+
 int io_engine_poll(struct io_engine *e)
 {
 	struct io_uring_cqe *cqes[REAP_BATCH];
 	struct io_cb *cbs[REAP_BATCH];
 	int res[REAP_BATCH];
 	int ran = 0;
+
+	if (e->sync)
+		return sync_poll(e);
 
 	for (;;) {
 		unsigned n = io_uring_peek_batch_cqe(&e->ring, cqes,
@@ -463,6 +608,10 @@ int io_engine_wait(struct io_engine *e)
 
 		if (n != 0 || e->inflight == 0)
 			return n;
+		if (e->sync) {
+			sync_run_all(e);
+			continue;
+		}
 		ret = io_uring_submit_and_wait(&e->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
 		    ret != -EBUSY)

@@ -51,7 +51,9 @@ int io_engine_fallocate(struct io_engine *e, int fd, int mode, uint64_t off,
 
 /* Hand everything queued to the kernel in one system call. */
 void io_engine_submit(struct io_engine *e);
-/* Reap completions and run callbacks; returns how many ran. */
+/* Reap completions and run callbacks; returns how many ran.  Ends with a
+ * submit of whatever is queued then (ops the callbacks queued, resumed short
+ * transfers), so callback-driven chains need no submit of their own. */
 int io_engine_complete(struct io_engine *e);
 /* The same without draining the eventfd (one system call less), for loops
  * that poll while they have work: the eventfd may then wake the caller once

@@ -593,15 +593,16 @@ START_TEST(queue_depth)
 }
 END_TEST
 
-int main(void)
+static void setup_sync(void)
 {
-	Suite *s = suite_create("raw");
-	TCase *tc = tcase_create("raw");
-	SRunner *sr;
-	int failed;
+	setenv("VMM_IO_ENGINE", "sync", 1);	/* the no-io_uring fallback */
+	setup();
+}
 
+static void add_tests(TCase *tc, bool sync)
+{
 	tcase_set_timeout(tc, 60);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, sync ? setup_sync : setup, teardown);
 	tcase_add_test(tc, format_parse);
 	tcase_add_test(tc, write_read_flush);
 	tcase_add_test(tc, scatter_gather);
@@ -614,7 +615,19 @@ int main(void)
 	tcase_add_test(tc, cache_none_misaligned_buffers);
 	tcase_add_test(tc, open_errors);
 	tcase_add_test(tc, queue_depth);
+}
+
+int main(void)
+{
+	Suite *s = suite_create("raw");
+	TCase *tc = tcase_create("raw"), *ts = tcase_create("raw-sync-engine");
+	SRunner *sr;
+	int failed;
+
+	add_tests(tc, false);
+	add_tests(ts, true);
 	suite_add_tcase(s, tc);
+	suite_add_tcase(s, ts);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
