@@ -56,6 +56,14 @@ tail -c +$((off + len + 1)) "$img" | cmp - /dev/zero 2>&1 | grep -q EOF ||
 cmp "$TEST_TMP/dump.bin" <(tail -c +$((off - 100 + 1)) "$img" | head -c 300000) ||
 	fail "dump differs from the image"
 
+# the synchronous engine (no io_uring) writes what io_uring reads, and back
+VMM_IO_ENGINE=sync "$BLKIO" fill --image "$img" --format raw --seed 5 \
+	--offset 40M --length 3M --bs 128K --qd 4 >/dev/null || fail "sync-engine fill failed"
+"$BLKIO" verify --image "$img" --format raw --seed 5 --offset 40M --length 3M \
+	>/dev/null || fail "io_uring verify of a sync-engine fill failed"
+VMM_IO_ENGINE=sync "$BLKIO" verify --image "$img" --format raw --seed 77 \
+	--offset $off --length $len --cache none >/dev/null || fail "sync-engine verify failed"
+
 # the wrong seed, and a corrupted byte, fail with the first bad offset
 "$BLKIO" verify --image "$img" --format raw --seed 78 --offset $off \
 	--length $len >"$TEST_TMP/bad.out" 2>&1
