@@ -1,6 +1,6 @@
 /* storage/raw.c - raw images: a regular file or a block device, the disk
  * byte for byte.  Data goes straight between the caller's iovecs and the
- * file through the io_uring engine.
+ * file through the I/O engine (io_uring).
  *
  * - An OFD lock over the whole file (write lock read-write, read lock
  *   readonly) keeps two VMMs from using one writable image.
@@ -8,9 +8,10 @@
  *   or the device's logical block size, never less than 512.  The virtual
  *   size is then rounded down to the alignment (a tail shorter than one
  *   aligned block cannot be read with O_DIRECT).
- * - DISCARD punches a hole; it is advisory, so a file system without hole
- *   punching completes it as a no-op.  WRITE_ZEROES is ZERO_RANGE, or
- *   PUNCH_HOLE when the caller allows unmapping; when the file system
+ * - DISCARD punches a hole.  It is offered (can_discard) only where a probe
+ *   at open could punch, and it is advisory: should punching later fail
+ *   with EOPNOTSUPP, it completes as a no-op.  WRITE_ZEROES is ZERO_RANGE,
+ *   or PUNCH_HOLE when the caller allows unmapping; where the file system
  *   supports neither, zeroes are written.
  */
 #include "storage/block_backend.h"
