@@ -5,6 +5,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/falloc.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -499,6 +504,45 @@ START_TEST(requeue_from_callback)
 }
 END_TEST
 
+/* Where io_uring_setup is refused (a seccomp filter here, as Docker's
+ * default profile does), the engine falls back to synchronous I/O. */
+START_TEST(fallback_when_io_uring_refused)
+{
+	struct sock_filter filt[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = filt };
+	char buf[4096], back[4096];
+	struct iovec iov = { buf, sizeof(buf) }, riov = { back, sizeof(back) };
+	struct op w = { .cb.fn = op_done }, r = { .cb.fn = op_done };
+	struct io_engine *e;
+	int fd = tmpfile_fd();
+
+	/* Check runs each test in its own child: the filter stays there */
+	ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+	ck_assert_int_eq(syscall(__NR_io_uring_setup, 8, NULL), -1);
+	ck_assert_int_eq(errno, EPERM);
+	e = engine(8);
+	memset(buf, 0x5a, sizeof(buf));
+	ck_assert_int_eq(io_engine_writev(e, fd, &iov, 1, 4096, &w.cb), 0);
+	io_engine_submit(e);
+	wait_all(e);
+	ck_assert_int_eq(w.res, 4096);
+	ck_assert_int_eq(io_engine_readv(e, fd, &riov, 1, 4096, &r.cb), 0);
+	io_engine_submit(e);
+	wait_all(e);
+	ck_assert_int_eq(r.res, 4096);
+	ck_assert(memcmp(buf, back, sizeof(buf)) == 0);
+	close(fd);
+	io_engine_destroy(e);
+}
+END_TEST
+
 /* The same tests against the synchronous fallback (no io_uring). */
 static void use_sync_engine(void)
 {
@@ -523,6 +567,8 @@ static void add_tests(TCase *tc, bool sync)
 	tcase_add_test(tc, bad_args_refused);
 	tcase_add_test(tc, fallocate_punches);
 	tcase_add_test(tc, requeue_from_callback);
+	if (!sync)
+		tcase_add_test(tc, fallback_when_io_uring_refused);
 }
 
 int main(void)
