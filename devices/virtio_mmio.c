@@ -213,6 +213,7 @@ static bool activate(struct virtio_mmio *t)
 static void write_status(struct virtio_mmio *t, uint32_t v)
 {
 	uint32_t old = t->status, added;
+	bool failed = false;
 
 	if (v == 0) {
 		do_reset(t);
@@ -238,9 +239,13 @@ static void write_status(struct virtio_mmio *t, uint32_t v)
 			__atomic_store_n(&t->needs_reset, true,
 					 __ATOMIC_RELEASE);
 			guest_warn(t, "device not started; needs reset");
+			failed = true;
 		}
 	}
 	__atomic_store_n(&t->status, v, __ATOMIC_RELEASE);
+	/* the driver thinks it is running: tell it (config change) */
+	if (failed)
+		raise_irq(t, VIRTIO_MMIO_INT_CONFIG);
 }
 
 static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)

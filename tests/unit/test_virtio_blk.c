@@ -873,10 +873,15 @@ START_TEST(bad_ring_address_at_driver_ok)
 	wr32(VIRTIO_MMIO_QUEUE_DRIVER_LOW, AVAIL);
 	wr32(VIRTIO_MMIO_QUEUE_DEVICE_LOW, USED);
 	wr32(VIRTIO_MMIO_QUEUE_READY, 1);
+	irq_count();
 	wr32(VIRTIO_MMIO_STATUS, 15);
 	st = rd32(VIRTIO_MMIO_STATUS);
 	ck_assert(st & VIRTIO_STATUS_NEEDS_RESET);
 	ck_assert(strstr(last_log, "needs reset"));
+	/* and the driver hears of it */
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_INTERRUPT_STATUS),
+			  VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_eq(irq_count(), 1);
 }
 END_TEST
 
