@@ -529,6 +529,31 @@ START_TEST(status_state_machine)
 }
 END_TEST
 
+START_TEST(config_generation)
+{
+	struct virtio_mmio *t = fvm.dev[cur].opaque;
+
+	/* before DRIVER_OK: the generation moves, no interrupt */
+	irq_count();
+	virtio_mmio_config_changed(t);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_CONFIG_GENERATION), 1);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	ck_assert_uint_eq(irq_count(), 0);
+	/* a running driver gets a config-change interrupt */
+	driver_init(std_features);
+	virtio_mmio_config_changed(t);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_CONFIG_GENERATION), 2);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_INTERRUPT_STATUS),
+			  VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_eq(irq_count(), 1);
+	wr32(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_eq(rd32(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	ck_assert(!virtio_mmio_needs_reset(t));
+	ck_assert_uint_eq(virtio_mmio_base(t), VMM_VIRTIO_MMIO_BASE);
+	ck_assert_uint_eq(virtio_mmio_irq(t), VMM_VIRTIO_IRQ_BASE);
+}
+END_TEST
+
 START_TEST(write_read_roundtrip)
 {
 	uint8_t buf[8192];
@@ -1034,6 +1059,7 @@ static Suite *suite(void)
 	tcase_add_test(t, unoffered_feature_refused);
 	tcase_add_test(t, guest_errors_logged_boundedly);
 	tcase_add_test(t, status_state_machine);
+	tcase_add_test(t, config_generation);
 	tcase_add_test(t, write_read_roundtrip);
 	tcase_add_test(t, batch_of_requests);
 	tcase_add_test(t, multiqueue);
