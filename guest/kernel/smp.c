@@ -195,6 +195,8 @@ void smp_boot(void)
 		idx++;
 	}
 	ncpus = idx;
+	if (idx == 1)
+		return;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	start_aps(idx);
 	for (unsigned i = 1; i < idx; i++)
