@@ -301,7 +301,7 @@ static int rw_segs(struct blk_dev *d, uint32_t type, uint64_t sector,
 	}
 	blk_kick(d);
 	st = blk_wait(d, r, 10000000);
-	if (st != BLK_S_TIMEOUT)
+	if (st != BLK_S_TIMEOUT && st != BLK_S_NEEDS_RESET)
 		blk_req_put(d, r);
 	return st;
 }

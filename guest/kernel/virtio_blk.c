@@ -613,16 +613,30 @@ void blk_wait_used(struct blk_dev *d)
 	blk_arm_irq(d, false);
 }
 
+/* A device that gave up (NEEDS_RESET) answers nothing more: look at the
+ * status register (one exit) every 10 ms of waiting, and mark the device
+ * for re-initialisation by the next command. */
 int blk_wait(struct blk_dev *d, struct blk_req *r, uint64_t timeout_us)
 {
 	uint64_t t0 = rdtsc(), limit = timeout_us * tsc_khz / 1000;
+	uint64_t check = 10000 * tsc_khz / 1000, next = t0 + check;
 
 	for (;;) {
+		uint64_t now;
+
 		blk_poll(d);
 		if (r->result != BLK_S_PENDING)
 			return r->result;
-		if (rdtsc() - t0 > limit)
+		now = rdtsc();
+		if (now - t0 > limit)
 			return BLK_S_TIMEOUT;
+		if (now > next) {
+			next = now + check;
+			if (blk_status(d) & VIRTIO_STATUS_NEEDS_RESET) {
+				d->ok = false;
+				return BLK_S_NEEDS_RESET;
+			}
+		}
 		blk_wait_used(d);
 	}
 }
@@ -668,7 +682,7 @@ int blk_rw(struct blk_dev *d, uint32_t type, uint64_t sector, void *buf,
 		}
 		blk_kick(d);
 		st = blk_wait(d, r, 10000000);
-		if (st == BLK_S_TIMEOUT) {
+		if (st == BLK_S_TIMEOUT || st == BLK_S_NEEDS_RESET) {
 			/* the slot stays in use: the device may still answer */
 			return st;
 		}
@@ -713,7 +727,7 @@ int blk_discard_zero(struct blk_dev *d, uint32_t type, uint64_t sector,
 		}
 		blk_kick(d);
 		st = blk_wait(d, r, 10000000);
-		if (st == BLK_S_TIMEOUT)
+		if (st == BLK_S_TIMEOUT || st == BLK_S_NEEDS_RESET)
 			return st;
 		blk_req_put(d, r);
 		if (st)
@@ -730,6 +744,7 @@ const char *blk_status_name(int s)
 	case VIRTIO_BLK_S_IOERR: return "IOERR";
 	case VIRTIO_BLK_S_UNSUPP: return "UNSUPP";
 	case BLK_S_TIMEOUT: return "no answer";
+	case BLK_S_NEEDS_RESET: return "device needs reset";
 	case 0xff: return "status not written";
 	default: return "bad status";
 	}

@@ -19,6 +19,7 @@
 #define VIRTIO_BLK_S_UNSUPP	2
 #define BLK_S_TIMEOUT		0x100	/* ours: the device never answered */
 #define BLK_S_PENDING		0x101	/* ours: not completed yet */
+#define BLK_S_NEEDS_RESET	0x102	/* ours: device set NEEDS_RESET */
 
 /* feature bits */
 #define VIRTIO_BLK_F_SIZE_MAX	1
@@ -135,8 +136,8 @@ void blk_kick(struct blk_dev *d);
 /* Harvest completions; returns the number completed (their ->result set). */
 unsigned blk_poll(struct blk_dev *d);
 void blk_req_put(struct blk_dev *d, struct blk_req *r);
-/* Wait until r completes or timeout_us passes; returns r->result or
- * BLK_S_TIMEOUT. */
+/* Wait until r completes or timeout_us passes; returns r->result,
+ * BLK_S_TIMEOUT, or BLK_S_NEEDS_RESET (d->ok is then cleared). */
 int blk_wait(struct blk_dev *d, struct blk_req *r, uint64_t timeout_us);
 /* Wait until the used ring moves (or a short while): spin, then halt. */
 void blk_wait_used(struct blk_dev *d);
