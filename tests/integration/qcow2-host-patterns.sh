@@ -108,6 +108,11 @@ for ct in zlib zstd; do
 	done
 	qemu-img convert -c -O qcow2 -o compression_type=$ct "$dir/src.raw" "$dir/img.qcow2" ||
 		fail "$name: qemu-img convert -c"
+	if [ $ct = zstd ] && "$BLKIO" info --image "$dir/img.qcow2" --format qcow2 2>&1 |
+		grep -q "without libzstd"; then
+		echo "skipped: $name (built without libzstd)"
+		continue
+	fi
 	qemu-img check "$dir/img.qcow2" | grep -q 'compressed clusters' || fail "$name: not compressed"
 	cp "$dir/src.raw" "$dir/ref.raw"
 	for i in 0 2 3 7 30; do	# the untouched islands read back
