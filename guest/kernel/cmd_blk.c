@@ -69,11 +69,11 @@ static void print_info(struct blk_dev *d)
 	}
 	kprintf("blkinfo: dev=%u base=%#lx irq=%u sectors=%lu bytes=%lu "
 		"blk_size=%u ro=%d flush=%d size_max=%u seg_max=%u queue=%u "
-		"indirect=%d event_idx=%d discard=%d write_zeroes=%d "
+		"queues=%u indirect=%d event_idx=%d discard=%d write_zeroes=%d "
 		"features=%#lx serial=%s\n",
 		d->index, d->base, d->irq, d->capacity, d->capacity * 512,
 		d->blk_size, d->ro, !!(d->features & (1ULL << VIRTIO_BLK_F_FLUSH)),
-		d->size_max, d->seg_max, d->qsize,
+		d->size_max, d->seg_max, d->q->qsize, d->nq,
 		!!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)),
 		!!(d->features & (1ULL << VIRTIO_F_EVENT_IDX)),
 		!!(d->features & (1ULL << VIRTIO_BLK_F_DISCARD)),
@@ -219,6 +219,123 @@ static int cmd_blkirq(struct cmd_args *a)
 	}
 	kprintf("blkirq: dev=%u %lu reads, %lu interrupts\n", d->index, n,
 		d->irqs - irqs0);
+	rc = 0;
+out:
+	done_with(d);
+	return rc;
+}
+
+/* Move [off, off+len) between buf and the disk in 64 KiB requests spread
+ * over all queues (chunk k on queue (k + shift) % nq), up to qd in flight
+ * per queue.  Returns 0 or a status; counts requests per queue. */
+#define MQ_CHUNK	65536
+static int mq_transfer(struct blk_dev *d, bool write, uint8_t *buf,
+		       uint64_t off, uint64_t len, unsigned qd, unsigned shift,
+		       uint64_t *per_queue)
+{
+	uint64_t nchunks = len / MQ_CHUNK, next[BLK_MAX_QUEUES], done = 0;
+	unsigned inflight[BLK_MAX_QUEUES] = { 0 };
+	uint64_t t0 = rdtsc();
+
+	for (unsigned qi = 0; qi < d->nq; qi++)	/* first chunk of queue qi */
+		next[qi] = (qi + d->nq - shift % d->nq) % d->nq;
+	while (done < nchunks) {
+		for (unsigned qi = 0; qi < d->nq; qi++) {
+			blk_select_queue(d, qi);
+			while (inflight[qi] < qd && next[qi] < nchunks) {
+				struct blk_req *r = blk_req_get(d);
+				struct blk_seg seg = {
+					(uint64_t)buf + next[qi] * MQ_CHUNK, MQ_CHUNK };
+
+				if (!r || blk_queue(d, r, write ? VIRTIO_BLK_T_OUT :
+						    VIRTIO_BLK_T_IN,
+						    (off + next[qi] * MQ_CHUNK) / 512,
+						    &seg, 1, !write) < 0)
+					return BLK_S_TIMEOUT;
+				inflight[qi]++;
+				per_queue[qi]++;
+				next[qi] += d->nq;
+			}
+			blk_kick(d);
+		}
+		for (unsigned qi = 0; qi < d->nq; qi++) {
+			blk_select_queue(d, qi);
+			if (!blk_poll(d))
+				continue;
+			for (unsigned i = 0; i < d->q->qsize; i++) {
+				struct blk_req *r = &d->q->reqs[i];
+
+				if (!r->in_use || r->result == BLK_S_PENDING)
+					continue;
+				if (r->result != VIRTIO_BLK_S_OK) {
+					int st = r->result;
+
+					blk_select_queue(d, 0);
+					return st;
+				}
+				blk_req_put(d, r);
+				inflight[qi]--;
+				done++;
+			}
+		}
+		if (tsc_us(rdtsc() - t0) > 30000000) {
+			blk_select_queue(d, 0);
+			return BLK_S_TIMEOUT;
+		}
+		cpu_relax();
+	}
+	blk_select_queue(d, 0);
+	return VIRTIO_BLK_S_OK;
+}
+
+/* blkmq[:dev=N:qd=4:off=0:len=4M:seed=S] - every request queue (MQ) at
+ * once: write the pattern in 64 KiB requests spread over all queues, read
+ * it back with each chunk on a different queue than it was written on,
+ * verify.  Overwrites the range (the host can check the pattern). */
+static int cmd_blkmq(struct cmd_args *a)
+{
+	struct blk_dev *d = dev_arg(a);
+	uint64_t qd = arg_num(a, "qd", 4), off = arg_num(a, "off", 0);
+	uint64_t len = arg_num(a, "len", 4 << 20), seed = arg_num(a, "seed", 1);
+	uint64_t wq[BLK_MAX_QUEUES] = { 0 }, rq[BLK_MAX_QUEUES] = { 0 }, bad;
+	uint8_t *buf;
+	int st, rc = -1;
+
+	if (!d || qd == UINT64_MAX || off == UINT64_MAX || len == UINT64_MAX ||
+	    seed == UINT64_MAX)
+		goto out;
+	if (off % 512 || len % MQ_CHUNK || !len || !qd || qd > 64 ||
+	    off + len > d->capacity * 512) {
+		fail_why(a, "need off%%512 == 0, len a multiple of 64K inside "
+			 "the disk, qd 1..64");
+		goto out;
+	}
+	buf = page_alloc(len / PAGE_SIZE);
+	if (!buf) {
+		fail_why(a, "out of memory");
+		goto out;
+	}
+	blk_set_wait(d, BLK_SPIN_POLL);
+	pattern_fill(buf, seed, off, len);
+	st = mq_transfer(d, true, buf, off, len, (unsigned)qd, 0, wq);
+	if (st) {
+		fail_why(a, "write: %s", blk_status_name(st));
+		goto out;
+	}
+	memset(buf, 0, len);
+	st = mq_transfer(d, false, buf, off, len, (unsigned)qd, 1, rq);
+	if (st) {
+		fail_why(a, "read: %s", blk_status_name(st));
+		goto out;
+	}
+	bad = pattern_check(buf, seed, off, len);
+	if (bad != len) {
+		fail_why(a, "mismatch at byte %lu", off + bad);
+		goto out;
+	}
+	kprintf("blkmq: dev=%u queues=%u writes per queue %lu/%lu/%lu/%lu, "
+		"reads %lu/%lu/%lu/%lu, data ok\n", d->index, d->nq, wq[0], wq[1],
+		wq[2], wq[3], rq[0], rq[1], rq[2], rq[3]);
 	rc = 0;
 out:
 	done_with(d);
@@ -433,8 +550,8 @@ static int perf_run(struct cmd_args *a, struct blk_dev *d, const char *mode,
 	if (bs > max)
 		return fail_why(a, "bs %lu above the device's request limit %lu",
 				bs, max);
-	if (qd > d->qsize || qd > ARRAY_SIZE(reqs))
-		return fail_why(a, "qd %lu above the queue size %u", qd, d->qsize);
+	if (qd > d->q->qsize || qd > ARRAY_SIZE(reqs))
+		return fail_why(a, "qd %lu above the queue size %u", qd, d->q->qsize);
 	if (nreq == 0 || blocks == 0)
 		return fail_why(a, "size/span smaller than bs");
 	if (!rnd && bytes > span)
@@ -797,6 +914,7 @@ const struct command blk_commands[] = {
 	{ "blkinfo", cmd_blkinfo, "capacity, sector size, features, ro" },
 	{ "blktest", cmd_blktest, "reads, write sector 1000, verify, restore" },
 	{ "blkirq", cmd_blkirq, "completion interrupts arrive: blkirq[:n=8]" },
+	{ "blkmq", cmd_blkmq, "all request queues at once (MQ)" },
 	{ "blkbytes", cmd_blkbytes, "unaligned byte-level read/write helpers" },
 	{ "blkalign", cmd_blkalign, "odd buffer addresses and segment sizes" },
 	{ "blkperf", cmd_blkperf, "throughput: mode=read|write|randread|all" },

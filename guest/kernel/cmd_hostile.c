@@ -151,8 +151,8 @@ static int sanity(struct blk_dev *d, uint64_t sector, char *why, size_t len)
 /* Queue an avail entry naming a descriptor index beyond the ring. */
 static void queue_bad_head(struct blk_dev *d)
 {
-	d->avail[2 + d->avail_idx % d->qsize] = (uint16_t)(d->qsize + 7);
-	d->avail_idx++;
+	d->q->avail[2 + d->q->avail_idx % d->q->qsize] = (uint16_t)(d->q->qsize + 7);
+	d->q->avail_idx++;
 }
 
 /* blkhostile[:dev=0:other=1] */
@@ -324,7 +324,7 @@ static int cmd_blkreset(struct cmd_args *a)
 		return fail_why(a, "out of memory");
 	if (!d->ok && blk_reinit(d) < 0)
 		return fail_why(a, "device %lu unusable: %s", dn, d->why);
-	if (qd == 0 || qd > d->qsize || qd > 64)
+	if (qd == 0 || qd > d->q->qsize || qd > 64)
 		return fail_why(a, "qd must be 1..min(64, queue size)");
 	blk_set_wait(d, BLK_SPIN_POLL);
 	sectors = d->capacity > 128 ? d->capacity - 128 : 0;

@@ -68,6 +68,17 @@ uint32_t blk_status(struct blk_dev *d)
 	return rd(d, MMIO_STATUS);
 }
 
+/* Device config fields are read with their own width (virtio 1.2 4.2.2.2) */
+static uint16_t cfg16(struct blk_dev *d, unsigned off)
+{
+	return *(volatile uint16_t *)(d->base + MMIO_CONFIG + off);
+}
+
+static uint8_t cfg8(struct blk_dev *d, unsigned off)
+{
+	return *(volatile uint8_t *)(d->base + MMIO_CONFIG + off);
+}
+
 static uint64_t config_read64(struct blk_dev *d, unsigned off)
 {
 	uint32_t gen, lo, hi;
@@ -87,57 +98,64 @@ static void *alloc_bytes(uint64_t bytes)
 
 /* The rings and request slots survive commands: allocated once per device
  * (and re-used by blk_reinit). */
-static int setup_queue(struct blk_dev *d)
+static int setup_queue(struct blk_dev *d, unsigned qi)
 {
+	struct blk_vq *q = &d->vqs[qi];
 	uint32_t max;
 	uint16_t n = QUEUE_SIZE_WANT;
 
-	wr(d, MMIO_QUEUE_SEL, 0);
+	wr(d, MMIO_QUEUE_SEL, qi);
 	if (rd(d, MMIO_QUEUE_READY))
-		return init_fail(d, "queue 0 already live after reset");
+		return init_fail(d, "queue already live after reset");
 	max = rd(d, MMIO_QUEUE_NUM_MAX);
 	if (max == 0)
-		return init_fail(d, "queue 0 not available (QueueNumMax 0)");
+		return init_fail(d, "queue not available (QueueNumMax 0)");
 	while (n > max)
 		n >>= 1;
-	if (!d->desc || d->qsize != n) {
-		d->qsize = n;
-		d->desc = alloc_bytes(16ULL * n);
-		d->avail = alloc_bytes(6 + 2ULL * n);
-		d->used_hdr = alloc_bytes(6 + 8ULL * n);
-		d->reqs = alloc_bytes(sizeof(struct blk_req) * n);
-		d->by_head = alloc_bytes(sizeof(struct blk_req *) * n);
-		if (!d->desc || !d->avail || !d->used_hdr || !d->reqs ||
-		    !d->by_head)
+	q->index = qi;
+	if (!q->desc || q->qsize != n) {
+		q->qsize = n;
+		q->desc = alloc_bytes(16ULL * n);
+		q->avail = alloc_bytes(6 + 2ULL * n);
+		q->used_hdr = alloc_bytes(6 + 8ULL * n);
+		q->reqs = alloc_bytes(sizeof(struct blk_req) * n);
+		q->by_head = alloc_bytes(sizeof(struct blk_req *) * n);
+		if (!q->desc || !q->avail || !q->used_hdr || !q->reqs ||
+		    !q->by_head)
 			return init_fail(d, "out of memory for the queue");
 	} else {
-		memset(d->desc, 0, 16ULL * n);
-		memset((void *)d->avail, 0, 6 + 2ULL * n);
-		memset((void *)d->used_hdr, 0, 6 + 8ULL * n);
-		memset(d->reqs, 0, sizeof(struct blk_req) * n);
-		memset(d->by_head, 0, sizeof(struct blk_req *) * n);
+		memset(q->desc, 0, 16ULL * n);
+		memset((void *)q->avail, 0, 6 + 2ULL * n);
+		memset((void *)q->used_hdr, 0, 6 + 8ULL * n);
+		memset(q->reqs, 0, sizeof(struct blk_req) * n);
+		memset(q->by_head, 0, sizeof(struct blk_req *) * n);
 	}
-	d->used_ring = (volatile uint32_t *)(d->used_hdr + 2);
+	q->used_ring = (volatile uint32_t *)(q->used_hdr + 2);
 	for (uint16_t i = 0; i < n; i++)
-		d->desc[i].next = (uint16_t)(i + 1);
-	d->free_head = 0;
-	d->num_free = n;
-	d->avail_idx = d->kicked_idx = d->last_used = 0;
+		q->desc[i].next = (uint16_t)(i + 1);
+	q->free_head = 0;
+	q->num_free = n;
+	q->avail_idx = q->kicked_idx = q->last_used = 0;
 	/* interrupts suppressed until someone wants them */
 	if (d->features & (1ULL << VIRTIO_F_EVENT_IDX))
-		d->avail[2 + n] = 0x8000;
+		q->avail[2 + n] = 0x8000;
 	else
-		d->avail[0] = 1;	/* VRING_AVAIL_F_NO_INTERRUPT */
+		q->avail[0] = 1;	/* VRING_AVAIL_F_NO_INTERRUPT */
 
 	wr(d, MMIO_QUEUE_NUM, n);
-	wr(d, MMIO_QUEUE_DESC, (uint32_t)(uint64_t)d->desc);
-	wr(d, MMIO_QUEUE_DESC + 4, (uint32_t)((uint64_t)d->desc >> 32));
-	wr(d, MMIO_QUEUE_DRIVER, (uint32_t)(uint64_t)d->avail);
-	wr(d, MMIO_QUEUE_DRIVER + 4, (uint32_t)((uint64_t)d->avail >> 32));
-	wr(d, MMIO_QUEUE_DEVICE, (uint32_t)(uint64_t)d->used_hdr);
-	wr(d, MMIO_QUEUE_DEVICE + 4, (uint32_t)((uint64_t)d->used_hdr >> 32));
+	wr(d, MMIO_QUEUE_DESC, (uint32_t)(uint64_t)q->desc);
+	wr(d, MMIO_QUEUE_DESC + 4, (uint32_t)((uint64_t)q->desc >> 32));
+	wr(d, MMIO_QUEUE_DRIVER, (uint32_t)(uint64_t)q->avail);
+	wr(d, MMIO_QUEUE_DRIVER + 4, (uint32_t)((uint64_t)q->avail >> 32));
+	wr(d, MMIO_QUEUE_DEVICE, (uint32_t)(uint64_t)q->used_hdr);
+	wr(d, MMIO_QUEUE_DEVICE + 4, (uint32_t)((uint64_t)q->used_hdr >> 32));
 	wr(d, MMIO_QUEUE_READY, 1);
 	return 0;
+}
+
+void blk_select_queue(struct blk_dev *d, unsigned qi)
+{
+	d->q = &d->vqs[qi < d->nq ? qi : 0];
 }
 
 /* vmmtest.blk_off=indirect,event_idx,...: features the driver declines,
@@ -152,6 +170,7 @@ static uint64_t features_off(void)
 		{ "seg_max", VIRTIO_BLK_F_SEG_MAX },
 		{ "discard", VIRTIO_BLK_F_DISCARD },
 		{ "write_zeroes", VIRTIO_BLK_F_WRITE_ZEROES },
+		{ "mq", VIRTIO_BLK_F_MQ },
 	};
 	char val[128];
 	uint64_t off = 0;
@@ -197,7 +216,8 @@ static int dev_init(struct blk_dev *d)
 	       1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_RO |
 	       1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH |
 	       1ULL << VIRTIO_F_INDIRECT_DESC | 1ULL << VIRTIO_F_EVENT_IDX |
-	       1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+	       1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES |
+	       1ULL << VIRTIO_BLK_F_MQ;
 	d->features = d->dev_features & want & ~features_off();
 	wr(d, MMIO_DRV_FEATURES_SEL, 0);
 	wr(d, MMIO_DRV_FEATURES, (uint32_t)d->features);
@@ -222,10 +242,18 @@ static int dev_init(struct blk_dev *d)
 	}
 	if (d->features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES)) {
 		d->max_wz = rd(d, MMIO_CONFIG + 48);
-		d->wz_may_unmap = rd(d, MMIO_CONFIG + 56) & 0xff;
+		d->wz_may_unmap = cfg8(d, 56);
 	}
-	if (setup_queue(d) < 0)
-		return -1;
+	d->nq = 1;
+	if (d->features & (1ULL << VIRTIO_BLK_F_MQ)) {
+		uint16_t nq = cfg16(d, 34);	/* num_queues */
+
+		d->nq = nq < 1 ? 1 : nq > BLK_MAX_QUEUES ? BLK_MAX_QUEUES : nq;
+	}
+	for (unsigned qi = 0; qi < d->nq; qi++)
+		if (setup_queue(d, qi) < 0)
+			return -1;
+	d->q = &d->vqs[0];
 	wr(d, MMIO_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
 	d->ok = true;
 	d->why[0] = 0;
@@ -355,8 +383,8 @@ uint64_t blk_max_req(struct blk_dev *d)
 	if (d->seg_max && d->seg_max < nseg)
 		nseg = d->seg_max;
 	if (!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)) &&
-	    nseg > d->qsize - 2u)
-		nseg = d->qsize - 2u;
+	    nseg > d->q->qsize - 2u)
+		nseg = d->q->qsize - 2u;
 	max = seg * nseg;
 	if (max > MAX_REQ_BYTES)
 		max = MAX_REQ_BYTES;
@@ -367,11 +395,11 @@ uint64_t blk_max_req(struct blk_dev *d)
 
 struct blk_req *blk_req_get(struct blk_dev *d)
 {
-	for (unsigned i = 0; i < d->qsize; i++)
-		if (!d->reqs[i].in_use) {
-			d->reqs[i].in_use = true;
-			d->reqs[i].result = BLK_S_PENDING;
-			return &d->reqs[i];
+	for (unsigned i = 0; i < d->q->qsize; i++)
+		if (!d->q->reqs[i].in_use) {
+			d->q->reqs[i].in_use = true;
+			d->q->reqs[i].result = BLK_S_PENDING;
+			return &d->q->reqs[i];
 		}
 	return NULL;
 }
@@ -384,13 +412,13 @@ void blk_req_put(struct blk_dev *d, struct blk_req *r)
 
 static int alloc_descs(struct blk_dev *d, unsigned n, uint16_t *out)
 {
-	if (d->num_free < n)
+	if (d->q->num_free < n)
 		return -1;
 	for (unsigned i = 0; i < n; i++) {
-		out[i] = d->free_head;
-		d->free_head = d->desc[d->free_head].next;
+		out[i] = d->q->free_head;
+		d->q->free_head = d->q->desc[d->q->free_head].next;
 	}
-	d->num_free -= (uint16_t)n;
+	d->q->num_free -= (uint16_t)n;
 	return 0;
 }
 
@@ -400,9 +428,9 @@ static void make_available(struct blk_dev *d, struct blk_req *r, uint16_t head,
 	r->head = head;
 	r->ndesc = (uint16_t)ndesc;
 	r->result = BLK_S_PENDING;
-	d->by_head[head] = r;
-	d->avail[2 + d->avail_idx % d->qsize] = head;
-	d->avail_idx++;
+	d->q->by_head[head] = r;
+	d->q->avail[2 + d->q->avail_idx % d->q->qsize] = head;
+	d->q->avail_idx++;
 	d->submitted++;
 }
 
@@ -437,7 +465,7 @@ int blk_queue(struct blk_dev *d, struct blk_req *r, uint32_t type,
 		}
 		if (alloc_descs(d, 1, idx) < 0)
 			return -1;
-		d->desc[idx[0]] = (struct vring_desc){ (uint64_t)r->indirect,
+		d->q->desc[idx[0]] = (struct vring_desc){ (uint64_t)r->indirect,
 			(uint32_t)(n * sizeof(struct vring_desc)),
 			VRING_DESC_F_INDIRECT, 0 };
 		r->slots[0] = idx[0];
@@ -455,7 +483,7 @@ int blk_queue_raw(struct blk_dev *d, struct blk_req *r,
 	if (n == 0 || n > BLK_MAX_SEGS + 2 || alloc_descs(d, n, idx) < 0)
 		return -1;
 	for (unsigned i = 0; i < n; i++) {
-		struct vring_desc *e = &d->desc[idx[i]];
+		struct vring_desc *e = &d->q->desc[idx[i]];
 
 		*e = chain[i];
 		if (raw_next) {
@@ -475,25 +503,25 @@ int blk_queue_raw(struct blk_dev *d, struct blk_req *r,
 
 void blk_kick(struct blk_dev *d)
 {
-	uint16_t old = d->kicked_idx, now = d->avail_idx;
+	uint16_t old = d->q->kicked_idx, now = d->q->avail_idx;
 	bool notify;
 
 	if (old == now)
 		return;
 	barrier();
-	WRITE_ONCE(d->avail[1], now);
+	WRITE_ONCE(d->q->avail[1], now);
 	/* the idx store must be visible before we read the device's wish */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (d->features & (1ULL << VIRTIO_F_EVENT_IDX)) {
-		uint16_t ev = d->used_hdr[2 + 4 * d->qsize];
+		uint16_t ev = d->q->used_hdr[2 + 4 * d->q->qsize];
 
 		notify = (uint16_t)(now - ev - 1) < (uint16_t)(now - old);
 	} else {
-		notify = !(d->used_hdr[0] & 1);	/* VRING_USED_F_NO_NOTIFY */
+		notify = !(d->q->used_hdr[0] & 1);	/* VRING_USED_F_NO_NOTIFY */
 	}
-	d->kicked_idx = now;
+	d->q->kicked_idx = now;
 	if (notify) {
-		wr(d, MMIO_QUEUE_NOTIFY, 0);
+		wr(d, MMIO_QUEUE_NOTIFY, d->q->index);
 		d->notifies++;
 	}
 }
@@ -503,30 +531,30 @@ static void free_chain(struct blk_dev *d, struct blk_req *r)
 	for (unsigned i = 0; i < r->ndesc; i++) {
 		uint16_t s = r->slots[i];
 
-		d->desc[s].next = d->free_head;
-		d->free_head = s;
-		d->num_free++;
+		d->q->desc[s].next = d->q->free_head;
+		d->q->free_head = s;
+		d->q->num_free++;
 	}
 }
 
 unsigned blk_poll(struct blk_dev *d)
 {
-	uint16_t used = READ_ONCE(d->used_hdr[1]);
+	uint16_t used = READ_ONCE(d->q->used_hdr[1]);
 	unsigned n = 0;
 
 	barrier();
-	while (d->last_used != used) {
-		unsigned slot = d->last_used % d->qsize;
-		uint32_t id = d->used_ring[2 * slot], len = d->used_ring[2 * slot + 1];
-		struct blk_req *r = id < d->qsize ? d->by_head[id] : NULL;
+	while (d->q->last_used != used) {
+		unsigned slot = d->q->last_used % d->q->qsize;
+		uint32_t id = d->q->used_ring[2 * slot], len = d->q->used_ring[2 * slot + 1];
+		struct blk_req *r = id < d->q->qsize ? d->q->by_head[id] : NULL;
 
-		d->last_used++;
+		d->q->last_used++;
 		if (!r) {
 			kprintf("virtio-blk %u: device returned unknown id %u\n",
 				d->index, id);
 			continue;
 		}
-		d->by_head[id] = NULL;
+		d->q->by_head[id] = NULL;
 		free_chain(d, r);
 		r->used_len = len;
 		barrier();
@@ -536,7 +564,7 @@ unsigned blk_poll(struct blk_dev *d)
 	d->completed += n;
 	if (n && (d->features & (1ULL << VIRTIO_F_EVENT_IDX)))
 		/* keep interrupts suppressed: used_event stays far ahead */
-		d->avail[2 + d->qsize] = (uint16_t)(d->last_used + 0x8000);
+		d->q->avail[2 + d->q->qsize] = (uint16_t)(d->q->last_used + 0x8000);
 	return n;
 }
 
@@ -583,10 +611,10 @@ void blk_set_wait(struct blk_dev *d, uint64_t spin_us)
 void blk_arm_irq(struct blk_dev *d, bool on)
 {
 	if (d->features & (1ULL << VIRTIO_F_EVENT_IDX))
-		d->avail[2 + d->qsize] = on ? d->last_used :
-					 (uint16_t)(d->last_used + 0x8000);
+		d->q->avail[2 + d->q->qsize] = on ? d->q->last_used :
+					 (uint16_t)(d->q->last_used + 0x8000);
 	else
-		d->avail[0] = on ? 0 : 1;
+		d->q->avail[0] = on ? 0 : 1;
 }
 
 void blk_wait_used(struct blk_dev *d)
@@ -599,7 +627,7 @@ void blk_wait_used(struct blk_dev *d)
 	}
 	spin = d->spin_us * tsc_khz / 1000;
 	while (rdtsc() - t0 < spin)
-		if (READ_ONCE(d->used_hdr[1]) != d->last_used)
+		if (READ_ONCE(d->q->used_hdr[1]) != d->q->last_used)
 			return;
 		else
 			cpu_relax();
@@ -608,7 +636,7 @@ void blk_wait_used(struct blk_dev *d)
 	 * until then */
 	blk_arm_irq(d, true);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (READ_ONCE(d->used_hdr[1]) == d->last_used)
+	if (READ_ONCE(d->q->used_hdr[1]) == d->q->last_used)
 		irq_wait();
 	blk_arm_irq(d, false);
 }

@@ -29,6 +29,7 @@
 #define VIRTIO_BLK_F_FLUSH	9
 #define VIRTIO_BLK_F_DISCARD	13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
+#define VIRTIO_BLK_F_MQ		12
 #define VIRTIO_F_INDIRECT_DESC	28
 #define VIRTIO_F_EVENT_IDX	29
 #define VIRTIO_F_VERSION_1	32
@@ -65,6 +66,23 @@ struct blk_req {
 	void *cookie;
 };
 
+#define BLK_MAX_QUEUES	4
+
+struct blk_vq {
+	unsigned index;
+	uint16_t qsize;
+	struct vring_desc *desc;
+	volatile uint16_t *avail;	/* flags, idx, ring[qsize], used_event */
+	volatile uint16_t *used_hdr;	/* flags, idx; ring; avail_event */
+	volatile uint32_t *used_ring;	/* id, len pairs */
+	uint16_t free_head, num_free;
+	uint16_t avail_idx;		/* next avail idx (driver's shadow) */
+	uint16_t kicked_idx;		/* avail idx at the last kick */
+	uint16_t last_used;
+	struct blk_req *reqs;		/* [qsize] request slots */
+	struct blk_req **by_head;	/* head -> request */
+};
+
 struct blk_dev {
 	unsigned index;			/* dev=N */
 	uint64_t base;
@@ -77,18 +95,12 @@ struct blk_dev {
 	bool ro, ok;
 	char why[96];			/* why probing/initialising failed */
 
-	/* the one request queue */
-	uint16_t qsize;
-	struct vring_desc *desc;
-	volatile uint16_t *avail;	/* flags, idx, ring[qsize], used_event */
-	volatile uint16_t *used_hdr;	/* flags, idx; ring; avail_event */
-	volatile uint32_t *used_ring;	/* id, len pairs */
-	uint16_t free_head, num_free;
-	uint16_t avail_idx;		/* next avail idx (driver's shadow) */
-	uint16_t kicked_idx;		/* avail idx at the last kick */
-	uint16_t last_used;
-	struct blk_req *reqs;		/* [qsize], indexed by head */
-	struct blk_req **by_head;	/* head -> request */
+	/* request queues (MQ: up to BLK_MAX_QUEUES); q is the one the
+	 * request functions use (blk_select_queue) */
+	struct blk_vq vqs[BLK_MAX_QUEUES];
+	unsigned nq;
+	struct blk_vq *q;
+
 	/* How to wait for completions: spin on the used ring for up to spin_us,
 	 * then (unless spin_us is ~0, "poll") arm a completion interrupt and
 	 * halt.  Spinning alone starves the device thread when the host's
@@ -107,6 +119,8 @@ extern unsigned nblk;
  * blk devices found (some may have failed to initialise: see ok/why). */
 unsigned blk_probe(void);
 struct blk_dev *blk_get(unsigned index);
+/* The queue the request functions below use (0 after init). */
+void blk_select_queue(struct blk_dev *d, unsigned qi);
 /* Reset and re-initialise (after NEEDS_RESET). */
 int blk_reinit(struct blk_dev *d);
 /* Reset only (status 0, waited for); the device is unusable until reinit. */
