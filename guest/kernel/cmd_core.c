@@ -167,7 +167,43 @@ static int cmd_reboot(struct cmd_args *a)
 	return fail_why(a, "still running after the i8042 reset");
 }
 
+/* One line of console input, read by polling COM1 (the VMM feeds the UART
+ * from its stdin): tests the VMM's console input path. */
+static int cmd_readline(struct cmd_args *a)
+{
+	uint64_t ms = arg_num(a, "timeout_ms", 5000), waited_us = 0;
+	char line[128];
+	size_t n = 0;
+
+	if (ms == UINT64_MAX)
+		return -1;
+	while (waited_us < ms * 1000) {
+		char c;
+
+		if (!(inb(VMM_PORT_COM1 + 5) & 1)) {	/* LSR: data ready? */
+			udelay(200);
+			waited_us += 200;
+			continue;
+		}
+		c = (char)inb(VMM_PORT_COM1);
+		if (c == '\r' || c == '\n') {
+			if (n)
+				break;
+			continue;
+		}
+		if (n < sizeof(line) - 1)
+			line[n++] = c;
+	}
+	line[n] = '\0';
+	if (!n)
+		return fail_why(a, "no console input within %llu ms",
+				(unsigned long long)ms);
+	kprintf("readline: got \"%s\"\n", line);
+	return 0;
+}
+
 const struct command core_commands[] = {
+	{ "readline", cmd_readline, "read a console line: readline[:timeout_ms=5000]" },
 	{ "hello", cmd_hello, "print a greeting" },
 	{ "fail", cmd_fail, "always fails (tests the failure path)" },
 	{ "help", cmd_help, "list the commands" },
