@@ -49,6 +49,8 @@ enum {
 };
 
 #define REAP_BATCH 64
+#define FIXED_CHUNK ((size_t)1 << 30)
+#define FIXED_MAX 1024		/* registered buffers per ring (UIO_MAXIOV) */
 
 struct io_engine {
 	struct io_uring ring;
@@ -58,6 +60,10 @@ struct io_engine {
 	unsigned inflight;	/* ops accepted whose callback has not run */
 	struct io_cb *wait_head, *wait_tail;	/* accepted, no SQE yet */
 	bool sync;		/* no io_uring: ops run in io_engine_submit() */
+	/* io_engine_register_memory(): registered buffer i is the GiB at
+	 * fixed_base + i * FIXED_CHUNK (the kernel takes at most 1 GiB each) */
+	uint8_t *fixed_base;
+	size_t fixed_len;
 	struct io_cb *done_head, *done_tail;	/* sync: ran, callback due */
 };
 
@@ -159,7 +165,52 @@ unsigned io_engine_inflight(const struct io_engine *e)
 	return e->inflight;
 }
 
-static void prep_sqe(struct io_uring_sqe *sqe, struct io_cb *cb)
+int io_engine_register_memory(struct io_engine *e, void *base, size_t len)
+{
+	struct iovec *iov;
+	size_t n, i;
+	int ret;
+
+	if (e->sync)
+		return -EOPNOTSUPP;
+	if (e->fixed_len)
+		return -EBUSY;
+	if (!base || len == 0)
+		return -EINVAL;
+	n = (len + FIXED_CHUNK - 1) / FIXED_CHUNK;
+	if (n > FIXED_MAX)
+		return -E2BIG;
+	iov = calloc(n, sizeof(*iov));
+	if (!iov)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = (uint8_t *)base + i * FIXED_CHUNK;
+		iov[i].iov_len = i + 1 < n ? FIXED_CHUNK : len - i * FIXED_CHUNK;
+	}
+	ret = io_uring_register_buffers(&e->ring, iov, (unsigned)n);
+	free(iov);
+	if (ret < 0)
+		return ret;
+	e->fixed_base = base;
+	e->fixed_len = len;
+	return 0;
+}
+
+/* The registered buffer holding all of [p, p + len), or -1. */
+static int fixed_index(const struct io_engine *e, const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p, b = (uintptr_t)e->fixed_base;
+	size_t i;
+
+	if (!e->fixed_len || a < b || a - b > e->fixed_len ||
+	    len > e->fixed_len - (a - b) || len == 0)
+		return -1;
+	i = (a - b) / FIXED_CHUNK;
+	return (a - b + len - 1) / FIXED_CHUNK == i ? (int)i : -1;
+}
+
+static void prep_sqe(struct io_engine *e, struct io_uring_sqe *sqe,
+		     struct io_cb *cb)
 {
 	int op = cb->op & OP_MASK;
 	/* One segment goes as plain READ/WRITE: the kernel need not import
@@ -171,9 +222,16 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct io_cb *cb)
 	 * vector goes in pieces, each completing "short" and resumed. */
 	unsigned nseg = cb->iovcnt > IOV_MAX ? IOV_MAX : (unsigned)cb->iovcnt;
 
+	int fixed = one ? fixed_index(e, cb->iov[0].iov_base,
+				      cb->iov[0].iov_len) : -1;
+
 	switch (op) {
 	case OP_READ:
-		if (one)
+		if (fixed >= 0)	/* no page pinning per op */
+			io_uring_prep_read_fixed(sqe, cb->fd, cb->iov[0].iov_base,
+						 (unsigned)cb->iov[0].iov_len,
+						 cb->off + cb->done, fixed);
+		else if (one)
 			io_uring_prep_read(sqe, cb->fd, cb->iov[0].iov_base,
 					   (unsigned)cb->iov[0].iov_len,
 					   cb->off + cb->done);
@@ -182,7 +240,12 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct io_cb *cb)
 					    cb->off + cb->done);
 		break;
 	case OP_WRITE:
-		if (one)
+		if (fixed >= 0)
+			io_uring_prep_write_fixed(sqe, cb->fd,
+						  cb->iov[0].iov_base,
+						  (unsigned)cb->iov[0].iov_len,
+						  cb->off + cb->done, fixed);
+		else if (one)
 			io_uring_prep_write(sqe, cb->fd, cb->iov[0].iov_base,
 					    (unsigned)cb->iov[0].iov_len,
 					    cb->off + cb->done);
@@ -233,7 +296,7 @@ static void push(struct io_engine *e, struct io_cb *cb)
 		e->wait_tail = cb;
 		return;
 	}
-	prep_sqe(sqe, cb);
+	prep_sqe(e, sqe, cb);
 	e->in_kernel++;
 }
 
@@ -248,7 +311,7 @@ static void drain_waiting(struct io_engine *e)
 		e->wait_head = cb->next;
 		if (!e->wait_head)
 			e->wait_tail = NULL;
-		prep_sqe(sqe, cb);
+		prep_sqe(e, sqe, cb);
 		e->in_kernel++;
 	}
 }

@@ -64,4 +64,13 @@ int io_engine_wait(struct io_engine *e);
 /* Ops submitted or queued and not yet completed. */
 unsigned io_engine_inflight(const struct io_engine *e);
 
+/* Optional: register [base, base + len) (e.g. all guest RAM) with the
+ * kernel once, so single-segment reads/writes inside it skip the per-op
+ * page pinning (IORING_OP_READ_FIXED/WRITE_FIXED; ~20% more 4 KiB IOPS
+ * here).  This pins the whole region (it is faulted in, and counts against
+ * RLIMIT_MEMLOCK for non-root), which must stay mapped and unchanged until
+ * io_engine_destroy().  Once per engine; 0 or -errno (-EBUSY, -ENOMEM,
+ * -EOPNOTSUPP without io_uring): on failure the engine works as before. */
+int io_engine_register_memory(struct io_engine *e, void *base, size_t len);
+
 #endif

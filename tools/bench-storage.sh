@@ -88,11 +88,15 @@ for _ in $(seq "$RUNS"); do
 	done
 	j=$(run_blkio --image "$raw" --format raw --mode seqwrite --bs 1M --qd 8 --cache none --seconds "$SECS") || exit 1
 	add raw_sw "$(field "$j" MBps)"
+	# what io_uring registered buffers (io_engine_register_memory) add
+	j=$(run_blkio --image "$raw" --format raw --mode randread --bs 4K --qd 32 --cache none --seconds "$SECS" --fixed-buffers) || exit 1
+	add raw_rrf "$(field "$j" iops)"
 done
 
 v=$(med raw_sr); line host-raw-seqread-1M-qd8 "$v" MB/s "$v"
 v=$(med raw_sw); line host-raw-seqwrite-1M-qd8 "$v" MB/s "$v"
 v=$(med raw_rr); line host-raw-randread-4K-qd32 "$v" IOPS "$v"
+line host-raw-randread-4K-qd32-fixedbufs "$(med raw_rrf)" IOPS "$(med raw_rr)"
 line host-qcow2-seqread-1M-qd8 "$(med q_sr)" MB/s "$(med raw_sr)"
 line host-qcow2-alloc-seqwrite-1M-qd8 "$(med q_sw1)" MB/s "$(med r_sw1)"
 line host-qcow2-randread-4K-qd32 "$(med q_rr)" IOPS "$(med raw_rr)"

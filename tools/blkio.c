@@ -45,6 +45,7 @@ enum {
 	O_OFFSET = 1 << 3, O_LENGTH = 1 << 4, O_BS = 1 << 5, O_QD = 1 << 6,
 	O_CACHE = 1 << 7, O_MODE = 1 << 8, O_SIZE = 1 << 9,
 	O_SECONDS = 1 << 10, O_UNMAP = 1 << 11, O_OUT = 1 << 12,
+	O_FIXED = 1 << 13,
 };
 
 static const struct {
@@ -52,10 +53,10 @@ static const struct {
 	unsigned allowed, required;
 } cmds[] = {
 	[CMD_FILL] = { "fill", O_IMAGE | O_FORMAT | O_SEED | O_OFFSET |
-		       O_LENGTH | O_BS | O_QD | O_CACHE,
+		       O_LENGTH | O_BS | O_QD | O_CACHE | O_FIXED,
 		       O_IMAGE | O_FORMAT | O_SEED },
 	[CMD_VERIFY] = { "verify", O_IMAGE | O_FORMAT | O_SEED | O_OFFSET |
-			 O_LENGTH | O_BS | O_QD | O_CACHE,
+			 O_LENGTH | O_BS | O_QD | O_CACHE | O_FIXED,
 			 O_IMAGE | O_FORMAT | O_SEED },
 	[CMD_ZERO] = { "zero", O_IMAGE | O_FORMAT | O_OFFSET | O_LENGTH |
 		       O_CACHE | O_UNMAP,
@@ -66,10 +67,10 @@ static const struct {
 	[CMD_INFO] = { "info", O_IMAGE | O_FORMAT | O_CACHE,
 		       O_IMAGE | O_FORMAT },
 	[CMD_BENCH] = { "bench", O_IMAGE | O_FORMAT | O_BS | O_QD | O_CACHE |
-			O_MODE | O_SIZE | O_SECONDS,
+			O_MODE | O_SIZE | O_SECONDS | O_FIXED,
 			O_IMAGE | O_FORMAT | O_MODE },
 	[CMD_DUMP] = { "dump", O_IMAGE | O_FORMAT | O_OFFSET | O_LENGTH | O_BS |
-		       O_QD | O_CACHE | O_OUT,
+		       O_QD | O_CACHE | O_OUT | O_FIXED,
 		       O_IMAGE | O_FORMAT | O_OUT },
 };
 
@@ -87,6 +88,7 @@ static const struct option longopts[] = {
 	{ "seconds", required_argument, NULL, 'T' },
 	{ "unmap", no_argument, NULL, 'u' },
 	{ "out", required_argument, NULL, 'O' },
+	{ "fixed-buffers", no_argument, NULL, 'F' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -94,6 +96,7 @@ static const struct option longopts[] = {
 static const char *const optnames[] = {
 	"--image", "--format", "--seed", "--offset", "--length", "--bs",
 	"--qd", "--cache", "--mode", "--size", "--seconds", "--unmap", "--out",
+	"--fixed-buffers",
 };
 
 static void usage(FILE *f)
@@ -108,6 +111,7 @@ static void usage(FILE *f)
 "       blkio bench   --image P --format F --mode seqread|seqwrite|randread\n"
 "                     [--bs B] [--qd Q] [--size N] [--seconds T]\n"
 "       every command: [--cache none|writeback]\n"
+"       fill, verify, dump, bench: [--fixed-buffers] (io_uring registered buffers)\n"
 "sizes take K, M, G, T suffixes (x1024)\n");
 }
 
@@ -170,7 +174,7 @@ struct job {
 	struct blk_dev *d;
 	struct io_engine *e;
 	enum blk_op op;
-	bool pattern, verify, random, timed;
+	bool pattern, verify, random, timed, fixed;
 	int outfd;			/* dump: bytes go here, at off - start */
 	uint64_t seed;
 	uint64_t start, end, next, bs;	/* [start, end), next to issue */
@@ -315,6 +319,15 @@ static int job_run(struct job *j, unsigned qd, unsigned align)
 	base = (uint8_t *)(((uintptr_t)map + HUGE_2M - 1) & ~(uintptr_t)
 			   (HUGE_2M - 1));
 	madvise(base, total, MADV_HUGEPAGE);
+	if (j->fixed) {
+		int r = io_engine_register_memory(j->e, base, total);
+
+		if (r) {
+			fprintf(stderr, "blkio: --fixed-buffers: cannot register"
+				" the buffers: %s\n", strerror(-r));
+			exit(1);
+		}
+	}
 	j->mismatch = UINT64_MAX;
 	for (i = 0; i < qd; i++) {
 		uint8_t *p = base + (size_t)i * stride;
@@ -385,7 +398,7 @@ int main(int argc, char **argv)
 	const char *modestr = NULL, *outpath = NULL;
 	uint64_t seed = 0, offset = 0, length = 0, bs = 1 << 20, size = 0;
 	uint64_t qd = 8, seconds = 0;
-	bool unmap = false;
+	bool unmap = false, fixed = false;
 	unsigned given = 0, i;
 	enum cmd cmd;
 	enum mode mode = MODE_SEQREAD;
@@ -432,6 +445,7 @@ int main(int argc, char **argv)
 			seconds = parse_size("--seconds", optarg); break;
 		case 'u': bit = O_UNMAP; unmap = true; break;
 		case 'O': bit = O_OUT; outpath = optarg; break;
+		case 'F': bit = O_FIXED; fixed = true; break;
 		case 'h': usage(stdout); return 0;
 		case ':':
 			die_usage("option %s needs a value", argv[optind - 1]);
@@ -578,6 +592,7 @@ int main(int argc, char **argv)
 		}
 		j.d = d;
 		j.e = e;
+		j.fixed = fixed;
 		j.seed = seed;
 		j.start = j.next = offset;
 		j.end = offset + length;
@@ -630,10 +645,12 @@ int main(int argc, char **argv)
 			printf("{\"tool\":\"blkio\",\"mode\":\"%s\",\"bs\":%"
 			       PRIu64 ",\"qd\":%" PRIu64 ",\"bytes\":%" PRIu64
 			       ",\"seconds\":%.3f,\"MBps\":%.1f,\"iops\":%.0f,"
-			       "\"cache\":\"%s\",\"format\":\"%s\"}\n",
+			       "\"cache\":\"%s\",\"format\":\"%s\","
+			       "\"fixed_buffers\":%s}\n",
 			       modestr, bs, qd, j.bytes, secs,
 			       (double)j.bytes / 1e6 / secs,
-			       (double)j.ops / secs, cache, format);
+			       (double)j.ops / secs, cache, format,
+			       fixed ? "true" : "false");
 		} else if (cmd == CMD_DUMP) {
 			if (!status)
 				printf("%s: dumped %" PRIu64 " bytes at offset %"

@@ -48,6 +48,7 @@ bad 2 "beyond the image size" bench --image "$img" --format raw --mode seqread -
 bad 2 "multiples of 512" fill --image "$img" --format raw --seed 1 --offset 100 --length 512 --cache none
 bad 2 "zero needs --length" zero --image "$img" --format raw --offset 0
 bad 2 "dump needs --out" dump --image "$img" --format raw
+bad 2 "zero does not take --fixed-buffers" zero --image "$img" --format raw --offset 0 --length 512 --fixed-buffers
 bad 2 "nodir/x: No such file or directory" dump --image "$img" --format raw --out "$TEST_TMP/nodir/x"
 
 # images that do not open

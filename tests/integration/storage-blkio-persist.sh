@@ -64,6 +64,14 @@ VMM_IO_ENGINE=sync "$BLKIO" fill --image "$img" --format raw --seed 5 \
 VMM_IO_ENGINE=sync "$BLKIO" verify --image "$img" --format raw --seed 77 \
 	--offset $off --length $len --cache none >/dev/null || fail "sync-engine verify failed"
 
+# registered (fixed) buffers: the same bytes
+"$BLKIO" fill --image "$img" --format raw --seed 6 --offset 48M --length 4M \
+	--fixed-buffers --cache none >/dev/null || fail "fill --fixed-buffers failed"
+"$BLKIO" verify --image "$img" --format raw --seed 6 --offset 48M --length 4M \
+	>/dev/null || fail "verify of a --fixed-buffers fill failed"
+"$BLKIO" verify --image "$img" --format raw --seed 6 --offset 48M --length 4M \
+	--fixed-buffers --bs 4K --qd 32 >/dev/null || fail "verify --fixed-buffers failed"
+
 # the wrong seed, and a corrupted byte, fail with the first bad offset
 "$BLKIO" verify --image "$img" --format raw --seed 78 --offset $off \
 	--length $len >"$TEST_TMP/bad.out" 2>&1
