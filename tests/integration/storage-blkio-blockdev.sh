@@ -60,4 +60,21 @@ done
 expect_status $? 2 "$TEST_TMP/out"
 expect_in "$TEST_TMP/out" "image is in use by another process \(locked\)"
 wait $holder || { cat "$TEST_TMP/holder.out"; fail "lock holder failed"; }
+
+# a 4 KiB-sector device: cache=none alignment follows the logical block size
+back4=$TEST_TMP/backing4k.img
+truncate -s 8M "$back4"
+if dev4=$(losetup -f --show --sector-size 4096 "$back4" 2>/dev/null); then
+	trap 'losetup -d "$dev"; losetup -d "$dev4"' EXIT
+	"$BLKIO" info --image "$dev4" --format raw --cache none >"$TEST_TMP/info4" 2>&1
+	expect_in "$TEST_TMP/info4" "^alignment: 4096$"
+	"$BLKIO" fill --image "$dev4" --format raw --seed 3 --offset 512 --length 4096 \
+		--cache none >"$TEST_TMP/out" 2>&1
+	expect_status $? 2 "$TEST_TMP/out"
+	expect_in "$TEST_TMP/out" "multiples of 4096"
+	"$BLKIO" fill --image "$dev4" --format raw --seed 3 --offset 4096 --length 1M \
+		--bs 12K --cache none >/dev/null || fail "4K-sector fill failed"
+	"$BLKIO" verify --image "$back4" --format raw --seed 3 --offset 4096 --length 1M \
+		>/dev/null || fail "4K-sector data not in the backing file"
+fi
 echo ok
