@@ -75,12 +75,12 @@ struct vblk {
 	struct vblk_req *reqs, *free_list;
 	unsigned log_budget;	/* malformed-request lines left to print */
 	uint64_t poll_ns;	/* keep polling this long after the last work */
-	unsigned poll_misses, poll_skip;
+	unsigned poll_misses, poll_skip, poll_streak;
 	int kick_fd;		/* the work loop reschedules itself */
 	int lock_wanted;	/* atomic: a vCPU waits for d->lock */
 };
 
-#define DEFAULT_POLL_US	50
+#define DEFAULT_POLL_US	200
 
 /* VMM_BLK_POLL_US overrides the polling window (0: never poll), for
  * measurements. */
@@ -398,13 +398,17 @@ static uint64_t now_ns(void)
  * While there is work, and for poll_ns after it, notifies stay suppressed
  * and we poll the ring and the engine instead: a guest streaming requests
  * then costs no notify exits (~25-60 us each here) and no thread wake-ups.
- * Polling only pays when this thread and the vCPU run on different cores;
- * when windows keep expiring empty (sharing a core, or an idle guest) we
- * stop polling for a while.  Then notifies are re-enabled and we go back
- * to sleep in the event loop. */
+ * Polling only pays when this thread and the vCPU run on different cores:
+ * sharing one, the vCPU cannot refill the ring while we spin.  So when
+ * windows keep expiring empty (a shared core, or an idle guest) we stop
+ * polling for a number of wake-ups that doubles with every such streak
+ * (the scheduler may place the threads apart later: we look again), and
+ * one window that pays resets it.  Then notifies are re-enabled and we go
+ * back to sleep in the event loop. */
 #define RUN_SLICE_NS	1000000	/* longest stay in one work loop */
-#define POLL_MISSES_MAX	4	/* empty windows in a row before backing off */
-#define POLL_BACKOFF	64	/* wake-ups without polling after that */
+#define POLL_MISSES_MAX	3	/* empty windows in a row before backing off */
+#define POLL_BACKOFF	32	/* wake-ups without polling after that, */
+#define POLL_BACKOFF_MAX 8192	/* doubling with each streak up to this */
 
 static void run_queue(struct vblk *d)
 {
@@ -439,8 +443,8 @@ static void run_queue(struct vblk *d)
 			reaped = io_engine_poll(d->eng);
 		flush_used(d);
 		if (popped || reaped > 0) {
-			if (idle_since)
-				d->poll_misses = 0;	/* polling paid */
+			if (idle_since)	/* polling paid */
+				d->poll_misses = d->poll_streak = 0;
 			idle_since = 0;
 			continue;
 		}
@@ -456,8 +460,13 @@ static void run_queue(struct vblk *d)
 				continue;
 			}
 			if (++d->poll_misses >= POLL_MISSES_MAX) {
+				unsigned b = POLL_BACKOFF << d->poll_streak;
+
 				d->poll_misses = 0;
-				d->poll_skip = POLL_BACKOFF;
+				d->poll_skip = b < POLL_BACKOFF_MAX ? b :
+					       POLL_BACKOFF_MAX;
+				if (b < POLL_BACKOFF_MAX)
+					d->poll_streak++;
 				polling = false;
 			}
 		}
