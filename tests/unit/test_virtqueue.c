@@ -595,6 +595,90 @@ START_TEST(init_rejects_bad_rings)
 }
 END_TEST
 
+/* Random rings: whatever the guest writes, the walker returns -1, 0 or
+ * chains whose every buffer lies inside guest RAM (ASan/UBSan watch the
+ * reads), and never loops. */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+static uint64_t rnd_addr(void)
+{
+	switch (rnd() % 6) {
+	case 0: return rnd();				/* anywhere */
+	case 1: return LOW - (rnd() % 64);		/* end of low RAM */
+	case 2: return HIGH + LOW - (rnd() % 64);	/* end of high RAM */
+	case 3: return 0xd0000000ULL + rnd() % 4096;	/* MMIO hole */
+	case 4: return HIGH + rnd() % LOW;		/* high RAM */
+	default: return BUF + rnd() % (LOW - BUF);	/* low RAM */
+	}
+}
+
+static uint32_t rnd_len(void)
+{
+	switch (rnd() % 4) {
+	case 0: return 0;
+	case 1: return (uint32_t)rnd();
+	case 2: return 16 * (uint32_t)(rnd() % (QSZ + 2));
+	default: return (uint32_t)(rnd() % 8192);
+	}
+}
+
+static void rnd_table(uint64_t gpa, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t flags = (uint16_t)(rnd() % 8);
+		uint64_t addr = rnd_addr();
+
+		/* point some indirect descriptors at the spare table */
+		if ((flags & VIRTQ_DESC_F_INDIRECT) && rnd() % 2)
+			addr = TABLE + 16 * (rnd() % 4);
+		set_desc(gpa, i, addr, rnd_len(), flags,
+			 (uint16_t)(rnd() % (QSZ + 2)));
+	}
+}
+
+START_TEST(random_rings)
+{
+	unsigned popped = 0, fatal_n = 0;
+
+	for (unsigned round = 0; round < 20000; round++) {
+		setup_features(rnd() % 2 ? (1ULL << VIRTIO_F_INDIRECT_DESC) : 0);
+		rnd_table(DESC, QSZ);
+		rnd_table(TABLE, 2 * QSZ);
+		unsigned n = (unsigned)(rnd() % (QSZ + 3));
+		for (unsigned i = 0; i < n; i++)
+			offer((uint16_t)(rnd() % (QSZ + 1)));
+		for (unsigned k = 0; k < QSZ + 3; k++) {
+			int r = virtq_pop(&q, &e, iov, 64);
+
+			if (r <= 0) {
+				fatal_n += r < 0;
+				break;
+			}
+			popped++;
+			ck_assert_uint_le(e.n_out + e.n_in, QSZ);
+			for (unsigned j = 0; j < e.n_out + e.n_in; j++) {
+				uint8_t *b = iov[j].iov_base;
+
+				ck_assert(iov[j].iov_len > 0);
+				ck_assert(b >= ram && b + iov[j].iov_len <= ram +
+					  2 * LOW);
+			}
+		}
+	}
+	/* the generator reaches both outcomes */
+	ck_assert_uint_gt(popped, 100);
+	ck_assert_uint_gt(fatal_n, 100);
+}
+END_TEST
+
 START_TEST(log_budget)
 {
 	int budget = 2;
@@ -697,6 +781,7 @@ static Suite *suite(void)
 	tcase_add_test(t, notify_suppression_event_idx);
 	tcase_add_test(t, notify_suppression_flags);
 	tcase_add_test(t, init_rejects_bad_rings);
+	tcase_add_test(t, random_rings);
 	tcase_add_test(t, log_budget);
 	tcase_add_test(t, iov_helpers);
 	suite_add_tcase(s, t);
