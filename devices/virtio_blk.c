@@ -537,6 +537,7 @@ static int vblk_activate(void *opaque, uint64_t features)
 	struct vblk *d = opaque;
 	bool mq = features & (1ULL << VIRTIO_BLK_F_MQ);
 	unsigned nq = mq ? VIRTIO_BLK_NUM_QUEUES : 1;
+	uint64_t one = 1;
 
 	if (!virtio_mmio_queue(d->t, 0)) {
 		vm_log(d->name, "DRIVER_OK without request queue 0");
@@ -555,6 +556,10 @@ static int vblk_activate(void *opaque, uint64_t features)
 	d->pending_used = 0;
 	d->active = true;
 	pthread_mutex_unlock(&d->lock);
+	/* buffers made available before DRIVER_OK (a notify then was
+	 * ignored) are not left waiting for the next one */
+	if (write(d->kick_fd, &one, sizeof(one)) < 0)
+		vm_log(d->name, "kick: %s", strerror(errno));
 	return 0;
 }
 

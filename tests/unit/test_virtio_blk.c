@@ -715,6 +715,30 @@ START_TEST(queue_1_ignored_without_mq)
 }
 END_TEST
 
+START_TEST(buffers_before_driver_ok)
+{
+	/* a chain made available (and even notified) before DRIVER_OK is
+	 * served once the device starts, without another notify */
+	uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+		      VIRTIO_STATUS_FEATURES_OK;
+
+	wr32(VIRTIO_MMIO_STATUS, 0);
+	memset(ram, 0, DATA);
+	seen_used = 0;
+	wr32(VIRTIO_MMIO_STATUS, 3);
+	set_features(std_features);
+	wr32(VIRTIO_MMIO_STATUS, st);
+	setup_queue(0, DESC);
+	prep(0, VIRTIO_BLK_T_GET_ID, 0, 20, true);
+	kick();
+	usleep(10000);
+	ck_assert_uint_eq(*used_idx(), 0);	/* not before DRIVER_OK */
+	wr32(VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
+	ck_assert(wait_used(1));
+	ck_assert_int_eq(*status_of(0), VIRTIO_BLK_S_OK);
+}
+END_TEST
+
 START_TEST(mmio_notify_fallback)
 {
 	/* without ioeventfd, a QueueNotify write still reaches the device */
@@ -1064,6 +1088,7 @@ static Suite *suite(void)
 	tcase_add_test(t, batch_of_requests);
 	tcase_add_test(t, multiqueue);
 	tcase_add_test(t, queue_1_ignored_without_mq);
+	tcase_add_test(t, buffers_before_driver_ok);
 	tcase_add_test(t, mmio_notify_fallback);
 	tcase_add_test(t, get_id);
 	tcase_add_test(t, serial_too_long);
