@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 /* Room kept free for the closing "}\n".  Callers cap their strings so a
@@ -107,4 +108,8 @@ void report_end(struct report *r)
 		p += w;
 		n -= (size_t)w;
 	}
+	/* Wait until the UART has sent it: the kernel's console messages
+	 * bypass the tty buffer and would land inside a line still queued
+	 * (e.g. the mount message of the next step).  ENOTTY off a console. */
+	tcdrain(STDOUT_FILENO);
 }
