@@ -18,24 +18,6 @@
 #define KVM_TSS_GPA		0xfffbd000
 #define KVM_IDENTITY_MAP_GPA	0xfffbc000
 
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-void vm_log(const char *who, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&log_lock);
-	/* "vmm: who: message", or "vmm: message" for the VMM itself */
-	fprintf(stderr, "vmm: ");
-	if (who && strcmp(who, "vmm"))
-		fprintf(stderr, "%s: ", who);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	pthread_mutex_unlock(&log_lock);
-}
-
 double now_seconds(void)
 {
 	struct timespec ts;
