@@ -61,6 +61,7 @@ struct q2img {
 	uint64_t free_hint;	/* cluster index */
 	uint64_t alloc_end;	/* bytes, cluster aligned */
 	uint64_t resv_c, resv_n;	/* referenced, synced, not yet used */
+	uint64_t resv_next;		/* clusters for the next reservation */
 
 	/* Freed clusters stay out of the allocator until every data op that
 	 * was in flight when they were freed has completed (a read or an

@@ -682,17 +682,27 @@ static int alloc_run(struct q2img *im, uint64_t n, uint64_t *host,
 /* Clusters are handed out from a reservation: a run of free clusters whose
  * refcounts were raised and made durable (fdatasync) in one go.  So a
  * refcount is on disk before any L2/L1 entry or table that uses the cluster
- * can be, even across a power loss, at the price of one sync per
- * QCOW2_RESV_BYTES allocated; a crash leaks at most the unused rest of the
- * reservation, and a clean close gives it back. */
-#define QCOW2_RESV_BYTES (32u << 20)
+ * can be, even across a power loss.  Reservations start at 32 MiB and
+ * double while the image keeps allocating (up to 1 GiB or 64Ki clusters),
+ * so a long allocating write pays a handful of syncs.  A crash leaks at
+ * most the unused rest (clusters past the end of the file, mostly: no
+ * space), and a clean close gives it back. */
+#define QCOW2_RESV_MIN (32ULL << 20)
+#define QCOW2_RESV_MAX (1ULL << 30)
 
 int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
 		      uint64_t *got)
 {
 	if (im->resv_n == 0) {
-		uint64_t want = QCOW2_RESV_BYTES >> im->cb, h, g;
+		uint64_t want, h, g, max = QCOW2_RESV_MAX >> im->cb;
 		int ret;
+
+		if (max > 65536)
+			max = 65536;
+		if (im->resv_next == 0)
+			im->resv_next = QCOW2_RESV_MIN >> im->cb;
+		want = im->resv_next;
+		im->resv_next = want * 2 < max ? want * 2 : max;
 
 		ret = alloc_run(im, n > want ? n : want, &h, &g);
 		if (ret)
