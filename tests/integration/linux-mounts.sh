@@ -1,8 +1,8 @@
 #!/bin/bash
 # Linux + agent mount plan, checked from both sides, in two boots:
 #  boot 1, three disks at once: a read-write ext4 disk (write + verify); a
-#   readonly=on disk (rw mount fails, writes fail, the image stays
-#   byte-identical); a third disk with its own data; tmpfs with a size
+#   readonly=on disk (writes to the device fail, rw mount fails, writes to
+#   files fail, the image stays byte-identical); a third disk with its own data; tmpfs with a size
 #   limit (ENOSPC) and a mode; a shell command and a timed-out one.
 #  boot 2, the job read from a job disk: what boot 1 wrote persisted (and
 #   e2fsck -fn / debugfs on the host agree); the tmpfs file is gone; then a
@@ -28,6 +28,7 @@ linux_boot b1 150 "
 mount serial=data at=/mnt/data fs=ext4 opts=rw
 write path=/mnt/data/f seed=5 size=1M
 verify path=/mnt/data/f seed=5 size=1M
+write path=/dev/vdb seed=1 size=4K expect=EPERM|EROFS|EACCES
 mount serial=rodisk at=/mnt/ro fs=ext4 opts=rw expect=EACCES|EROFS
 mount serial=rodisk at=/mnt/ro fs=ext4 opts=ro
 verify path=/mnt/ro/hello seed=11 size=64K
@@ -47,9 +48,9 @@ sync" \
 	--disk path="$T/data.img",format=raw,serial=data \
 	--disk path="$T/ro.img",format=raw,readonly=on,serial=rodisk \
 	--disk path="$T/third.img",format=raw,serial=third || rc=$?
-linux_ok b1 $(seq 1 19)
-linux_line b1 16 | grep -q '"output":"3\\n1777\\n"' || {
-	linux_show b1; fail "three ext4 mounts and tmpfs mode 1777 expected: $(linux_line b1 16)"; }
+linux_ok b1 $(seq 1 20)
+linux_line b1 17 | grep -q '"output":"3\\n1777\\n"' || {
+	linux_show b1; fail "three ext4 mounts and tmpfs mode 1777 expected: $(linux_line b1 17)"; }
 linux_summary b1 0
 linux_status b1 "$rc" 0
 
