@@ -217,6 +217,59 @@ static char *job_from_disk(const char *serial, char *err, size_t errlen)
 	return jobtext;
 }
 
+/* Whether expect (E1|E2|...) names err; unknown names count as no match. */
+static bool expect_has(const char *expect, int err)
+{
+	char list[128], *save = NULL;
+
+	snprintf(list, sizeof(list), "%s", expect);
+	for (char *e = strtok_r(list, "|", &save); e; e = strtok_r(NULL, "|", &save))
+		if (job_errno_from_name(e) == err)
+			return true;
+	return false;
+}
+
+/* Before running a step: every argument is one its operation takes, and
+ * expect= names only errnos the agent knows.  0, or -1 with res filled in. */
+static int check_args(const struct job_step *st, const struct step_op *op,
+		      const char *expect, struct step_result *res)
+{
+	for (int a = 0; a < st->nargs; a++) {
+		const char *k = st->args[a].key;
+		const char *p = strstr(op->keys, k);
+		size_t kl = strlen(k);
+
+		if (!strcmp(k, "expect"))
+			continue;
+		while (p && !((p == op->keys || p[-1] == ' ') &&
+			      (p[kl] == ' ' || p[kl] == '\0')))
+			p = strstr(p + 1, k);
+		if (!p) {
+			res->bad_args = true;
+			snprintf(res->msg, sizeof(res->msg),
+				 "%s takes no argument '%s' (takes: %s)",
+				 st->op, k, *op->keys ? op->keys : "none");
+			return -1;
+		}
+	}
+	if (expect) {
+		char list[128], *save = NULL;
+
+		snprintf(list, sizeof(list), "%s", expect);
+		for (char *e = strtok_r(list, "|", &save); e;
+		     e = strtok_r(NULL, "|", &save)) {
+			if (!job_errno_from_name(e)) {
+				res->bad_args = true;
+				snprintf(res->msg, sizeof(res->msg),
+					 "expect=%s: '%s' is not a known errno name",
+					 expect, e);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int run_job(bool keep_going)
 {
 	int passed = 0, failed = 0, skipped = 0;
@@ -245,59 +298,21 @@ static int run_job(bool keep_going)
 			res.bad_args = true;
 			snprintf(res.msg, sizeof(res.msg), "unknown operation '%s'", st->op);
 		} else {
-			rc = 0;
-			for (int a = 0; a < st->nargs; a++) {
-				const char *k = st->args[a].key;
-				const char *p = strstr(op->keys, k);
-				size_t kl = strlen(k);
-
-				while (p && !((p == op->keys || p[-1] == ' ') &&
-					      (p[kl] == ' ' || p[kl] == '\0')))
-					p = strstr(p + 1, k);
-				if (!p && strcmp(k, "expect")) {
-					rc = -1;
-					res.bad_args = true;
-					snprintf(res.msg, sizeof(res.msg),
-						 "%s takes no argument '%s' (takes: %s)",
-						 st->op, k, *op->keys ? op->keys : "none");
-					break;
-				}
-			}
+			rc = check_args(st, op, expect, &res);
 			if (rc == 0)
 				rc = op->run(st, &r, &res);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		ok = rc == 0;
 		if (expect && !res.bad_args) {
-			/* expect=E1|E2: passes only if the step failed with one of them */
-			char list[128], *save = NULL;
-			bool match = false;
-
-			const char *unknown = NULL;
-
+			/* passes only if the step failed with one of the errnos */
 			report_str(&r, "expect", expect);
-			snprintf(list, sizeof(list), "%s", expect);
-			for (char *e = strtok_r(list, "|", &save); e;
-			     e = strtok_r(NULL, "|", &save)) {
-				int want = job_errno_from_name(e);
-
-				if (!want && !unknown)
-					unknown = expect;
-				if (rc && want && want == res.err)
-					match = true;
-			}
-			if (unknown) {
-				ok = false;
-				rc = rc ? rc : -1;
-				res.err = 0;
-				snprintf(res.msg, sizeof(res.msg),
-					 "expect=%s: not a known errno name", unknown);
-			} else if (rc == 0) {
+			if (rc == 0) {
 				ok = false;
 				snprintf(res.msg, sizeof(res.msg),
 					 "succeeded, but %s was expected", expect);
 			} else {
-				ok = match;
+				ok = res.err && expect_has(expect, res.err);
 			}
 		}
 		report_bool(&r, "ok", ok);

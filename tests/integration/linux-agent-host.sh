@@ -56,7 +56,7 @@ verify path=$D/d/f seed=7 size=2M
 verify path=$D/none seed=1 size=1 expect=ENOENT
 write path=$D/no/such/dir/f seed=1 size=1 expect=ENOENT|EROFS
 write path=$D/w seed=1 size=1 expect=ENOSPC
-verify path=$D/w seed=1 size=1 expect=EBOGUS
+write path=$D/notmade seed=1 size=1 expect=EBOGUS
 write path=$D/w seed=1 sizes=1
 bogus x=y
 sh timeout=5 cmd=echo \"hi, there\"%3B exit 3
@@ -69,6 +69,7 @@ bad 2 '"mismatch_at":1048576'
 ok 3 4
 bad 5 'succeeded, but ENOSPC was expected'
 bad 6 'not a known errno name'
+[ ! -e "$D/notmade" ] || fail "a step with a bad expect= ran"
 bad 7 "takes no argument 'sizes'"
 bad 8 "unknown operation 'bogus'"
 bad 9 '"output":"hi, there\\n","status":3'
