@@ -683,12 +683,12 @@ static int alloc_run(struct q2img *im, uint64_t n, uint64_t *host,
  * refcounts were raised and made durable (fdatasync) in one go.  So a
  * refcount is on disk before any L2/L1 entry or table that uses the cluster
  * can be, even across a power loss.  Reservations start at 32 MiB and
- * double while the image keeps allocating (up to 1 GiB or 64Ki clusters),
+ * double while the image keeps allocating (up to 256 MiB or 64Ki clusters),
  * so a long allocating write pays a handful of syncs.  A crash leaks at
  * most the unused rest (clusters past the end of the file, mostly: no
  * space), and a clean close gives it back. */
 #define QCOW2_RESV_MIN (32ULL << 20)
-#define QCOW2_RESV_MAX (1ULL << 30)
+#define QCOW2_RESV_MAX (256ULL << 20)
 
 int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
 		      uint64_t *got)
