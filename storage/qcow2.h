@@ -62,6 +62,7 @@ struct q2img {
 	uint64_t alloc_end;	/* bytes, cluster aligned */
 	uint64_t resv_c, resv_n;	/* referenced, synced, not yet used */
 	uint64_t resv_next;		/* clusters for the next reservation */
+	bool resv_push;			/* push refcount writes out now */
 
 	/* Freed clusters stay out of the allocator until every data op that
 	 * was in flight when they were freed has completed (a read or an
@@ -104,6 +105,7 @@ void q2_img_close(struct q2img *im);
 int q2_cache_init(struct q2cache *c, unsigned n, uint64_t cs);
 void q2_cache_free(struct q2cache *c);
 void q2_cache_invalidate(struct q2cache *c, uint64_t off);
+uint8_t *q2_cache_peek(struct q2cache *c, uint64_t off);
 int q2_cache_get(struct q2img *im, struct q2cache *c, uint64_t off,
 		 uint8_t **buf);
 

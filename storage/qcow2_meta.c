@@ -13,6 +13,7 @@
 #include "storage/qcow2.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,6 +62,17 @@ void q2_cache_invalidate(struct q2cache *c, uint64_t off)
 	for (i = 0; i < c->n; i++)
 		if (c->key[i] == off)
 			c->key[i] = 0;
+}
+
+/* The table at host offset off if it is cached, else NULL. */
+uint8_t *q2_cache_peek(struct q2cache *c, uint64_t off)
+{
+	unsigned i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->key[i] == off)
+			return c->buf[i];
+	return NULL;
 }
 
 /* The table at host offset off, loaded if needed.  The pointer stays valid
@@ -359,6 +371,23 @@ int q2_fill_old(struct q2img *im, uint64_t entry, uint64_t gc,
 
 /* ---- refcounts ---- */
 
+/* Write refcount metadata.  While a reservation is being made on a
+ * buffered image, each such write is also pushed to the disk at once
+ * (sync_file_range: only these bytes, not the guest's dirty data) so it is
+ * out before anything can point at the clusters; see q2_alloc_clusters. */
+static int rc_pwrite(struct q2img *im, const void *buf, uint64_t len,
+		     uint64_t off)
+{
+	int ret = q2_pwrite(im->fd, buf, len, off);
+
+	if (!ret && im->resv_push &&
+	    sync_file_range(im->fd, (off_t)off, (off_t)len,
+			    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+			    SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+		ret = -errno;
+	return ret;
+}
+
 int q2_rc_get(struct q2img *im, uint64_t cluster, uint64_t *val)
 {
 	uint64_t bi = cluster / im->rb_n;
@@ -380,7 +409,7 @@ static int write_rt_entry(struct q2img *im, uint64_t bi)
 	uint8_t be[8];
 
 	qcow2_put_be64(be, im->rt[bi]);
-	return q2_pwrite(im->fd, be, 8, im->rt_off + bi * 8);
+	return rc_pwrite(im, be, 8, im->rt_off + bi * 8);
 }
 
 /* The refcount block for block index bi is missing: every cluster it would
@@ -395,7 +424,7 @@ static int create_refblock(struct q2img *im, uint64_t bi)
 		return -ENOMEM;
 	memset(b, 0, im->cs);
 	qcow2_rc_set(b, im->rc_order, 0, 1);
-	ret = q2_pwrite(im->fd, b, im->cs, host);
+	ret = rc_pwrite(im, b, im->cs, host);
 	free(b);
 	if (ret)
 		return ret;
@@ -615,7 +644,7 @@ int q2_rc_update(struct q2img *im, uint64_t off, uint64_t len, int delta)
 				im->cbuf_valid = false;
 			}
 		}
-		ret = q2_pwrite(im->fd, b + lo, hi - lo, im->rt[bi] + lo);
+		ret = rc_pwrite(im, b + lo, hi - lo, im->rt[bi] + lo);
 		if (ret)
 			return ret;
 	}
@@ -680,9 +709,16 @@ static int alloc_run(struct q2img *im, uint64_t n, uint64_t *host,
 }
 
 /* Clusters are handed out from a reservation: a run of free clusters whose
- * refcounts were raised and made durable (fdatasync) in one go.  So a
- * refcount is on disk before any L2/L1 entry or table that uses the cluster
- * can be, even across a power loss.  Reservations start at 32 MiB and
+ * refcounts were raised and written out in one go, before any L2/L1 entry
+ * or table that uses them can be written.  With cache=none (O_DIRECT data)
+ * the reservation ends with an fdatasync, so the order holds across a
+ * power loss.  With cache=writeback an fdatasync would also write back all
+ * of the guest's dirty data (and cost allocating writes most of their
+ * speed), so the refcount writes are only pushed to the disk
+ * (sync_file_range), which orders them before later writes except in a
+ * volatile disk cache; the guest's FLUSH is the full barrier there.
+ * Against a killed process the order holds in every mode.  Reservations
+ * start at 32 MiB and
  * double while the image keeps allocating (up to 256 MiB or 64Ki clusters),
  * so a long allocating write pays a handful of syncs.  A crash leaks at
  * most the unused rest (clusters past the end of the file, mostly: no
@@ -704,10 +740,12 @@ int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
 		want = im->resv_next;
 		im->resv_next = want * 2 < max ? want * 2 : max;
 
+		im->resv_push = im->dfd == im->fd;
 		ret = alloc_run(im, n > want ? n : want, &h, &g);
+		im->resv_push = false;
 		if (ret)
 			return ret;
-		if (fdatasync(im->fd) < 0) {
+		if (im->dfd != im->fd && fdatasync(im->fd) < 0) {
 			ret = -errno;
 			q2_rc_update(im, h, g << im->cb, -1);
 			return ret;
