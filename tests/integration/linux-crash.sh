@@ -3,7 +3,7 @@
 # ext4 disk.  The image is left needing journal recovery; the next boot
 # mounts it (the kernel replays the journal), finds the data synced before
 # the crash, writes more and unmounts; then `e2fsck -fn` on the host is clean.
-# timeout: 900
+# timeout: 1200
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tools/linux-plan"
 linux_prepare disks
@@ -17,7 +17,7 @@ mkext4 "$T/data.img" 48M "$T/empty"
 # boot 1: sync a file, announce, then write 32 MiB without fsync, then idle
 # (commit=1: the journal commits every second, so the kill lands between
 # commits of the running write)
-linux_start c1 150 "
+linux_start c1 300 "
 mount serial=data at=/mnt/data opts=rw:commit=1
 write path=/mnt/data/before seed=21 size=256K
 sync
@@ -26,7 +26,7 @@ write path=/mnt/data/big seed=22 size=32M bs=64K fsync=0
 sh timeout=600 cmd=sleep 600" \
 	--disk path="$T/data.img",format=raw,serial=data
 pid=$LINUX_PID
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1400); do
 	grep -a -q '"text":"crash-window"' "$T/c1.out" 2>/dev/null && break
 	kill -0 "$pid" 2>/dev/null || break
 	sleep 0.2
@@ -46,11 +46,11 @@ dumpe2fs -h "$T/data.img" 2>/dev/null | grep -q '^Filesystem features:.*needs_re
 
 # boot 2: mount replays the journal; the synced file is intact
 rc=0
-linux_boot c2 150 "
+linux_boot c2 300 "
 mount serial=data at=/mnt/data
 verify path=/mnt/data/before seed=21 size=256K
 write path=/mnt/data/after seed=23 size=128K
-sh timeout=20 cmd=ls -l /mnt/data
+sh timeout=60 cmd=ls -l /mnt/data
 umount at=/mnt/data" \
 	--disk path="$T/data.img",format=raw,serial=data || rc=$?
 linux_ok c2 1 2 3 4 5

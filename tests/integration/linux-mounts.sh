@@ -7,7 +7,7 @@
 #  boot 2, the job read from a job disk: what boot 1 wrote persisted (and
 #   e2fsck -fn / debugfs on the host agree); the tmpfs file is gone; then a
 #   disk the VM lacks: a clear failed step and VMM exit status 1.
-# timeout: 900
+# timeout: 1200
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tools/linux-plan"
 linux_prepare disks
@@ -24,7 +24,7 @@ mkext4 "$T/third.img" 16M "$T/thirddir"
 ro_sum=$(sha256sum <"$T/ro.img")
 
 rc=0
-linux_boot b1 150 "
+linux_boot b1 300 "
 mount serial=data at=/mnt/data fs=ext4 opts=rw
 write path=/mnt/data/f seed=5 size=1M
 verify path=/mnt/data/f seed=5 size=1M
@@ -41,7 +41,7 @@ tmpfs at=/mnt/tmp size=1M mode=1777
 write path=/mnt/tmp/keep seed=4 size=4K
 write path=/mnt/tmp/big seed=3 size=2M expect=ENOSPC
 verify path=/mnt/tmp/keep seed=4 size=4K
-sh timeout=20 cmd=grep -c '^/dev/vd' /proc/mounts%3B stat -c %a /mnt/tmp
+sh timeout=60 cmd=grep -c '^/dev/vd' /proc/mounts%3B stat -c %a /mnt/tmp
 sh timeout=2 expect=ETIMEDOUT cmd=sleep 30
 umount at=/mnt/third
 sync" \
@@ -78,7 +78,7 @@ printf '%s\n' \
 	"echo text=not-reached" >"$T/job.img"
 truncate -s 4K "$T/job.img"
 rc=0
-linux_boot b2 150 - \
+linux_boot b2 300 - \
 	--disk path="$T/data.img",format=raw,serial=data \
 	--disk path="$T/job.img",format=raw,readonly=on,serial=agent-job || rc=$?
 grep -a -q '^{"step":0,"op":"job","source":"disk","steps":7,"ok":true}' "$T/b2.out" || {
