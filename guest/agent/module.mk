@@ -22,13 +22,14 @@ ALL_TARGETS += $(AGENT_BIN) $(INITRAMFS)
 agent: $(AGENT_BIN)
 initramfs: $(INITRAMFS)
 
+# (linked to a temporary name and renamed: a test may be running the old one)
 $(AGENT_BIN): $(AGENT_SRCS) $(AGENT_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(AGENT_CFLAGS) -static -s -o $@ $(AGENT_SRCS)
+	$(CC) $(AGENT_CFLAGS) -static -s -o $@.tmp $(AGENT_SRCS) && mv -f $@.tmp $@
 
 $(MKCPIO): guest/agent/mkcpio.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(WARN) -O2 -D_GNU_SOURCE -o $@ $<
+	$(CC) -std=gnu11 $(WARN) -O2 -D_GNU_SOURCE -o $@.tmp $< && mv -f $@.tmp $@
 
 # Uncompressed on purpose: on a PVM host the guest kernel's gunzip is
 # emulated and costs ~15 s.  /dev/console must exist before /init runs.
