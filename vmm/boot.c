@@ -82,18 +82,6 @@ unsigned boot_e820(const struct guest_mem *mem, struct e820_entry *e)
 	return n;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Does [gpa, gpa + size) fit in low RAM above the boot data? */
 static bool fits_low(const struct guest_mem *mem, uint64_t gpa, uint64_t size)
 {
@@ -112,13 +100,13 @@ static int parse_bzimage(const uint8_t *buf, size_t size,
 
 	bi->protocol = rd16(buf + BP_VERSION);
 	if (bi->protocol < 0x020c || !(rd16(buf + BP_XLOADFLAGS) & XLF_KERNEL_64))
-		return fail(err, errlen,
+		return errf(err, errlen,
 			    "bzImage boot protocol %u.%02u has no 64-bit entry (need 2.12+)",
 			    bi->protocol >> 8, bi->protocol & 0xff);
 	if (!(buf[BP_LOADFLAGS] & LOADED_HIGH))
-		return fail(err, errlen, "a zImage (loads low) is not supported; use a bzImage");
+		return errf(err, errlen, "a zImage (loads low) is not supported; use a bzImage");
 	if (setup_size >= size)
-		return fail(err, errlen, "bzImage is truncated (setup %llu bytes, file %zu)",
+		return errf(err, errlen, "bzImage is truncated (setup %llu bytes, file %zu)",
 			    (unsigned long long)setup_size, size);
 	pm_size = size - setup_size;
 	align = rd32(buf + BP_KERNEL_ALIGNMENT);
@@ -138,7 +126,7 @@ static int parse_bzimage(const uint8_t *buf, size_t size,
 	else
 		load = VMM_HIMEM_START;
 	if (!fits_low(mem, load, init_size))
-		return fail(err, errlen,
+		return errf(err, errlen,
 			    "kernel needs %llu MiB at %#llx (init_size): more than guest memory (%llu MiB)",
 			    (unsigned long long)(init_size >> 20), (unsigned long long)load,
 			    (unsigned long long)(mem->size >> 20));
@@ -157,7 +145,7 @@ static int parse_bzimage(const uint8_t *buf, size_t size,
 	/* the setup header ends at 0x202 + the byte at 0x201 */
 	hdr_end = BP_HEADER + buf[BP_JUMP + 1];
 	if (hdr_end > setup_size || hdr_end > BOOT_PARAMS_SIZE)
-		return fail(err, errlen, "bzImage setup header is malformed");
+		return errf(err, errlen, "bzImage setup header is malformed");
 	bi->setup_hdr_len = hdr_end - BOOT_SETUP_HDR_START;
 	memcpy(bi->setup_hdr, buf + BOOT_SETUP_HDR_START, bi->setup_hdr_len);
 	return 0;
@@ -201,38 +189,38 @@ static int parse_elf(const uint8_t *buf, size_t size,
 	unsigned i;
 
 	if (size < sizeof(*eh) || eh->e_ident[EI_CLASS] != ELFCLASS64)
-		return fail(err, errlen, "ELF kernel is not 64-bit");
+		return errf(err, errlen, "ELF kernel is not 64-bit");
 	if (eh->e_ident[EI_DATA] != ELFDATA2LSB || eh->e_machine != EM_X86_64)
-		return fail(err, errlen, "ELF kernel is not for x86_64");
+		return errf(err, errlen, "ELF kernel is not for x86_64");
 	if (eh->e_type != ET_EXEC)
-		return fail(err, errlen, "ELF kernel is not an executable (e_type %u)",
+		return errf(err, errlen, "ELF kernel is not an executable (e_type %u)",
 			    eh->e_type);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || !eh->e_phnum ||
 	    eh->e_phoff > size ||
 	    (size - eh->e_phoff) / sizeof(Elf64_Phdr) < eh->e_phnum)
-		return fail(err, errlen, "ELF kernel is truncated (program headers)");
+		return errf(err, errlen, "ELF kernel is truncated (program headers)");
 
 	entry = eh->e_entry;
 	for (i = 0; i < eh->e_phnum; i++) {
 		const Elf64_Phdr *ph = (const Elf64_Phdr *)(buf + eh->e_phoff) + i;
 
 		if (ph->p_offset > size || ph->p_filesz > size - ph->p_offset)
-			return fail(err, errlen,
+			return errf(err, errlen,
 				    "ELF kernel is truncated (segment %u past end of file)", i);
 		if (ph->p_type == PT_NOTE)
 			scan_notes(buf + ph->p_offset, ph->p_filesz, bi, &pvh_entry);
 		if (ph->p_type != PT_LOAD || !ph->p_memsz)
 			continue;
 		if (ph->p_filesz > ph->p_memsz)
-			return fail(err, errlen, "ELF segment %u: file size beyond memory size", i);
+			return errf(err, errlen, "ELF segment %u: file size beyond memory size", i);
 		if (!fits_low(mem, ph->p_paddr, ph->p_memsz))
-			return fail(err, errlen,
+			return errf(err, errlen,
 				    "ELF segment %u (%#llx, %llu KiB) does not fit in guest memory (%llu MiB)",
 				    i, (unsigned long long)ph->p_paddr,
 				    (unsigned long long)(ph->p_memsz >> 10),
 				    (unsigned long long)(mem->size >> 20));
 		if (bi->nseg == sizeof(bi->seg) / sizeof(bi->seg[0]))
-			return fail(err, errlen, "ELF kernel has too many segments");
+			return errf(err, errlen, "ELF kernel has too many segments");
 		bi->seg[bi->nseg++] = (struct boot_segment){
 			ph->p_paddr, ph->p_offset, ph->p_filesz, ph->p_memsz };
 		if (ph->p_paddr < lo)
@@ -251,7 +239,7 @@ static int parse_elf(const uint8_t *buf, size_t size,
 		}
 	}
 	if (!bi->nseg)
-		return fail(err, errlen, "ELF kernel has no loadable segments");
+		return errf(err, errlen, "ELF kernel has no loadable segments");
 	bi->kernel_start = lo;
 	bi->kernel_end = hi;
 	bi->initrd_addr_max = VMM_MMIO_HOLE_START - 1;
@@ -259,7 +247,7 @@ static int parse_elf(const uint8_t *buf, size_t size,
 			  VMM_CMDLINE_MAX - 1;
 	if (pvh_entry) {
 		if (pvh_entry < lo || pvh_entry >= hi)
-			return fail(err, errlen, "PVH entry %#llx is outside the kernel",
+			return errf(err, errlen, "PVH entry %#llx is outside the kernel",
 				    (unsigned long long)pvh_entry);
 		bi->kind = KERNEL_ELF_PVH;
 		bi->is_linux = true;
@@ -267,7 +255,7 @@ static int parse_elf(const uint8_t *buf, size_t size,
 		return 0;
 	}
 	if (!entry_ok)
-		return fail(err, errlen, "ELF entry point %#llx is outside the loaded segments",
+		return errf(err, errlen, "ELF entry point %#llx is outside the loaded segments",
 			    (unsigned long long)eh->e_entry);
 	bi->kind = KERNEL_ELF64;
 	bi->entry = entry;
@@ -283,12 +271,12 @@ int boot_parse_kernel(const uint8_t *buf, size_t size,
 		return parse_elf(buf, size, mem, bi, err, errlen);
 	if (size >= 0x300 && rd32(buf + BP_HEADER) == HDRS_MAGIC) {
 		if (rd16(buf + BP_BOOT_FLAG) != 0xaa55)
-			return fail(err, errlen, "bzImage boot flag is not 0xaa55");
+			return errf(err, errlen, "bzImage boot flag is not 0xaa55");
 		return parse_bzimage(buf, size, mem, bi, err, errlen);
 	}
 	if (size < 0x300)
-		return fail(err, errlen, "not a kernel: only %zu bytes", size);
-	return fail(err, errlen, "not a kernel: neither a bzImage (no HdrS) nor an ELF file");
+		return errf(err, errlen, "not a kernel: only %zu bytes", size);
+	return errf(err, errlen, "not a kernel: neither a bzImage (no HdrS) nor an ELF file");
 }
 
 void boot_fill_params(uint8_t *zp, const struct boot_info *bi,
@@ -333,22 +321,22 @@ static uint8_t *read_file(const char *path, const char *what, size_t *size,
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
-		fail(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		errf(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		fail(err, errlen, "%s %s: not a regular file", what, path);
+		errf(err, errlen, "%s %s: not a regular file", what, path);
 		close(fd);
 		return NULL;
 	}
 	if (st.st_size == 0) {
-		fail(err, errlen, "%s %s: file is empty", what, path);
+		errf(err, errlen, "%s %s: file is empty", what, path);
 		close(fd);
 		return NULL;
 	}
 	buf = malloc((size_t)st.st_size);
 	if (!buf) {
-		fail(err, errlen, "%s %s: out of memory", what, path);
+		errf(err, errlen, "%s %s: out of memory", what, path);
 		close(fd);
 		return NULL;
 	}
@@ -356,7 +344,7 @@ static uint8_t *read_file(const char *path, const char *what, size_t *size,
 		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
 
 		if (n <= 0) {
-			fail(err, errlen, "%s %s: read: %s", what, path,
+			errf(err, errlen, "%s %s: read: %s", what, path,
 			     n ? strerror(errno) : "file shrank while reading");
 			free(buf);
 			close(fd);
@@ -380,7 +368,7 @@ int boot_load_kernel(struct vm *vm, const char *path, struct boot_info *bi,
 	if (!buf)
 		return -1;
 	if (boot_parse_kernel(buf, size, &vm->mem, bi, why, sizeof(why))) {
-		fail(err, errlen, "kernel %s: %s", path, why);
+		errf(err, errlen, "kernel %s: %s", path, why);
 		free(buf);
 		return -1;
 	}
@@ -390,7 +378,7 @@ int boot_load_kernel(struct vm *vm, const char *path, struct boot_info *bi,
 
 		/* parse checked the bounds; this is belt and braces */
 		if (!dst) {
-			fail(err, errlen, "kernel %s: segment outside guest memory", path);
+			errf(err, errlen, "kernel %s: segment outside guest memory", path);
 			free(buf);
 			return -1;
 		}
@@ -409,10 +397,10 @@ int boot_load_initrd(struct vm *vm, const char *path, struct boot_info *bi,
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
-		return fail(err, errlen, "initramfs %s: %s", path, strerror(errno));
+		return errf(err, errlen, "initramfs %s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
 		close(fd);
-		return fail(err, errlen, "initramfs %s: not a non-empty regular file", path);
+		return errf(err, errlen, "initramfs %s: not a non-empty regular file", path);
 	}
 	size = (uint64_t)st.st_size;
 	top = vm->mem.low_size;
@@ -421,7 +409,7 @@ int boot_load_initrd(struct vm *vm, const char *path, struct boot_info *bi,
 	gpa = (top - size) & ~(PAGE_SIZE - 1);
 	if (size > top || gpa < align_up(bi->kernel_end, PAGE_SIZE)) {
 		close(fd);
-		return fail(err, errlen,
+		return errf(err, errlen,
 			    "initramfs %s (%llu MiB) does not fit in guest memory above the kernel (raise --memory)",
 			    path, (unsigned long long)(size >> 20));
 	}
@@ -430,7 +418,7 @@ int boot_load_initrd(struct vm *vm, const char *path, struct boot_info *bi,
 
 		if (n <= 0) {
 			close(fd);
-			return fail(err, errlen, "initramfs %s: read: %s", path,
+			return errf(err, errlen, "initramfs %s: read: %s", path,
 				    n ? strerror(errno) : "file shrank while reading");
 		}
 		got += (uint64_t)n;
@@ -517,7 +505,7 @@ static int setup_boot_cpu(struct vm *vm, const struct boot_info *bi,
 		.selector = 0x18, .type = 3, .present = 1, .s = 1, .db = 1, .g = 1 };
 
 	if (ioctl(c->fd, KVM_GET_SREGS, &s) < 0)
-		return fail(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
+		return errf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
 	s.gdt.base = VMM_GDT_GPA;
 	s.gdt.limit = 6 * 8 - 1;
 	s.idt.base = 0;
@@ -548,9 +536,9 @@ static int setup_boot_cpu(struct vm *vm, const struct boot_info *bi,
 	s.cs = code;
 	s.ds = s.es = s.fs = s.gs = s.ss = data;
 	if (ioctl(c->fd, KVM_SET_SREGS, &s) < 0)
-		return fail(err, errlen, "KVM_SET_SREGS: %s", strerror(errno));
+		return errf(err, errlen, "KVM_SET_SREGS: %s", strerror(errno));
 	if (ioctl(c->fd, KVM_SET_REGS, &r) < 0)
-		return fail(err, errlen, "KVM_SET_REGS: %s", strerror(errno));
+		return errf(err, errlen, "KVM_SET_REGS: %s", strerror(errno));
 	return 0;
 }
 
@@ -561,7 +549,7 @@ int boot_setup(struct vm *vm, const struct boot_info *bi, char *err,
 
 	/* refuse rather than let the kernel truncate it silently */
 	if (vm->cmdline_len > bi->cmdline_max)
-		return fail(err, errlen,
+		return errf(err, errlen,
 			    "kernel command line is %zu bytes; this kernel accepts at most %u",
 			    vm->cmdline_len, bi->cmdline_max);
 	memcpy(cl, vm->cmdline, vm->cmdline_len + 1);

@@ -1,24 +1,12 @@
 /* vmm/options.c - command-line parsing for ./vmm */
 #include "vmm/options.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 int parse_size(const char *s, uint64_t *out)
 {
@@ -75,23 +63,23 @@ int parse_disk(char *s, struct virtio_blk_opts *d, char *err, size_t errlen)
 		char *v = strchr(kv, '=');
 
 		if (!v)
-			return fail(err, errlen, "--disk: '%s' is not key=value", kv);
+			return errf(err, errlen, "--disk: '%s' is not key=value", kv);
 		*v++ = '\0';
 		if (!strcmp(kv, "path")) {
 			if (!*v)
-				return fail(err, errlen, "--disk: empty path");
+				return errf(err, errlen, "--disk: empty path");
 			d->blk.path = v;
 		} else if (!strcmp(kv, "format")) {
 			int f = blk_format_parse(v);
 
 			if (f < 0)
-				return fail(err, errlen,
+				return errf(err, errlen,
 					    "--disk: unknown format '%s' (raw or qcow2)", v);
 			d->blk.format = (enum blk_format)f;
 			have_format = true;
 		} else if (!strcmp(kv, "readonly")) {
 			if (parse_onoff(v, &d->blk.readonly))
-				return fail(err, errlen,
+				return errf(err, errlen,
 					    "--disk: readonly=%s: expected on or off", v);
 		} else if (!strcmp(kv, "cache")) {
 			if (!strcmp(v, "none"))
@@ -99,22 +87,22 @@ int parse_disk(char *s, struct virtio_blk_opts *d, char *err, size_t errlen)
 			else if (!strcmp(v, "writeback"))
 				d->blk.cache = BLK_CACHE_WRITEBACK;
 			else
-				return fail(err, errlen,
+				return errf(err, errlen,
 					    "--disk: cache=%s: expected none or writeback", v);
 		} else if (!strcmp(kv, "serial")) {
 			/* virtio-blk GET_ID answers 20 bytes: refuse, don't truncate */
 			if (strlen(v) > 20)
-				return fail(err, errlen,
+				return errf(err, errlen,
 					    "--disk: serial '%s' is longer than 20 characters", v);
 			d->serial = v;
 		} else {
-			return fail(err, errlen, "--disk: unknown key '%s'", kv);
+			return errf(err, errlen, "--disk: unknown key '%s'", kv);
 		}
 	}
 	if (!d->blk.path)
-		return fail(err, errlen, "--disk: path= is required");
+		return errf(err, errlen, "--disk: path= is required");
 	if (!have_format)
-		return fail(err, errlen,
+		return errf(err, errlen,
 			    "--disk %s: format= is required (raw or qcow2; never probed)",
 			    d->blk.path);
 	return 0;
@@ -192,7 +180,7 @@ int options_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
 		bool takes_value = false;
 
 		if (strncmp(a, "--", 2) || !a[2])
-			return fail(err, errlen, "unexpected argument '%s' (see --help)", a);
+			return errf(err, errlen, "unexpected argument '%s' (see --help)", a);
 		name = a + 2;
 		eq = strchr(name, '=');
 		for (vo = value_opts; *vo; vo++) {
@@ -210,11 +198,11 @@ int options_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
 			} else if (i + 1 < argc) {
 				val = argv[++i];
 			} else {
-				return fail(err, errlen, "--%s needs a value", name);
+				return errf(err, errlen, "--%s needs a value", name);
 			}
 		} else if (eq) {
 			*eq = '\0';
-			return fail(err, errlen, "--%s takes no value", name);
+			return errf(err, errlen, "--%s takes no value", name);
 		}
 
 		if (!strcmp(name, "kernel")) {
@@ -227,21 +215,21 @@ int options_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
 			const char *v = !strncmp(val, "size=", 5) ? val + 5 : val;
 
 			if (parse_size(v, &cfg->memory))
-				return fail(err, errlen, "--memory: invalid size '%s'", v);
+				return errf(err, errlen, "--memory: invalid size '%s'", v);
 			if (cfg->memory < VMM_MIN_MEMORY)
-				return fail(err, errlen,
+				return errf(err, errlen,
 					    "--memory: %s is too small (at least 16M)", v);
 			if (cfg->memory & 0xfff)
-				return fail(err, errlen,
+				return errf(err, errlen,
 					    "--memory: %s is not a multiple of 4K", v);
 		} else if (!strcmp(name, "cpus")) {
 			if (parse_cpus(val, &cfg->cpus))
-				return fail(err, errlen,
+				return errf(err, errlen,
 					    "--cpus: invalid count '%s' (boot=1..%d)", val,
 					    VMM_MAX_CPUS);
 		} else if (!strcmp(name, "disk")) {
 			if (cfg->ndisks == VMM_MAX_DISKS)
-				return fail(err, errlen, "--disk: at most %d disks",
+				return errf(err, errlen, "--disk: at most %d disks",
 					    VMM_MAX_DISKS);
 			if (parse_disk(val, &cfg->disks[cfg->ndisks], err, errlen))
 				return -1;
@@ -256,12 +244,12 @@ int options_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
 				cfg->serial = SERIAL_FILE;
 				cfg->serial_path = val + 5;
 			} else {
-				return fail(err, errlen,
+				return errf(err, errlen,
 					    "--serial: '%s': expected tty, file=PATH or off", val);
 			}
 		} else if (!strcmp(name, "timeout")) {
 			if (parse_timeout(val, &cfg->timeout))
-				return fail(err, errlen,
+				return errf(err, errlen,
 					    "--timeout: invalid number of seconds '%s'", val);
 		} else if (!strcmp(name, "pvm-quirks")) {
 			if (!strcmp(val, "auto"))
@@ -271,7 +259,7 @@ int options_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
 			else if (!strcmp(val, "off"))
 				cfg->pvm_quirks = TRI_OFF;
 			else
-				return fail(err, errlen,
+				return errf(err, errlen,
 					    "--pvm-quirks: '%s': expected auto, on or off", val);
 		} else if (!strcmp(name, "boot-timer")) {
 			cfg->boot_timer = true;
@@ -280,12 +268,12 @@ int options_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
 		} else if (!strcmp(name, "version")) {
 			cfg->version = true;
 		} else {
-			return fail(err, errlen, "unknown option '--%s' (see --help)", name);
+			return errf(err, errlen, "unknown option '--%s' (see --help)", name);
 		}
 	}
 	if (cfg->help || cfg->version)
 		return 0;
 	if (!cfg->kernel)
-		return fail(err, errlen, "--kernel is required (see --help)");
+		return errf(err, errlen, "--kernel is required (see --help)");
 	return 0;
 }

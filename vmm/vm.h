@@ -100,6 +100,11 @@ void vm_note_guest_panic(struct vm *vm);
  * --boot-timer was given. */
 void vm_boot_ready(struct vm *vm);
 
+/* Format one error line into err and return -1: the way every setup
+ * function reports a problem to its caller. */
+int errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Report a device error (one line on stderr, prefixed with the device name).
  * Thread safe. */
 void vm_log(const char *who, const char *fmt, ...)
