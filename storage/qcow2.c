@@ -26,10 +26,12 @@
  * - Locks: an OFD lock over the whole file, exclusive when writable, shared
  *   when read-only (it also keeps qemu-img out while we have it open).
  *
- * Crash safety: metadata is written through (never cached dirty), in an
- * order where a kill between any two writes leaves at most leaked clusters;
- * refcounts are even synced before use (see q2_alloc_clusters), and FLUSH
- * is one fdatasync.  Data written but not flushed may be lost.
+ * Crash safety: refcounts, L1 and new tables are written through; the L2
+ * entries of allocating writes are written back at FLUSH/close/eviction,
+ * after their data and refcounts (see qcow2_io.c, q2_alloc_clusters); a
+ * kill between any two writes leaves at most leaked clusters.  FLUSH
+ * writes the dirty L2 tables, then one fdatasync.  Data written but not
+ * flushed may be lost.
  */
 #include "storage/qcow2.h"
 
@@ -123,6 +125,7 @@ void q2_img_close(struct q2img *im)
 	free(im->cbuf);
 	free(im->cin);
 	free(im->quar);
+	free(im->pfree);
 #ifdef HAVE_ZSTD
 	if (im->zstd)
 		ZSTD_freeDCtx(im->zstd);
@@ -560,6 +563,7 @@ static void qcow2_close(struct blk_dev *d)
 	struct qcow2 *s = (struct qcow2 *)d;
 
 	if (s->img->writable) {
+		q2_l2_writeback(s->img);
 		q2_release_reservation(s->img);
 		fdatasync(s->img->fd);
 	}

@@ -13,14 +13,18 @@
 #include "storage/qcow2_format.h"
 
 /* A small LRU of cluster-sized metadata tables (L2 tables or refcount
- * blocks), keyed by host offset.  Write-through: the file always holds what
- * the cache holds, so eviction costs nothing and a crash loses nothing. */
+ * blocks), keyed by host offset.  Refcount blocks are written through.  L2
+ * tables may be dirty: the entries of completed allocating writes are
+ * written back at FLUSH, close or eviction (q2_l2_writeback), so a stream
+ * of allocating writes costs no metadata I/O; a crash loses only what was
+ * not flushed, which the guest may not rely on anyway. */
 struct q2cache {
 	unsigned n;
 	uint64_t tick;
 	uint64_t *key;		/* host offset, 0 = empty slot */
 	uint64_t *used;
 	uint8_t **buf;
+	bool *dirty;
 };
 
 /* One image of a chain: the top qcow2 or a read-only backing file (qcow2 or
@@ -54,6 +58,10 @@ struct q2img {
 	int compression;
 	uint32_t nb_snapshots;
 	struct q2cache l2c, rbc;
+	/* L2 entries replaced by allocations whose new entries are only in
+	 * a dirty table: their clusters are freed after the write-back */
+	uint64_t *pfree;
+	size_t npfree, pfree_cap;
 	uint8_t *zero_cluster;	/* cs zero bytes, aligned */
 
 	/* allocator: clusters below free_hint are in use; alloc_end is past
@@ -106,6 +114,9 @@ int q2_cache_init(struct q2cache *c, unsigned n, uint64_t cs);
 void q2_cache_free(struct q2cache *c);
 void q2_cache_invalidate(struct q2cache *c, uint64_t off);
 uint8_t *q2_cache_peek(struct q2cache *c, uint64_t off);
+void q2_cache_mark_dirty(struct q2cache *c, uint64_t off);
+int q2_l2_writeback(struct q2img *im);
+int q2_free_later(struct q2img *im, uint64_t entry);
 int q2_cache_get(struct q2img *im, struct q2cache *c, uint64_t off,
 		 uint8_t **buf);
 

@@ -142,19 +142,19 @@ static void resume(struct q2req *q)
 		zero_run(q);
 }
 
-/* An allocating write is over: its data write failed (data_res), or its
- * L2 entries were written (l2_res 0) or not.  Only now may other writes to
- * these guest clusters go ahead: a later write that completed first could
- * otherwise be flushed while the entries pointing at its data were not
- * yet written. */
-static void alloc_end(struct qcow2 *s, struct q2alloc *a, int data_res,
-		      int l2_res)
+/* The data write of an allocating write is over.  On success the L2
+ * entries now point at the new clusters (in the cached table, written back
+ * at the next FLUSH: q2_l2_writeback), and what they replaced is freed
+ * after that write-back.  Then other writes to these guest clusters may go
+ * ahead. */
+static int alloc_end(struct qcow2 *s, struct q2alloc *a, int data_res)
 {
 	struct q2img *im = s->img;
 	struct q2alloc **pp;
 	struct q2req *w;
 	uint8_t *t;
 	uint64_t j;
+	int ret = 0;
 
 	for (pp = &s->allocs; *pp != a; pp = &(*pp)->next)
 		;
@@ -162,17 +162,18 @@ static void alloc_end(struct qcow2 *s, struct q2alloc *a, int data_res,
 	if (data_res < 0) {
 		/* nothing points at the new clusters: give them back */
 		q2_rc_update(im, a->host, a->n << im->cb, -1);
-	} else if (l2_res < 0) {
-		/* the file may hold either entry: at worst a leak */
-		q2_cache_invalidate(&im->l2c, a->l2off);
-		q2_report(im, "cannot write an L2 table: %s", strerror(-l2_res));
+		ret = data_res;
 	} else {
-		t = q2_cache_peek(&im->l2c, a->l2off);
-		for (j = 0; t && j < a->n; j++)
-			qcow2_put_be64(t + (a->l2i + j) * 8,
-				       qcow2_l2_data_entry(a->host + (j << im->cb)));
-		for (j = 0; j < a->n; j++)
-			q2_free_entry(im, a->old[j]);	/* at worst a leak */
+		ret = q2_cache_get(im, &im->l2c, a->l2off, &t);
+		if (!ret) {
+			for (j = 0; j < a->n; j++)
+				qcow2_put_be64(t + (a->l2i + j) * 8,
+					       qcow2_l2_data_entry(a->host +
+								   (j << im->cb)));
+			q2_cache_mark_dirty(&im->l2c, a->l2off);
+			for (j = 0; j < a->n; j++)
+				q2_free_later(im, a->old[j]);	/* else a leak */
+		}
 	}
 	w = a->waiters;
 	free(a);
@@ -182,55 +183,7 @@ static void alloc_end(struct qcow2 *s, struct q2alloc *a, int data_res,
 		resume(w);
 		w = next;
 	}
-}
-
-static struct q2op *op_new(struct q2req *q, int iovcnt);
-
-/* The new L2 entries of an allocating write are in the file. */
-static void l2_written(struct io_cb *cb, int64_t res)
-{
-	struct q2op *op = (struct q2op *)((char *)cb - offsetof(struct q2op, cb));
-	struct q2req *q = op->q;
-
-	set_err(q, res < 0 ? (int)res : 0);
-	alloc_end(q->s, op->a, 0, res < 0 ? (int)res : 0);
-	free(op->bounce[0]);
-	free(op);
-	req_put(q);
-}
-
-/* The data of an allocating write is in the file: write the L2 entries
- * that point at it, through the engine too (a synchronous pwrite would
- * wait here behind the engine's buffered writes for the file's lock). */
-static void write_l2(struct q2req *q, struct q2alloc *a)
-{
-	struct q2img *im = q->s->img;
-	struct q2op *op = op_new(q, 1);
-	uint8_t *buf = malloc(a->n * 8);
-	uint64_t j;
-	int ret;
-
-	if (!op || !buf) {
-		free(op);
-		free(buf);
-		set_err(q, -ENOMEM);
-		alloc_end(q->s, a, 0, -ENOMEM);
-		return;
-	}
-	for (j = 0; j < a->n; j++)
-		qcow2_put_be64(buf + j * 8,
-			       qcow2_l2_data_entry(a->host + (j << im->cb)));
-	op->cb.fn = l2_written;
-	op->a = a;
-	op->bounce[0] = buf;
-	op->iov[0].iov_base = buf;
-	op->iov[0].iov_len = a->n * 8;
-	op->iovcnt = 1;
-	q->pending++;
-	ret = io_engine_writev(q->s->dev.engine, im->fd, op->iov, 1,
-			       a->l2off + a->l2i * 8, &op->cb);
-	if (ret < 0)
-		l2_written(&op->cb, ret);
+	return ret;
 }
 
 static void op_done(struct io_cb *cb, int64_t res)
@@ -251,12 +204,8 @@ static void op_done(struct io_cb *cb, int64_t res)
 		s->img->seq_oldest = s->ops_head ? s->ops_head->seq : UINT64_MAX;
 	}
 	set_err(q, res < 0 ? (int)res : 0);
-	if (op->a) {
-		if (res < 0)
-			alloc_end(s, op->a, (int)res, 0);
-		else
-			write_l2(q, op->a);
-	}
+	if (op->a)
+		set_err(q, alloc_end(s, op->a, res < 0 ? (int)res : 0));
 	free(op->bounce[0]);
 	free(op->bounce[1]);
 	free(op);
@@ -643,10 +592,14 @@ void q2_submit(struct blk_dev *d, struct blk_req *r)
 		zero_run(q);
 		break;
 	case BLK_OP_FLUSH:
-		/* every metadata write is already in the file: one fdatasync
-		 * makes them and the completed data durable */
-		op = op_new(q, 0);
-		if (!op) {
+		/* the dirty L2 tables go to the file (the other metadata is
+		 * written through), then one fdatasync makes them and the
+		 * completed data durable */
+		ret = s->img->writable ? q2_l2_writeback(s->img) : 0;
+		op = ret ? NULL : op_new(q, 0);
+		if (ret) {
+			set_err(q, ret);
+		} else if (!op) {
 			set_err(q, -ENOMEM);
 		} else {
 			q->pending++;

@@ -34,7 +34,8 @@ int q2_cache_init(struct q2cache *c, unsigned n, uint64_t cs)
 	c->key = calloc(n, sizeof(*c->key));
 	c->used = calloc(n, sizeof(*c->used));
 	c->buf = calloc(n, sizeof(*c->buf));
-	if (!c->key || !c->used || !c->buf)
+	c->dirty = calloc(n, sizeof(*c->dirty));
+	if (!c->key || !c->used || !c->buf || !c->dirty)
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
 		if (posix_memalign((void **)&c->buf[i], 4096, cs))
@@ -52,6 +53,7 @@ void q2_cache_free(struct q2cache *c)
 	free(c->buf);
 	free(c->key);
 	free(c->used);
+	free(c->dirty);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -60,8 +62,68 @@ void q2_cache_invalidate(struct q2cache *c, uint64_t off)
 	unsigned i;
 
 	for (i = 0; i < c->n; i++)
-		if (c->key[i] == off)
+		if (c->key[i] == off) {
 			c->key[i] = 0;
+			c->dirty[i] = false;
+		}
+}
+
+void q2_cache_mark_dirty(struct q2cache *c, uint64_t off)
+{
+	unsigned i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->key[i] == off)
+			c->dirty[i] = true;
+}
+
+/* Remember an L2 entry whose clusters lose a reference once the entry that
+ * replaced it is in the file. */
+int q2_free_later(struct q2img *im, uint64_t e)
+{
+	uint64_t h;
+	enum qcow2_kind k = qcow2_l2_kind(e, im->version, im->cb, &h);
+
+	if (k == QCOW2_UNALLOC || k == QCOW2_BAD || (k == QCOW2_ZERO && !h))
+		return 0;
+	if (im->npfree == im->pfree_cap) {
+		size_t cap = im->pfree_cap ? im->pfree_cap * 2 : 64;
+		uint64_t *n = realloc(im->pfree, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;	/* the caller leaks the cluster */
+		im->pfree = n;
+		im->pfree_cap = cap;
+	}
+	im->pfree[im->npfree++] = e;
+	return 0;
+}
+
+/* Write every dirty L2 table, then drop the references they replaced.
+ * Refcounts for the new clusters were made durable when reserved, and
+ * their data writes have completed: the order of the crash rules holds. */
+int q2_l2_writeback(struct q2img *im)
+{
+	struct q2cache *c = &im->l2c;
+	unsigned i;
+	size_t j;
+	int ret;
+
+	for (i = 0; i < c->n; i++) {
+		if (!c->dirty[i])
+			continue;
+		ret = q2_pwrite(im->fd, c->buf[i], im->cs, c->key[i]);
+		if (ret) {
+			q2_report(im, "cannot write an L2 table: %s",
+				  strerror(-ret));
+			return ret;
+		}
+		c->dirty[i] = false;
+	}
+	for (j = 0; j < im->npfree; j++)
+		q2_free_entry(im, im->pfree[j]);	/* at worst a leak */
+	im->npfree = 0;
+	return 0;
 }
 
 /* The table at host offset off if it is cached, else NULL. */
@@ -96,6 +158,12 @@ int q2_cache_get(struct q2img *im, struct q2cache *c, uint64_t off,
 		q2_report(im, "metadata table at %#llx lies outside the file",
 			  (unsigned long long)off);
 		return -EIO;
+	}
+	if (c->dirty[victim]) {	/* write it back before reuse */
+		ret = q2_pwrite(im->fd, c->buf[victim], im->cs, c->key[victim]);
+		if (ret)
+			return ret;
+		c->dirty[victim] = false;
 	}
 	c->key[victim] = 0;
 	ret = q2_pread(im->fd, c->buf[victim], im->cs, off);
@@ -752,6 +820,7 @@ int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
 		}
 		im->resv_c = h >> im->cb;
 		im->resv_n = g;
+
 	}
 	*got = n < im->resv_n ? n : im->resv_n;
 	*host = im->resv_c << im->cb;

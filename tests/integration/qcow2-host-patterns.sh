@@ -96,6 +96,23 @@ for opts in lazy_refcounts=on preallocation=metadata refcount_bits=1 refcount_bi
 	run_case "1.1,$opts" 4096 0
 done
 
+# more L2 tables than the cache holds (512 B clusters: 1024 tables map 32
+# MiB): dirty tables are written back when evicted
+name="L2 cache eviction"
+dir=$TEST_TMP/evict; mkdir -p "$dir"
+qemu-img create -q -f qcow2 -o cluster_size=512 "$dir/e.qcow2" 40M || fail "create"
+"$BLKIO" fill --image "$dir/e.qcow2" --format qcow2 --seed 21 --bs 256K --qd 8 >/dev/null ||
+	fail "$name: fill"
+"$BLKIO" fill --image "$dir/e.qcow2" --format qcow2 --seed 22 --offset 777 --length 20M \
+	--bs 7K --qd 8 >/dev/null || fail "$name: second fill"
+qemu-img check -q "$dir/e.qcow2" || fail "$name: qemu-img check"
+"$BLKIO" verify --image "$dir/e.qcow2" --format qcow2 --seed 22 --offset 777 --length 20M \
+	>/dev/null || fail "$name: second fill reads back wrong"
+"$BLKIO" verify --image "$dir/e.qcow2" --format qcow2 --seed 21 --offset $((20 * M + 777)) \
+	--length $((20 * M - 777)) >/dev/null || fail "$name: first fill reads back wrong"
+rm -rf "$dir"
+echo "ok: $name"
+
 # compressed images: writes into compressed clusters copy the rest of the
 # cluster from the decompressed data
 for ct in zlib zstd; do
