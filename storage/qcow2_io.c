@@ -9,8 +9,11 @@
  * the data (with the old contents of partial head/tail clusters gathered
  * from the backing file, a compressed cluster or zeroes into bounce
  * buffers), and only when that write has completed points the L2 entries at
- * the new clusters (with COPIED) and drops the references of what they
- * replaced.  Guest clusters with an allocation in flight are listed in
+ * the new clusters (with COPIED) in the cached table, which is written back
+ * at the next FLUSH (or close, or eviction); the references of what they
+ * replaced are dropped after that write-back.  So an allocating write costs
+ * no synchronous metadata I/O (refcounts come from a reservation made in
+ * bulk).  Guest clusters with an allocation in flight are listed in
  * s->allocs: any later write, discard or write-zeroes touching one waits
  * until it is done, then carries on from where it stopped, so a cluster is
  * never allocated twice.  Reads do not wait: they see the old mapping until

@@ -7,8 +7,9 @@
  * Crash rules kept here: a refcount is written before anything points to
  * the cluster; a new table (L2, refcount block, refcount table) is written
  * before the entry or header field that points to it; an entry is cleared
- * before the refcount of what it pointed to drops.  A kill between any two
- * writes therefore leaves at most leaked clusters.
+ * (or replaced, and its table written back) before the refcount of what it
+ * pointed to drops.  A kill between any two writes therefore leaves at most
+ * leaked clusters.
  */
 #include "storage/qcow2.h"
 
