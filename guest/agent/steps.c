@@ -406,6 +406,8 @@ static int op_sh(const struct job_step *st, struct report *r,
 			return bad_args(res, "status=%s is not a number", want_s);
 	}
 	report_str(r, "cmd", cmd);
+	if (access("/bin/sh", X_OK))
+		return fail(res, errno, "no /bin/sh in this initramfs (initramfs-min.cpio has none; use initramfs.cpio)");
 	if (pipe2(pfd, O_CLOEXEC))
 		return fail(res, errno, "pipe");
 	pid = fork();

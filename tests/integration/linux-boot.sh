@@ -9,7 +9,7 @@
 linux_prepare
 
 rc=0
-linux_boot nojob 300 - || rc=$?
+LINUX_SH=0 linux_boot nojob 300 - || rc=$?
 out=$TEST_TMP/nojob.out
 expect_in "$out" 'Linux version 6\.1\.' "no kernel banner"
 grep -a -q '^{"step":0,"op":"job","ok":false,"error":"no job: ' "$out" || {

@@ -23,7 +23,7 @@ write path=/mnt/data/before seed=21 size=256K
 sync
 echo text=crash-window
 write path=/mnt/data/big seed=22 size=32M bs=64K fsync=0
-sh timeout=600 cmd=sleep 600" \
+sleep ms=600000" \
 	--disk path="$T/data.img",format=raw,serial=data
 pid=$LINUX_PID
 for _ in $(seq 1 1400); do
@@ -50,10 +50,9 @@ linux_boot c2 300 "
 mount serial=data at=/mnt/data
 verify path=/mnt/data/before seed=21 size=256K
 write path=/mnt/data/after seed=23 size=128K
-sh timeout=60 cmd=ls -l /mnt/data
 umount at=/mnt/data" \
 	--disk path="$T/data.img",format=raw,serial=data || rc=$?
-linux_ok c2 1 2 3 4 5
+linux_ok c2 1 2 3 4
 linux_summary c2 0
 linux_status c2 "$rc" 0
 expect_in "$T/c2.out" 'EXT4-fs \(vd[a-z]\): recovery complete' "no journal recovery in boot 2"

@@ -78,7 +78,7 @@ printf '%s\n' \
 	"echo text=not-reached" >"$T/job.img"
 truncate -s 4K "$T/job.img"
 rc=0
-linux_boot b2 300 - \
+LINUX_SH=0 linux_boot b2 300 - \
 	--disk path="$T/data.img",format=raw,serial=data \
 	--disk path="$T/job.img",format=raw,readonly=on,serial=agent-job || rc=$?
 grep -a -q '^{"step":0,"op":"job","source":"disk","steps":7,"ok":true}' "$T/b2.out" || {
