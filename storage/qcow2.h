@@ -70,7 +70,7 @@ struct q2img {
 	uint64_t alloc_end;	/* bytes, cluster aligned */
 	uint64_t resv_c, resv_n;	/* referenced, synced, not yet used */
 	uint64_t resv_next;		/* clusters for the next reservation */
-	bool resv_push;			/* push refcount writes out now */
+	bool meta_unsynced;	/* metadata written since the last fdatasync */
 
 	/* Freed clusters stay out of the allocator until every data op that
 	 * was in flight when they were freed has completed (a read or an
@@ -116,6 +116,7 @@ void q2_cache_invalidate(struct q2cache *c, uint64_t off);
 uint8_t *q2_cache_peek(struct q2cache *c, uint64_t off);
 void q2_cache_mark_dirty(struct q2cache *c, uint64_t off);
 int q2_l2_writeback(struct q2img *im);
+int q2_meta_barrier(struct q2img *im);
 int q2_free_later(struct q2img *im, uint64_t entry);
 int q2_cache_get(struct q2img *im, struct q2cache *c, uint64_t off,
 		 uint8_t **buf);

@@ -14,7 +14,6 @@
 #include "storage/qcow2.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -110,6 +109,13 @@ int q2_l2_writeback(struct q2img *im)
 	size_t j;
 	int ret;
 
+	for (i = 0; i < c->n && !c->dirty[i]; i++)
+		;
+	if (i < c->n) {
+		ret = q2_meta_barrier(im);
+		if (ret)
+			return ret;
+	}
 	for (i = 0; i < c->n; i++) {
 		if (!c->dirty[i])
 			continue;
@@ -161,7 +167,10 @@ int q2_cache_get(struct q2img *im, struct q2cache *c, uint64_t off,
 		return -EIO;
 	}
 	if (c->dirty[victim]) {	/* write it back before reuse */
-		ret = q2_pwrite(im->fd, c->buf[victim], im->cs, c->key[victim]);
+		ret = q2_meta_barrier(im);
+		if (!ret)
+			ret = q2_pwrite(im->fd, c->buf[victim], im->cs,
+					c->key[victim]);
 		if (ret)
 			return ret;
 		c->dirty[victim] = false;
@@ -440,21 +449,29 @@ int q2_fill_old(struct q2img *im, uint64_t entry, uint64_t gc,
 
 /* ---- refcounts ---- */
 
-/* Write refcount metadata.  While a reservation is being made on a
- * buffered image, each such write is also pushed to the disk at once
- * (sync_file_range: only these bytes, not the guest's dirty data) so it is
- * out before anything can point at the clusters; see q2_alloc_clusters. */
+/* Write refcount metadata (blocks, table entries); what it changes must
+ * reach the disk before any new reference to it: see q2_meta_barrier. */
 static int rc_pwrite(struct q2img *im, const void *buf, uint64_t len,
 		     uint64_t off)
 {
-	int ret = q2_pwrite(im->fd, buf, len, off);
+	im->meta_unsynced = true;
+	return q2_pwrite(im->fd, buf, len, off);
+}
 
-	if (!ret && im->resv_push &&
-	    sync_file_range(im->fd, (off_t)off, (off_t)len,
-			    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-			    SYNC_FILE_RANGE_WAIT_AFTER) < 0)
-		ret = -errno;
-	return ret;
+/* Before a write that makes clusters reachable (an L2 table written back,
+ * an L1 entry, a refcount table entry): make the refcounts and new tables
+ * written so far durable, so the order of the crash rules holds across a
+ * power loss too (against a killed process, write order alone does it).
+ * Allocation itself syncs nothing: the barrier comes at FLUSH, eviction or
+ * a new table, once for many allocations. */
+int q2_meta_barrier(struct q2img *im)
+{
+	if (!im->meta_unsynced)
+		return 0;
+	if (fdatasync(im->fd) < 0)
+		return -errno;
+	im->meta_unsynced = false;
+	return 0;
 }
 
 int q2_rc_get(struct q2img *im, uint64_t cluster, uint64_t *val)
@@ -503,7 +520,8 @@ static int create_refblock(struct q2img *im, uint64_t bi)
 		im->alloc_end = host + im->cs;
 	im->rt[bi] = host;
 	q2_cache_invalidate(&im->rbc, host);
-	return write_rt_entry(im, bi);
+	ret = q2_meta_barrier(im);	/* the block before the entry */
+	return ret ? ret : write_rt_entry(im, bi);
 }
 
 /* Grow the refcount table to at least min_entries.  The new table and the
@@ -778,19 +796,11 @@ static int alloc_run(struct q2img *im, uint64_t n, uint64_t *host,
 }
 
 /* Clusters are handed out from a reservation: a run of free clusters whose
- * refcounts were raised and written out in one go, before any L2/L1 entry
- * or table that uses them can be written.  With cache=none (O_DIRECT data)
- * the reservation ends with an fdatasync, so the order holds across a
- * power loss.  With cache=writeback an fdatasync would also write back all
- * of the guest's dirty data (and cost allocating writes most of their
- * speed), so the refcount writes are only pushed to the disk
- * (sync_file_range), which orders them before later writes except in a
- * volatile disk cache; the guest's FLUSH is the full barrier there.
- * Against a killed process the order holds in every mode.  Reservations
- * start at 32 MiB and
- * double while the image keeps allocating (up to 256 MiB or 64Ki clusters),
- * so a long allocating write pays a handful of syncs.  A crash leaks at
- * most the unused rest (clusters past the end of the file, mostly: no
+ * refcounts were raised in one go (so a stream of allocations costs no
+ * refcount I/O).  Nothing can point at them on disk before the next
+ * q2_meta_barrier.  Reservations start at 32 MiB and double while the
+ * image keeps allocating (up to 256 MiB or 64Ki clusters).  A crash leaks
+ * at most the unused rest (clusters past the end of the file, mostly: no
  * space), and a clean close gives it back. */
 #define QCOW2_RESV_MIN (32ULL << 20)
 #define QCOW2_RESV_MAX (256ULL << 20)
@@ -809,16 +819,9 @@ int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
 		want = im->resv_next;
 		im->resv_next = want * 2 < max ? want * 2 : max;
 
-		im->resv_push = im->dfd == im->fd;
 		ret = alloc_run(im, n > want ? n : want, &h, &g);
-		im->resv_push = false;
 		if (ret)
 			return ret;
-		if (im->dfd != im->fd && fdatasync(im->fd) < 0) {
-			ret = -errno;
-			q2_rc_update(im, h, g << im->cb, -1);
-			return ret;
-		}
 		im->resv_c = h >> im->cb;
 		im->resv_n = g;
 
@@ -894,6 +897,11 @@ int q2_l2_prepare(struct q2img *im, uint64_t l1i, uint64_t *l2off)
 			return ret;
 		if (off + im->cs > im->file_size)
 			im->file_size = off + im->cs;
+		im->meta_unsynced = true;
+		/* table and its refcount durable before the L1 entry */
+		ret = q2_meta_barrier(im);
+		if (ret)
+			return ret;
 	}
 	im->l1[l1i] = off | QCOW2_OFLAG_COPIED;
 	qcow2_put_be64(be, im->l1[l1i]);
