@@ -537,6 +537,7 @@ static struct q2img *img_open(const char *path, bool raw, bool writable,
 	im->alloc_end = (im->file_size + im->cs - 1) & ~(im->cs - 1);
 	im->free_hint = 1;
 	im->seq_oldest = UINT64_MAX;
+	im->l1_dlo = im->rt_dlo = 1;	/* nothing dirty */
 
 	if (writable && autoclear) {
 		uint8_t z[8] = { 0 };

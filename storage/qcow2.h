@@ -71,6 +71,9 @@ struct q2img {
 	uint64_t resv_c, resv_n;	/* referenced, synced, not yet used */
 	uint64_t resv_next;		/* clusters for the next reservation */
 	bool meta_unsynced;	/* metadata written since the last fdatasync */
+	/* L1 / refcount table entries set in memory, not yet written
+	 * (index ranges; lo > hi: none) */
+	uint64_t l1_dlo, l1_dhi, rt_dlo, rt_dhi;
 
 	/* Freed clusters stay out of the allocator until every data op that
 	 * was in flight when they were freed has completed (a read or an

@@ -23,6 +23,8 @@
 #include <zstd.h>
 #endif
 
+static int meta_commit(struct q2img *im, bool l2_follows);
+
 /* ---- table cache ---- */
 
 int q2_cache_init(struct q2cache *c, unsigned n, uint64_t cs)
@@ -111,11 +113,9 @@ int q2_l2_writeback(struct q2img *im)
 
 	for (i = 0; i < c->n && !c->dirty[i]; i++)
 		;
-	if (i < c->n) {
-		ret = q2_meta_barrier(im);
-		if (ret)
-			return ret;
-	}
+	ret = meta_commit(im, i < c->n);
+	if (ret)
+		return ret;
 	for (i = 0; i < c->n; i++) {
 		if (!c->dirty[i])
 			continue;
@@ -167,7 +167,7 @@ int q2_cache_get(struct q2img *im, struct q2cache *c, uint64_t off,
 		return -EIO;
 	}
 	if (c->dirty[victim]) {	/* write it back before reuse */
-		ret = q2_meta_barrier(im);
+		ret = meta_commit(im, true);
 		if (!ret)
 			ret = q2_pwrite(im->fd, c->buf[victim], im->cs,
 					c->key[victim]);
@@ -462,8 +462,9 @@ static int rc_pwrite(struct q2img *im, const void *buf, uint64_t len,
  * an L1 entry, a refcount table entry): make the refcounts and new tables
  * written so far durable, so the order of the crash rules holds across a
  * power loss too (against a killed process, write order alone does it).
- * Allocation itself syncs nothing: the barrier comes at FLUSH, eviction or
- * a new table, once for many allocations. */
+ * Allocation itself syncs nothing: new L1 and refcount table entries wait
+ * in memory like dirty L2 tables, and the barrier comes once, at FLUSH,
+ * close or the eviction of a dirty L2 table (meta_commit). */
 int q2_meta_barrier(struct q2img *im)
 {
 	if (!im->meta_unsynced)
@@ -472,6 +473,61 @@ int q2_meta_barrier(struct q2img *im)
 		return -errno;
 	im->meta_unsynced = false;
 	return 0;
+}
+
+static void mark_dirty(uint64_t *lo, uint64_t *hi, uint64_t i)
+{
+	if (*lo > *hi) {
+		*lo = *hi = i;
+	} else {
+		if (i < *lo)
+			*lo = i;
+		if (i > *hi)
+			*hi = i;
+	}
+}
+
+/* Write entries [lo, hi] of a host-endian table at off. */
+static int write_entries(struct q2img *im, const uint64_t *t, uint64_t lo,
+			 uint64_t hi, uint64_t off)
+{
+	uint64_t n = hi - lo + 1, i;
+	uint8_t *b = malloc(n * 8);
+	int ret;
+
+	if (!b)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		qcow2_put_be64(b + i * 8, t[lo + i]);
+	ret = q2_pwrite(im->fd, b, n * 8, off + lo * 8);
+	free(b);
+	return ret;
+}
+
+/* Write what points at new metadata or clusters: first a barrier (see
+ * q2_meta_barrier), then the dirty refcount table and L1 entries.  The
+ * caller writes dirty L2 tables after this (all under the one barrier). */
+static int meta_commit(struct q2img *im, bool l2_follows)
+{
+	bool ptrs = im->l1_dlo <= im->l1_dhi || im->rt_dlo <= im->rt_dhi;
+	int ret;
+
+	if (!ptrs && !l2_follows)
+		return 0;
+	ret = q2_meta_barrier(im);
+	if (!ret && im->rt_dlo <= im->rt_dhi) {
+		ret = write_entries(im, im->rt, im->rt_dlo, im->rt_dhi, im->rt_off);
+		if (!ret)
+			im->rt_dlo = 1, im->rt_dhi = 0;
+	}
+	if (!ret && im->l1_dlo <= im->l1_dhi) {
+		ret = write_entries(im, im->l1, im->l1_dlo, im->l1_dhi, im->l1_off);
+		if (!ret)
+			im->l1_dlo = 1, im->l1_dhi = 0;
+	}
+	if (ret)
+		q2_report(im, "cannot write a metadata table: %s", strerror(-ret));
+	return ret;
 }
 
 int q2_rc_get(struct q2img *im, uint64_t cluster, uint64_t *val)
@@ -488,14 +544,6 @@ int q2_rc_get(struct q2img *im, uint64_t cluster, uint64_t *val)
 		return ret;
 	*val = qcow2_rc_get(b, im->rc_order, cluster % im->rb_n);
 	return 0;
-}
-
-static int write_rt_entry(struct q2img *im, uint64_t bi)
-{
-	uint8_t be[8];
-
-	qcow2_put_be64(be, im->rt[bi]);
-	return rc_pwrite(im, be, 8, im->rt_off + bi * 8);
 }
 
 /* The refcount block for block index bi is missing: every cluster it would
@@ -520,8 +568,9 @@ static int create_refblock(struct q2img *im, uint64_t bi)
 		im->alloc_end = host + im->cs;
 	im->rt[bi] = host;
 	q2_cache_invalidate(&im->rbc, host);
-	ret = q2_meta_barrier(im);	/* the block before the entry */
-	return ret ? ret : write_rt_entry(im, bi);
+	/* the table entry goes out at the next commit, after a barrier */
+	mark_dirty(&im->rt_dlo, &im->rt_dhi, bi);
+	return 0;
 }
 
 /* Grow the refcount table to at least min_entries.  The new table and the
@@ -616,6 +665,7 @@ static int grow_reftable(struct q2img *im, uint64_t min_entries)
 	free(im->rt);
 	im->rt = nrt;
 	nrt = NULL;
+	im->rt_dlo = 1, im->rt_dhi = 0;	/* all of it was written above */
 	im->rt_size = entries;
 	im->rt_off = (a + k) << im->cb;
 	im->rt_clusters = (uint32_t)m;
@@ -870,7 +920,6 @@ int q2_free_entry(struct q2img *im, uint64_t e)
 int q2_l2_prepare(struct q2img *im, uint64_t l1i, uint64_t *l2off)
 {
 	uint64_t e = im->l1[l1i], off = e & QCOW2_OFFSET_MASK, got, v;
-	uint8_t be[8];
 	int ret;
 
 	if (off && (e & QCOW2_OFLAG_COPIED)) {
@@ -898,16 +947,11 @@ int q2_l2_prepare(struct q2img *im, uint64_t l1i, uint64_t *l2off)
 		if (off + im->cs > im->file_size)
 			im->file_size = off + im->cs;
 		im->meta_unsynced = true;
-		/* table and its refcount durable before the L1 entry */
-		ret = q2_meta_barrier(im);
-		if (ret)
-			return ret;
 	}
+	/* the L1 entry goes out at the next commit, after a barrier makes
+	 * the table and its refcount durable */
 	im->l1[l1i] = off | QCOW2_OFLAG_COPIED;
-	qcow2_put_be64(be, im->l1[l1i]);
-	ret = q2_pwrite(im->fd, be, 8, im->l1_off + l1i * 8);
-	if (ret)
-		return ret;
+	mark_dirty(&im->l1_dlo, &im->l1_dhi, l1i);
 	*l2off = off;
 	return 0;
 }
