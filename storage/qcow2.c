@@ -26,12 +26,13 @@
  * - Locks: an OFD lock over the whole file, exclusive when writable, shared
  *   when read-only (it also keeps qemu-img out while we have it open).
  *
- * Crash safety: refcounts, L1 and new tables are written through; the L2
- * entries of allocating writes are written back at FLUSH/close/eviction,
- * after their data and refcounts (see qcow2_io.c, q2_alloc_clusters); a
- * kill between any two writes leaves at most leaked clusters.  FLUSH
- * writes the dirty L2 tables, then one fdatasync.  Data written but not
- * flushed may be lost.
+ * Crash safety: refcounts and new tables are written at once; what points
+ * at them (L2 entries of allocating writes, new L1 and refcount table
+ * entries) waits in memory and is written at FLUSH, close or the eviction
+ * of a dirty L2 table, after one fdatasync barrier (qcow2_meta.c), so a
+ * kill - or a power loss - between any two writes leaves at most leaked
+ * clusters.  FLUSH = barrier, pointers, dirty L2 tables, fdatasync.  Data
+ * written but not flushed may be lost.
  */
 #include "storage/qcow2.h"
 
