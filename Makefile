@@ -83,7 +83,7 @@ deps:
 
 run: deps
 	$(MAKE) all
-	build/vmm --kernel build/guest/testkernel --timeout 30
+	build/vmm --kernel build/guest/testkernel --cpus boot=2 --timeout 30
 
 # unit and integration results are summed into one closing line
 check: deps
