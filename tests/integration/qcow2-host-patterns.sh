@@ -49,6 +49,10 @@ referee() {	# check + compare, and backing files unchanged
 	[ $rc = 0 ] || { qemu-img check "$dir/img.qcow2"; fail "$name: qemu-img check exit $rc"; }
 	qemu-img convert -O raw "$dir/img.qcow2" "$dir/out.raw" || fail "$name: convert"
 	cmp "$dir/out.raw" "$dir/ref.raw" || fail "$name: image differs from the raw reference"
+	# and our own read of the whole disk (chain, compressed, zero clusters)
+	"$BLKIO" dump --image "$dir/img.qcow2" --format qcow2 --out "$dir/dump.raw" $CACHE \
+		>/dev/null || fail "$name: blkio dump"
+	cmp "$dir/dump.raw" "$dir/ref.raw" || fail "$name: reading the image back differs"
 	if [ -n "${base_sum:-}" ]; then
 		[ "$(cd "$dir" && sha256sum base.raw mid.qcow2)" = "$base_sum" ] ||
 			fail "$name: a backing file changed"
