@@ -211,7 +211,7 @@ int main(int argc, char **argv)
 	struct serial *serial;
 	char err[512];
 	sigset_t sigs;
-	int sigfd, status, serial_fd;
+	int sigfd, status, serial_fd = -1;
 	unsigned i;
 
 	vm.start_time = now_seconds();
@@ -266,7 +266,10 @@ int main(int argc, char **argv)
 		goto fail;
 	if (bi.is_linux && (cfg.pvm_quirks == TRI_ON ||
 			    (cfg.pvm_quirks == TRI_AUTO && vm.pvm_host))) {
-		vm_cmdline_append(&vm, PVM_LINUX_OPTIONS);
+		if (vm_cmdline_append(&vm, PVM_LINUX_OPTIONS)) {
+			snprintf(err, sizeof(err), "--cmdline leaves no room for the PVM options");
+			goto fail;
+		}
 		if (cfg.pvm_quirks == TRI_AUTO)
 			fprintf(stderr, "vmm: PVM host: appending \"" PVM_LINUX_OPTIONS
 				"\" to the Linux command line (--pvm-quirks off to stop)\n");
@@ -314,6 +317,8 @@ int main(int argc, char **argv)
 
 fail:
 	vm_destroy_devices(&vm);
+	if (serial_fd > STDERR_FILENO)
+		close(serial_fd);
 	vm_close(&vm);
 	return die(status, err);
 }
