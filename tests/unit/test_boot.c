@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vmm/boot.h"
+#include "tests/unit/check_main.h"
 
 #define MiB (1ULL << 20)
 
@@ -289,8 +290,6 @@ int main(void)
 {
 	Suite *s = suite_create("boot");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, bzimage_ok);
 	tcase_add_test(tc, bzimage_small_guest_relocates);
@@ -301,9 +300,5 @@ int main(void)
 	tcase_add_test(tc, zero_page);
 	tcase_add_test(tc, mptable);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "storage/io_engine.h"
+#include "tests/unit/check_main.h"
 
 struct op {
 	struct io_cb cb;
@@ -638,16 +639,10 @@ int main(void)
 {
 	Suite *s = suite_create("io_engine");
 	TCase *tc = tcase_create("io_uring"), *ts = tcase_create("sync");
-	SRunner *sr;
-	int failed;
 
 	add_tests(tc, false);
 	add_tests(ts, true);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, ts);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

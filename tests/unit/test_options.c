@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vmm/options.h"
+#include "tests/unit/check_main.h"
 
 static struct vmm_config cfg;
 static char err[256];
@@ -162,8 +163,6 @@ int main(void)
 {
 	Suite *s = suite_create("options");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, sizes);
 	tcase_add_test(tc, defaults_and_basic);
@@ -171,9 +170,5 @@ int main(void)
 	tcase_add_test(tc, disks);
 	tcase_add_test(tc, too_many_disks);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

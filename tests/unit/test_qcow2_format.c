@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "storage/qcow2_format.h"
+#include "tests/unit/check_main.h"
 
 START_TEST(l2_entry_kinds)
 {
@@ -180,8 +181,6 @@ int main(void)
 {
 	Suite *s = suite_create("qcow2_format");
 	TCase *tc = tcase_create("format");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, l2_entry_kinds);
 	tcase_add_test(tc, compressed_descriptors);
@@ -189,9 +188,5 @@ int main(void)
 	tcase_add_test(tc, l1_sizing);
 	tcase_add_test(tc, big_endian_helpers);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

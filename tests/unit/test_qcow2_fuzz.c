@@ -18,6 +18,8 @@
 #include "guest/common/pattern.h"
 #include "storage/block_backend.h"
 #include "storage/qcow2.h"
+#include "tests/unit/check_main.h"
+#include "tests/unit/storage_fixture.h"
 
 static char dir[256];
 static struct io_engine *eng;
@@ -34,22 +36,12 @@ static uint64_t rnd(void)
 
 static void setup(void)
 {
-	char err[256] = "";
-	const char *t = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/vmm-test-qfuzz.XXXXXX", t ? t : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	eng = io_engine_create(64, err, sizeof(err));
-	ck_assert_msg(eng, "%s", err);
+	storage_fixture_setup(dir, sizeof(dir), "qfuzz", 64, &eng);
 }
 
 static void teardown(void)
 {
-	char cmd[600];
-
-	io_engine_destroy(eng);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	storage_fixture_teardown(dir, eng);
 }
 
 static void sh(const char *cmd)
@@ -251,8 +243,6 @@ int main(void)
 {
 	Suite *s = suite_create("qcow2_fuzz");
 	TCase *tc = tcase_create("qcow2_fuzz");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 240);
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -260,9 +250,5 @@ int main(void)
 	tcase_add_test(tc, fuzz_compressed);
 	tcase_add_test(tc, fuzz_v2);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

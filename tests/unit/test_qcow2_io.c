@@ -16,6 +16,8 @@
 #include "guest/common/pattern.h"
 #include "storage/block_backend.h"
 #include "storage/qcow2.h"
+#include "tests/unit/check_main.h"
+#include "tests/unit/storage_fixture.h"
 
 #define KiB 1024ULL
 #define MiB (1024ULL * 1024)
@@ -25,22 +27,12 @@ static struct io_engine *eng;
 
 static void setup(void)
 {
-	char err[256] = "";
-	const char *t = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/vmm-test-qcow2.XXXXXX", t ? t : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	eng = io_engine_create(128, err, sizeof(err));
-	ck_assert_msg(eng, "%s", err);
+	storage_fixture_setup(dir, sizeof(dir), "qcow2", 128, &eng);
 }
 
 static void teardown(void)
 {
-	char cmd[600];
-
-	io_engine_destroy(eng);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	storage_fixture_teardown(dir, eng);
 }
 
 /* run a shell command in the test directory */
@@ -557,8 +549,6 @@ int main(void)
 {
 	Suite *s = suite_create("qcow2_io");
 	TCase *tc = tcase_create("qcow2_io");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -571,9 +561,5 @@ int main(void)
 	tcase_add_test(tc, malformed_tables);
 	tcase_add_test(tc, backing_errors);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

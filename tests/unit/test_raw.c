@@ -12,6 +12,8 @@
 
 #include "guest/common/pattern.h"
 #include "storage/block.h"
+#include "tests/unit/check_main.h"
+#include "tests/unit/storage_fixture.h"
 
 #define MiB (1024 * 1024)
 
@@ -21,23 +23,13 @@ static struct io_engine *eng;
 
 static void setup(void)
 {
-	char err[256] = "";
-	const char *t = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/vmm-test-raw.XXXXXX", t ? t : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	storage_fixture_setup(dir, sizeof(dir), "raw", 64, &eng);
 	snprintf(img, sizeof(img), "%s/disk.img", dir);
-	eng = io_engine_create(64, err, sizeof(err));
-	ck_assert_msg(eng, "%s", err);
 }
 
 static void teardown(void)
 {
-	char cmd[600];
-
-	io_engine_destroy(eng);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	storage_fixture_teardown(dir, eng);
 }
 
 static void make_image(const char *path, uint64_t size)
@@ -621,16 +613,10 @@ int main(void)
 {
 	Suite *s = suite_create("raw");
 	TCase *tc = tcase_create("raw"), *ts = tcase_create("raw-sync-engine");
-	SRunner *sr;
-	int failed;
 
 	add_tests(tc, false);
 	add_tests(ts, true);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, ts);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

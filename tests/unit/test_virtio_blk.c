@@ -18,6 +18,7 @@
 #include "devices/virtio_mmio.h"
 #include "devices/virtqueue.h"
 #include "vmm/vm.h"
+#include "tests/unit/check_main.h"
 
 /* ---- fake struct vm: the vm.h services the devices use ---- */
 #define RAM_SIZE	(8u << 20)
@@ -1112,11 +1113,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *r = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(r, CK_NORMAL);
-	failed = srunner_ntests_failed(r);
-	srunner_free(r);
-	return failed ? 1 : 0;
+	return check_run(suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "devices/virtqueue.h"
+#include "tests/unit/check_main.h"
 
 /* test double for the one vm.h service virtqueue.c uses */
 static int log_count;
@@ -790,11 +791,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *r = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(r, CK_NORMAL);
-	failed = srunner_ntests_failed(r);
-	srunner_free(r);
-	return failed ? 1 : 0;
+	return check_run(suite());
 }
