@@ -52,43 +52,17 @@ static void sh(const char *cmd)
 	ck_assert_msg(system(full) == 0, "failed: %s", cmd);
 }
 
-struct req {
-	struct blk_req r;
-	struct iovec iov;
-	int result;
-	bool done;
-};
-
-static void req_done(struct blk_req *r, int result)
-{
-	struct req *q = (struct req *)r;
-
-	q->result = result;
-	q->done = true;
-}
-
 /* One request, waited for; returns its result. */
 static int io(struct blk_dev *d, enum blk_op op, uint64_t off, void *buf,
 	      uint64_t len)
 {
 	struct req q;
 
-	memset(&q, 0, sizeof(q));
 	if (off >= d->size)
 		return 0;
 	if (len > d->size - off)
 		len = d->size - off;
-	q.r.op = op;
-	q.r.offset = off;
-	q.r.len = len;
-	if (buf) {
-		q.iov.iov_base = buf;
-		q.iov.iov_len = len;
-		q.r.iov = &q.iov;
-		q.r.iovcnt = 1;
-	}
-	q.r.done = req_done;
-	d->ops->submit(d, &q.r);
+	req_start(d, &q, op, off, buf, len);
 	while (!q.done) {
 		io_engine_submit(eng);
 		ck_assert_int_ge(io_engine_wait(eng), 0);

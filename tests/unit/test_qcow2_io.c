@@ -79,38 +79,6 @@ static struct blk_dev *open_ok(const char *name, bool ro)
 	return d;
 }
 
-struct req {
-	struct blk_req r;
-	struct iovec iov;
-	int result;
-	bool done;
-};
-
-static void req_done(struct blk_req *r, int result)
-{
-	struct req *q = (struct req *)r;
-
-	q->result = result;
-	q->done = true;
-}
-
-static void start(struct blk_dev *d, struct req *q, enum blk_op op,
-		  uint64_t off, void *buf, uint64_t len)
-{
-	memset(q, 0, sizeof(*q));
-	q->r.op = op;
-	q->r.offset = off;
-	q->r.len = len;
-	if (buf) {
-		q->iov.iov_base = buf;
-		q->iov.iov_len = len;
-		q->r.iov = &q->iov;
-		q->r.iovcnt = 1;
-	}
-	q->r.done = req_done;
-	d->ops->submit(d, &q->r);
-}
-
 static void wait_all(struct req *q, int n)
 {
 	int i;
@@ -133,7 +101,7 @@ static void do_io(struct blk_dev *d, enum blk_op op, uint64_t off, void *buf,
 {
 	struct req q;
 
-	start(d, &q, op, off, buf, len);
+	req_start(d, &q, op, off, buf, len);
 	wait_all(&q, 1);
 }
 
@@ -187,7 +155,7 @@ static void compare_with_qemu(const char *name)
 
 			if (len > size - off)
 				len = size - off;
-			start(d, &q[n], BLK_OP_READ, off, got + off, len);
+			req_start(d, &q[n], BLK_OP_READ, off, got + off, len);
 			off += len;
 		}
 		wait_all(q, n);
@@ -276,7 +244,7 @@ static void concurrent_writes(bool backing)
 		bufs[i] = malloc(4 * KiB);
 		pattern_fill(bufs[i], 100 + i, off, 4 * KiB);
 		memcpy(model + off, bufs[i], 4 * KiB);
-		start(d, &q[i], BLK_OP_WRITE, off, bufs[i], 4 * KiB);
+		req_start(d, &q[i], BLK_OP_WRITE, off, bufs[i], 4 * KiB);
 	}
 	wait_all(q, 32);
 	do_io(d, BLK_OP_FLUSH, 0, NULL, 0);
@@ -328,10 +296,10 @@ START_TEST(freed_cluster_waits_for_readers)
 	ck_assert_int_eq(q2_map(s->img, 0, cs, &m), 0);
 	ck_assert_int_eq(m.kind, QCOW2_DATA);
 	host_a = m.host;
-	start(d, &q[0], BLK_OP_READ, 0, rbuf, cs);	/* in flight */
-	start(d, &q[1], BLK_OP_DISCARD, 0, NULL, cs);	/* frees host_a */
+	req_start(d, &q[0], BLK_OP_READ, 0, rbuf, cs);	/* in flight */
+	req_start(d, &q[1], BLK_OP_DISCARD, 0, NULL, cs);	/* frees host_a */
 	pattern_fill(big, 2, 20 * cs, cs);
-	start(d, &q[2], BLK_OP_WRITE, 20 * cs, big, cs);	/* allocates */
+	req_start(d, &q[2], BLK_OP_WRITE, 20 * cs, big, cs);	/* allocates */
 	wait_all(q, 3);
 	ck_assert_int_eq(q2_map(s->img, 20 * cs, cs, &m), 0);
 	ck_assert_int_eq(m.kind, QCOW2_DATA);
@@ -339,7 +307,7 @@ START_TEST(freed_cluster_waits_for_readers)
 		      "a cluster was reused while a read of it was in flight");
 	ck_assert_uint_eq(pattern_check(rbuf, 1, 0, cs), cs);
 	/* once idle, the freed cluster is reusable */
-	start(d, &q[0], BLK_OP_WRITE, 30 * cs, big, cs);
+	req_start(d, &q[0], BLK_OP_WRITE, 30 * cs, big, cs);
 	wait_all(q, 1);
 	d->ops->close(d);
 	sh("qemu-img check -q f.qcow2");
