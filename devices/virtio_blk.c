@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/registry.h"
 #include "devices/virtio_mmio.h"
 #include "devices/virtqueue.h"
 #include "vmm/event_loop.h"
@@ -752,3 +753,81 @@ fail_leak:
 	event_loop_destroy(d->loop);
 	return -1;
 }
+
+/* One --disk value, e.g. "path=a.img,format=raw,readonly=on". */
+static int vblk_parse(char *s, void *cfg, unsigned index, char *err,
+		      size_t errlen)
+{
+	struct virtio_blk_opts *d = cfg;
+	char *save = NULL, *kv;
+	bool have_format = false;
+
+	memset(d, 0, sizeof(*d));
+	d->index = index;
+	d->blk.cache = BLK_CACHE_WRITEBACK;
+	for (kv = strtok_r(s, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(kv, '=');
+
+		if (!v)
+			return errf(err, errlen, "'%s' is not key=value", kv);
+		*v++ = '\0';
+		if (!strcmp(kv, "path")) {
+			if (!*v)
+				return errf(err, errlen, "empty path");
+			d->blk.path = v;
+		} else if (!strcmp(kv, "format")) {
+			int f = blk_format_parse(v);
+
+			if (f < 0)
+				return errf(err, errlen,
+					    "unknown format '%s' (raw or qcow2)", v);
+			d->blk.format = (enum blk_format)f;
+			have_format = true;
+		} else if (!strcmp(kv, "readonly")) {
+			if (device_parse_onoff(v, &d->blk.readonly))
+				return errf(err, errlen,
+					    "readonly=%s: expected on or off", v);
+		} else if (!strcmp(kv, "cache")) {
+			if (!strcmp(v, "none"))
+				d->blk.cache = BLK_CACHE_NONE;
+			else if (!strcmp(v, "writeback"))
+				d->blk.cache = BLK_CACHE_WRITEBACK;
+			else
+				return errf(err, errlen,
+					    "cache=%s: expected none or writeback", v);
+		} else if (!strcmp(kv, "serial")) {
+			/* GET_ID answers 20 bytes: refuse, don't truncate */
+			if (strlen(v) > VIRTIO_BLK_ID_BYTES)
+				return errf(err, errlen,
+					    "serial '%s' is longer than 20 characters", v);
+			d->serial = v;
+		} else {
+			return errf(err, errlen, "unknown key '%s'", kv);
+		}
+	}
+	if (!d->blk.path)
+		return errf(err, errlen, "path= is required");
+	if (!have_format)
+		return errf(err, errlen,
+			    "%s: format= is required (raw or qcow2; never probed)",
+			    d->blk.path);
+	return 0;
+}
+
+static int vblk_type_create(struct vm *vm, const void *cfg, char *err,
+			    size_t errlen)
+{
+	/* an image that cannot be opened is bad input, as is all else here */
+	return virtio_blk_create(vm, cfg, err, errlen) ? VMM_EXIT_BAD_INPUT : 0;
+}
+
+const struct device_type virtio_blk_type = {
+	.option = "disk",
+	.usage =
+"  --disk path=P,format=raw|qcow2[,readonly=on][,cache=none|writeback][,serial=S]\n"
+"                         a virtio-blk disk (repeatable, up to 8)\n",
+	.max = VIRTIO_BLK_MAX_DISKS,
+	.config_size = sizeof(struct virtio_blk_opts),
+	.parse = vblk_parse,
+	.create = vblk_type_create,
+};

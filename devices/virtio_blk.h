@@ -15,6 +15,8 @@ struct virtio_blk_opts {
 	unsigned index;		/* 0 for the first --disk, 1 for the next... */
 };
 
+#define VIRTIO_BLK_MAX_DISKS	8	/* --disk at most this often */
+
 /* Open the image, claim a virtio-mmio window and IRQ, start the device
  * thread, and register teardown with vm_add_device().  On failure returns
  * -1 with one line naming the problem in err. */
