@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/virtio_ids.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,14 +123,30 @@ static void parse_range(const struct vblk_params *p, uint32_t type,
 	r->may_unmap = seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
 }
 
-/* IN / OUT: the data buffers. */
+/* IN / OUT: the data buffers.  The limits the device advertises
+ * (SEG_MAX segments of SIZE_MAX bytes) are enforced whether or not the
+ * driver negotiated them: they bound what one request can make the
+ * backend hold. */
 static void parse_rw(const struct vblk_params *p, uint32_t type,
 		     uint64_t sector, struct iovec *data, unsigned n,
-		     struct vblk_request *r)
+		     struct vblk_request *r, char *msg, size_t msglen)
 {
 	bool wr = type == VIRTIO_BLK_T_OUT;
 	uint64_t len = iov_total(data, n);
 
+	if (n > VIRTIO_BLK_SEG_MAX) {
+		why(msg, msglen, "request with %u data segments (seg_max %u)",
+		    n, VIRTIO_BLK_SEG_MAX);
+		return answer(r, VIRTIO_BLK_S_IOERR);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (data[i].iov_len > VIRTIO_BLK_SIZE_MAX) {
+			why(msg, msglen, "request with a %zu-byte data segment "
+			    "(size_max %u)", data[i].iov_len,
+			    VIRTIO_BLK_SIZE_MAX);
+			return answer(r, VIRTIO_BLK_S_IOERR);
+		}
+	}
 	if (len % 512 || sector > (UINT64_MAX >> SECTOR_SHIFT) ||
 	    (wr && p->readonly))
 		return answer(r, VIRTIO_BLK_S_IOERR);
@@ -196,9 +213,11 @@ void vblk_parse_request(const struct vblk_params *p, struct virtq_elem *e,
 	}
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN:
-		return parse_rw(p, hdr.type, hdr.sector, in, n_in, r);
+		return parse_rw(p, hdr.type, hdr.sector, in, n_in, r, msg,
+				msglen);
 	case VIRTIO_BLK_T_OUT:
-		return parse_rw(p, hdr.type, hdr.sector, out, n_out, r);
+		return parse_rw(p, hdr.type, hdr.sector, out, n_out, r, msg,
+				msglen);
 	case VIRTIO_BLK_T_FLUSH:
 		r->action = VBLK_SUBMIT;
 		r->op = BLK_OP_FLUSH;
