@@ -5,7 +5,8 @@
  *
  *   netio sink   --if NAME [--seconds S] [--idle-ms MS] [--wait-ms MS]
  *                [--count N] [--verify full|sample]
- *   netio source --if NAME --frame LEN [--seconds S] [--count N]
+ *   netio source --if NAME --frame LEN [--seconds S] [--count N] [--sync]
+ *                [--wait-ms MS]
  *   netio bench  --tap NAME --dir tx|rx --frame LEN [--seconds S]
  *
  * sink: a packet socket on interface NAME counts the test frames arriving
@@ -13,7 +14,8 @@
  * stops S seconds after the first one, after --idle-ms (2000) without
  * one, at N frames, or when none came within --wait-ms (30000).
  * source: sends N frames (or for S seconds) out of interface NAME, i.e. to
- * whoever reads the TAP (the guest).  Frames longer than NETFRAME_MSS+54
+ * whoever reads the TAP (the guest); with --sync only once a test frame
+ * came in (the guest's netperf rx sends one when it is ready).  Frames longer than NETFRAME_MSS+54
  * go as one TSO frame (a virtio header with GSO TCPV4).
  * bench: opens TAP NAME itself, as vmm would (IFF_VNET_HDR, TSO offloads
  * on), and moves frames through it for S seconds: tx = written to the TAP
@@ -61,7 +63,7 @@ struct opts {
 	double seconds;
 	unsigned idle_ms, wait_ms;
 	uint64_t count;
-	bool full;
+	bool full, sync;
 };
 
 struct stats {
@@ -117,8 +119,8 @@ static void sink_account(struct stats *st, const struct opts *o,
 	uint64_t seq;
 	int r = netframe_check(f, len, o->full, &seq);
 
-	if (r == 0)
-		return;
+	if (r == 0 || seq == UINT64_MAX)
+		return;		/* not ours, or a guest's "ready" frame */
 	st->frames++;
 	st->bytes += len;
 	if (r < 0) {
@@ -258,6 +260,31 @@ static uint8_t *frame_for(struct frames *fr, uint64_t seq)
 
 	netframe_stamp(b + fr->hlen, fr->len, seq);
 	return b;
+}
+
+/* Wait for any test frame on fd (a packet socket with virtio headers). */
+static bool wait_hello(int fd, unsigned wait_ms)
+{
+	static uint8_t buf[PS_VHDR + NETFRAME_MAX + 64];
+	double end = now() + wait_ms / 1000.0;
+
+	while (now() < end) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		uint64_t seq;
+		ssize_t n;
+
+		if (poll(&pfd, 1, (int)((end - now()) * 1000) + 1) <= 0)
+			continue;
+		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT,
+			     (struct sockaddr *)&from, &fl);
+		if (n > PS_VHDR && from.sll_pkttype != PACKET_OUTGOING &&
+		    netframe_check(buf + PS_VHDR, (uint32_t)(n - PS_VHDR), false,
+				   &seq) != 0)
+			return true;
+	}
+	return false;
 }
 
 /* Send frames out of a packet socket (with virtio headers) until a limit.
@@ -449,7 +476,7 @@ static void usage(void)
 		"usage: netio sink --if NAME [--seconds S] [--idle-ms MS] "
 		"[--wait-ms MS] [--count N] [--verify full|sample]\n"
 		"       netio source --if NAME --frame LEN [--seconds S] "
-		"[--count N]\n"
+		"[--count N] [--sync] [--wait-ms MS]\n"
 		"       netio bench --tap NAME --dir tx|rx --frame LEN "
 		"[--seconds S]\n");
 	exit(2);
@@ -466,6 +493,7 @@ int main(int argc, char **argv)
 		{ "idle-ms", required_argument, NULL, 'I' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "wait-ms", required_argument, NULL, 'W' },
+		{ "sync", no_argument, NULL, 'S' },
 		{ "verify", required_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -489,6 +517,7 @@ int main(int argc, char **argv)
 		case 'I': o.idle_ms = (unsigned)num(optarg, "--idle-ms"); break;
 		case 'c': o.count = num(optarg, "--count"); break;
 		case 'W': o.wait_ms = (unsigned)num(optarg, "--wait-ms"); break;
+		case 'S': o.sync = true; break;
 		case 'v':
 			if (strcmp(optarg, "full") && strcmp(optarg, "sample"))
 				usage();
@@ -519,6 +548,11 @@ int main(int argc, char **argv)
 		int fd = packet_socket(o.ifname, true);
 
 		frames_init(&fr, PS_VHDR, o.frame, guest, host);
+		if (o.sync && !wait_hello(fd, o.wait_ms)) {
+			fprintf(stderr, "netio: no frame from the guest within "
+				"%u ms\n", o.wait_ms);
+			return 1;
+		}
 		source_run(fd, &o, &st, &fr);
 		print_stats("source", &o, &st, false);
 		return 0;

@@ -169,7 +169,14 @@ struct ping {
 	uint16_t id, want_seq;
 	bool got_reply;
 	uint64_t bad;
+	bool serve;			/* netserve: answer echo requests */
+	uint64_t answered, serve_until;
 };
+
+static bool served_enough(struct ping *p)
+{
+	return p->answered >= p->serve_until;
+}
 
 /* A slot to build a frame in (reclaiming, waiting a little if needed). */
 static uint8_t *tx_frame(struct ping *p, unsigned *slot)
@@ -251,8 +258,46 @@ static int send_echo(struct ping *p, uint16_t seq)
 	return 0;
 }
 
+/* Echo request to us: the same frame back with addresses swapped, type 0
+ * and the checksums redone (any length up to a slot). */
+static void answer_echo(struct ping *p, const struct net_frame *fr)
+{
+	uint32_t len = fr->total - NET_HDR_LEN, ip_len;
+	unsigned slot;
+	uint8_t *f, *ip, *icmp, tmp[6];
+
+	if (len > 2048 - NET_HDR_LEN || len < 14 + 20 + 8)
+		return;
+	f = tx_frame(p, &slot);
+	if (!f)
+		return;
+	net_frame_copy(fr, NET_HDR_LEN, f, len);
+	ip = f + 14;
+	ip_len = be16(ip + 2);
+	if (ip_len < 28 || 14 + ip_len > len || ip_csum(ip, 20) != 0) {
+		p->bad++;
+		return;
+	}
+	memcpy(f, f + 6, 6);
+	memcpy(f + 6, p->d->mac, 6);
+	memcpy(tmp, ip + 12, 4);
+	memcpy(ip + 12, ip + 16, 4);
+	memcpy(ip + 16, tmp, 4);
+	ip[8] = 64;
+	ip[10] = ip[11] = 0;
+	netframe_put_be16(ip + 10, ip_csum(ip, 20));
+	icmp = ip + 20;
+	icmp[0] = 0;
+	icmp[2] = icmp[3] = 0;
+	netframe_put_be16(icmp + 2, ip_csum(icmp, ip_len - 20));
+	if (net_tx_queue(p->d, slot, 14 + ip_len) == 0) {
+		net_tx_kick(p->d);
+		p->answered++;
+	}
+}
+
 /* Look at one received frame: ARP for us (answered), ARP reply from the
- * peer, echo reply. */
+ * peer, echo reply (netserve: echo requests are answered). */
 static void ping_rx(struct ping *p, const struct net_frame *fr)
 {
 	static uint8_t f[128];
@@ -270,6 +315,12 @@ static void ping_rx(struct ping *p, const struct net_frame *fr)
 			memcpy(p->peer_mac, f + 22, 6);
 			p->have_mac = true;
 		}
+		return;
+	}
+	if (p->serve && f[12] == 0x08 && f[13] == 0x00 && n >= 14 + 20 + 8 &&
+	    f[14] == 0x45 && f[23] == 1 && !memcmp(f + 30, p->me, 4) &&
+	    f[34] == 8) {
+		answer_echo(p, fr);
 		return;
 	}
 	if (f[12] == 0x08 && f[13] == 0x00 && n >= 14 + 20 + 8 + PING_DATA &&
@@ -406,12 +457,59 @@ out:
 	return rc;
 }
 
+static bool never(struct ping *p)
+{
+	(void)p;
+	return false;
+}
+
+/* netserve[:dev=N:seconds=10:pings=N] - answer ARP and ICMP echo for
+ * vmmtest.net's address for a while (or until pings echo requests were
+ * answered): the far end of another guest's netping. */
+static int cmd_netserve(struct cmd_args *a)
+{
+	static struct ping p;
+	uint64_t secs = arg_num(a, "seconds", 10);
+	uint64_t pings = arg_num(a, "pings", 0);
+	struct net_dev *d = dev_arg(a, true);
+	uint8_t *slots;
+	int rc = 0;
+
+	memset(&p, 0, sizeof(p));
+	if (!d || secs == UINT64_MAX || pings == UINT64_MAX ||
+	    net_config(a, p.me, p.peer) < 0) {
+		done_with(d);
+		return -1;
+	}
+	p.d = d;
+	p.serve = true;
+	slots = page_alloc(d->tx.qsize / 2);
+	if (!slots) {
+		done_with(d);
+		return fail_why(a, "no memory for TX slots");
+	}
+	net_tx_slots(d, slots, 2048);
+	p.serve_until = pings;
+	ping_until(&p, pings ? served_enough : never, secs * 1000000);
+	kprintf("netserve: answered %lu echo requests\n", p.answered);
+	if (pings && p.answered < pings)
+		rc = fail_why(a, "%lu of %lu echo requests within %lu s",
+			      p.answered, pings, secs);
+	for (int i = 0; i < 1000 && d->tx_inflight; i++) {
+		net_tx_reclaim(d);
+		udelay(100);
+	}
+	net_tx_slots(d, NULL, 0);
+	done_with(d);
+	return rc;
+}
+
 /* --- netperf --- */
 
 struct perf {
 	struct net_dev *d;
 	uint32_t frame;
-	uint64_t seconds_us, count;
+	uint64_t seconds_us, count, seq0;
 	bool full;
 	uint64_t frames, lost, reordered, bad, next_seq;
 };
@@ -448,7 +546,7 @@ static int perf_tx(struct cmd_args *a, struct perf *p)
 	struct net_dev *d = p->d;
 	uint32_t slot_bytes = (uint32_t)ALIGN_UP(NET_HDR_LEN + p->frame, 64);
 	bool tso = p->frame > NETFRAME_HDR_LEN + NETFRAME_MSS;
-	uint64_t n0 = d->v.notifies, i0 = d->v.irqs, seq = 0, t0, us;
+	uint64_t n0 = d->v.notifies, i0 = d->v.irqs, seq = p->seq0, t0, us;
 	uint8_t *mem;
 
 	if (tso && !virtio_has(&d->v, VIRTIO_NET_F_HOST_TSO4))
@@ -480,22 +578,24 @@ static int perf_tx(struct cmd_args *a, struct perf *p)
 		netframe_headers(f, p->frame, host, d->mac);
 		netframe_fill_payload(f, p->frame, i);
 	}
+	if (d->tx.qsize != NETFRAME_SLOTS)
+		return fail_why(a, "TX queue of %u entries, want %u", d->tx.qsize,
+				NETFRAME_SLOTS);
 	t0 = rdtsc();
 	for (;;) {
 		bool queued = false;
 
 		net_tx_reclaim(d);
 		us = tsc_us(rdtsc() - t0);
-		if (p->count ? seq >= p->count : us >= p->seconds_us)
+		if (p->count ? seq - p->seq0 >= p->count : us >= p->seconds_us)
 			break;
 		while (d->tx_inflight < d->tx.qsize &&
-		       (!p->count || seq < p->count)) {
+		       (!p->count || seq - p->seq0 < p->count)) {
 			unsigned i = (unsigned)(seq % d->tx.qsize);
 			uint8_t *f = net_tx_slot(d, i) + NET_HDR_LEN;
 
-			/* the payload depends on seq % 256 only */
-			if (d->tx.qsize != NETFRAME_SLOTS)
-				netframe_fill_payload(f, p->frame, seq);
+			/* the payload depends on seq % 256 only: slot i
+			 * holds it already */
 			netframe_stamp(f, p->frame, seq);
 			if (net_tx_queue(d, i, p->frame) < 0)
 				break;
@@ -517,7 +617,7 @@ static int perf_tx(struct cmd_args *a, struct perf *p)
 	us = tsc_us(rdtsc() - t0);
 	if (d->tx_inflight)
 		return fail_why(a, "%u frames never completed", d->tx_inflight);
-	p->frames = seq;
+	p->frames = seq - p->seq0;
 	perf_print(p, "tx", us, n0, i0);
 	return 0;
 }
@@ -563,8 +663,8 @@ static void perf_check(struct perf *p, const struct net_frame *fr)
 					  8) == 8 ? 1 : -1;
 		}
 	}
-	if (r == 0)
-		return;		/* not a test frame */
+	if (r == 0 || len != p->frame)
+		return;		/* not a test frame of this run */
 	p->frames++;
 	if (r < 0) {
 		if (p->bad++ < 3)
@@ -579,6 +679,33 @@ static void perf_check(struct perf *p, const struct net_frame *fr)
 	}
 }
 
+/* "Ready": one short test frame (seq ~0) to the host, which netio source
+ * --sync waits for before it sends. */
+static int send_hello(struct net_dev *d, unsigned n)
+{
+	static const uint8_t host[6] = NETFRAME_HOST_MAC;
+	unsigned i = n % d->tx.qsize;
+	uint8_t *f;
+
+	if (!d->tx_mem) {
+		uint8_t *mem = page_alloc(ALIGN_UP(128ULL * d->tx.qsize,
+						   PAGE_SIZE) / PAGE_SIZE);
+
+		if (!mem)
+			return -1;
+		net_tx_slots(d, mem, 128);
+	}
+	net_tx_reclaim(d);
+	memset(net_tx_slot(d, i), 0, NET_HDR_LEN);
+	f = net_tx_slot(d, i) + NET_HDR_LEN;
+	netframe_headers(f, NETFRAME_MIN, host, d->mac);
+	netframe_stamp(f, NETFRAME_MIN, UINT64_MAX);
+	if (net_tx_queue(d, i, NETFRAME_MIN) < 0)
+		return -1;
+	net_tx_kick(d);
+	return 0;
+}
+
 static int perf_rx(struct cmd_args *a, struct perf *p, uint64_t wait_us)
 {
 	struct net_dev *d = p->d;
@@ -586,6 +713,12 @@ static int perf_rx(struct cmd_args *a, struct perf *p, uint64_t wait_us)
 	uint64_t now, us = 0;
 	struct net_frame fr;
 
+	uint64_t hello_at = t0;
+	unsigned hellos = 0;
+
+	p->next_seq = p->seq0;
+	if (send_hello(d, hellos++) < 0)
+		return fail_why(a, "cannot send the ready frame");
 	for (;;) {
 		bool got = false;
 		int r;
@@ -622,9 +755,20 @@ static int perf_rx(struct cmd_args *a, struct perf *p, uint64_t wait_us)
 		} else if (tsc_us(now - t0) > wait_us) {
 			return fail_why(a, "no test frame within %lu ms",
 					wait_us / 1000);
+		} else if (tsc_us(now - hello_at) > 500000) {
+			/* again, in case the host side was not listening */
+			hello_at = now;
+			if (send_hello(d, hellos++) < 0)
+				return fail_why(a, "cannot send the ready "
+						"frame");
 		}
+		net_tx_reclaim(d);
 		if (!got)
 			net_wait(d);
+	}
+	for (int i = 0; i < 1000 && d->tx_inflight; i++) {
+		net_tx_reclaim(d);
+		udelay(100);
 	}
 	perf_print(p, "rx", us, n0, i0);
 	if (p->bad)
@@ -632,12 +776,13 @@ static int perf_rx(struct cmd_args *a, struct perf *p, uint64_t wait_us)
 	return 0;
 }
 
-/* netperf[:dev=N:dir=tx|rx:frame=1514:seconds=2:count=N:verify=sample|full:
- *         wait_ms=30000:wait=hybrid:spin=50] */
+/* netperf[:dev=N:dir=tx|rx:frame=1514:seconds=2:count=N:seq=0:
+ *         verify=sample|full:wait_ms=30000:wait=hybrid:spin=50] */
 static int cmd_netperf(struct cmd_args *a)
 {
 	static struct perf p;
-	char dir[8], ver[8];
+	char dirbuf[8], verbuf[8];
+	const char *dir, *ver;
 	uint64_t frame = arg_num(a, "frame", 1514);
 	uint64_t secs = arg_num(a, "seconds", 2);
 	uint64_t wait_ms = arg_num(a, "wait_ms", 30000);
@@ -646,10 +791,12 @@ static int cmd_netperf(struct cmd_args *a)
 
 	memset(&p, 0, sizeof(p));
 	p.count = arg_num(a, "count", 0);
-	arg_str(a, "dir", "tx", dir, sizeof(dir));
-	arg_str(a, "verify", "sample", ver, sizeof(ver));
+	p.seq0 = arg_num(a, "seq", 0);
+	dir = arg_str(a, "dir", "tx", dirbuf, sizeof(dirbuf));
+	ver = arg_str(a, "verify", "sample", verbuf, sizeof(verbuf));
 	if (!d || frame == UINT64_MAX || secs == UINT64_MAX ||
-	    p.count == UINT64_MAX || wait_ms == UINT64_MAX) {
+	    p.count == UINT64_MAX || p.seq0 == UINT64_MAX ||
+	    wait_ms == UINT64_MAX) {
 		done_with(d);
 		return -1;
 	}
@@ -681,5 +828,6 @@ const struct command net_commands[] = {
 	{ "netinfo", cmd_netinfo, "MAC, MTU, link, features per NIC" },
 	{ "netping", cmd_netping, "ARP + ICMP echo to vmmtest.net's gw" },
 	{ "netperf", cmd_netperf, "bulk frames: dir=tx|rx:frame=1514:seconds=2" },
+	{ "netserve", cmd_netserve, "answer ARP and ping: netserve:seconds=10" },
 	{ NULL, NULL, NULL },
 };
