@@ -17,7 +17,7 @@ static struct blk_dev *dev_arg(struct cmd_args *a)
 		return NULL;
 	}
 	if (!d->ok && blk_reinit(d) < 0) {
-		fail_why(a, "device %lu unusable: %s", n, d->why);
+		fail_why(a, "device %lu unusable: %s", n, d->v.why);
 		return NULL;
 	}
 	if (wait_arg(a, d) < 0)
@@ -71,13 +71,13 @@ static void print_info(struct blk_dev *d)
 		"blk_size=%u ro=%d flush=%d size_max=%u seg_max=%u queue=%u "
 		"queues=%u indirect=%d event_idx=%d discard=%d write_zeroes=%d "
 		"features=%#lx serial=%s\n",
-		d->index, d->base, d->irq, d->capacity, d->capacity * 512,
-		d->blk_size, d->ro, !!(d->features & (1ULL << VIRTIO_BLK_F_FLUSH)),
-		d->size_max, d->seg_max, d->q->qsize, d->nq,
-		!!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)),
-		!!(d->features & (1ULL << VIRTIO_F_EVENT_IDX)),
-		!!(d->features & (1ULL << VIRTIO_BLK_F_DISCARD)),
-		!!(d->features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES)), d->features,
+		d->index, d->v.base, d->v.irq, d->capacity, d->capacity * 512,
+		d->blk_size, d->ro, !!(d->v.features & (1ULL << VIRTIO_BLK_F_FLUSH)),
+		d->size_max, d->seg_max, d->q->vq.qsize, d->nq,
+		!!(d->v.features & (1ULL << VIRTIO_F_INDIRECT_DESC)),
+		!!(d->v.features & (1ULL << VIRTIO_F_EVENT_IDX)),
+		!!(d->v.features & (1ULL << VIRTIO_BLK_F_DISCARD)),
+		!!(d->v.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES)), d->v.features,
 		serial[0] ? serial : "-");
 }
 
@@ -99,7 +99,7 @@ static int cmd_blkinfo(struct cmd_args *a)
 	for (unsigned i = 0; i < nblk; i++) {
 		if (!blk_devs[i].ok) {
 			kprintf("blkinfo: dev=%u unusable: %s\n", i,
-				blk_devs[i].why);
+				blk_devs[i].v.why);
 			return fail_why(a, "device %u unusable", i);
 		}
 		print_info(&blk_devs[i]);
@@ -166,7 +166,7 @@ static int cmd_blktest(struct cmd_args *a)
 		goto out;
 	}
 	kprintf("blktest: dev=%u reads, write, read-back and restore ok "
-		"(%lu notifies, %lu interrupts)\n", d->index, d->notifies, d->irqs);
+		"(%lu notifies, %lu interrupts)\n", d->index, d->v.notifies, d->v.irqs);
 	rc = 0;
 out:
 	done_with(d);
@@ -190,11 +190,11 @@ static int cmd_blkirq(struct cmd_args *a)
 		goto out;
 	}
 	blk_set_wait(d, 0);	/* route the IRQ, start the backstop timer */
-	irqs0 = d->irqs;
+	irqs0 = d->v.irqs;
 	for (uint64_t i = 0; i < n; i++) {
 		struct blk_req *r = blk_req_get(d);
 		struct blk_seg seg = { (uint64_t)buf, 512 };
-		uint64_t before = d->irqs, t0 = rdtsc();
+		uint64_t before = d->v.irqs, t0 = rdtsc();
 
 		if (!r || blk_queue(d, r, VIRTIO_BLK_T_IN, i, &seg, 1, true) < 0) {
 			fail_why(a, "cannot queue");
@@ -203,10 +203,10 @@ static int cmd_blkirq(struct cmd_args *a)
 		blk_arm_irq(d, true);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		blk_kick(d);
-		while (d->irqs == before && tsc_us(rdtsc() - t0) < 1000000)
+		while (d->v.irqs == before && tsc_us(rdtsc() - t0) < 1000000)
 			irq_wait();
 		blk_arm_irq(d, false);
-		if (d->irqs == before) {
+		if (d->v.irqs == before) {
 			fail_why(a, "no interrupt within 1 s for read %lu "
 				 "(status %s)", i, blk_status_name(r->result));
 			goto out;
@@ -218,7 +218,7 @@ static int cmd_blkirq(struct cmd_args *a)
 		blk_req_put(d, r);
 	}
 	kprintf("blkirq: dev=%u %lu reads, %lu interrupts\n", d->index, n,
-		d->irqs - irqs0);
+		d->v.irqs - irqs0);
 	rc = 0;
 out:
 	done_with(d);
@@ -262,7 +262,7 @@ static int mq_transfer(struct blk_dev *d, bool write, uint8_t *buf,
 			blk_select_queue(d, qi);
 			if (!blk_poll(d))
 				continue;
-			for (unsigned i = 0; i < d->q->qsize; i++) {
+			for (unsigned i = 0; i < d->q->vq.qsize; i++) {
 				struct blk_req *r = &d->q->reqs[i];
 
 				if (!r->in_use || r->result == BLK_S_PENDING)
@@ -541,7 +541,7 @@ static int perf_run(struct cmd_args *a, struct blk_dev *d, const char *mode,
 	bool write = !strcmp(mode, "write") || !strcmp(mode, "randwrite");
 	bool rnd = !strncmp(mode, "rand", 4);
 	uint64_t nreq = bytes / bs, issued = 0, done = 0, t0, us, n;
-	uint64_t n0 = d->notifies, i0 = d->irqs, rng = rdtsc() | 1;
+	uint64_t n0 = d->v.notifies, i0 = d->v.irqs, rng = rdtsc() | 1;
 	uint64_t max = blk_max_req(d), blocks = span / bs;
 	uint8_t *bufs;
 	struct blk_req *reqs[256];
@@ -550,8 +550,8 @@ static int perf_run(struct cmd_args *a, struct blk_dev *d, const char *mode,
 	if (bs > max)
 		return fail_why(a, "bs %lu above the device's request limit %lu",
 				bs, max);
-	if (qd > d->q->qsize || qd > ARRAY_SIZE(reqs))
-		return fail_why(a, "qd %lu above the queue size %u", qd, d->q->qsize);
+	if (qd > d->q->vq.qsize || qd > ARRAY_SIZE(reqs))
+		return fail_why(a, "qd %lu above the queue size %u", qd, d->q->vq.qsize);
 	if (nreq == 0 || blocks == 0)
 		return fail_why(a, "size/span smaller than bs");
 	if (!rnd && bytes > span)
@@ -618,9 +618,9 @@ static int perf_run(struct cmd_args *a, struct blk_dev *d, const char *mode,
 		d->spin_us == BLK_SPIN_POLL ? "poll" : d->spin_us ? "hybrid" : "irq",
 		nreq * bs, us,
 		fix3(f1, sizeof(f1), nreq * bs * 1000 / us),
-		nreq * 1000000 / us, nreq, d->notifies - n0, d->irqs - i0,
+		nreq * 1000000 / us, nreq, d->v.notifies - n0, d->v.irqs - i0,
 		fix3(f2, sizeof(f2),
-		     (d->notifies - n0 + 2 * (d->irqs - i0)) * 1000 / nreq));
+		     (d->v.notifies - n0 + 2 * (d->v.irqs - i0)) * 1000 / nreq));
 	return 0;
 }
 
@@ -812,7 +812,7 @@ static int cmd_blkflush(struct cmd_args *a)
 
 	if (!d)
 		return -1;
-	if (!(d->features & (1ULL << VIRTIO_BLK_F_FLUSH))) {
+	if (!(d->v.features & (1ULL << VIRTIO_BLK_F_FLUSH))) {
 		fail_why(a, "device %u: VIRTIO_BLK_F_FLUSH not negotiated",
 			 d->index);
 		goto out;
@@ -855,7 +855,7 @@ static int cmd_blkzero(struct cmd_args *a)
 
 	if (!d || unmap == UINT64_MAX || sector_range(a, d, &off, &len) < 0)
 		goto out;
-	if (!(d->features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES))) {
+	if (!(d->v.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES))) {
 		fail_why(a, "device %u does not offer WRITE_ZEROES", d->index);
 		goto out;
 	}
@@ -896,7 +896,7 @@ static int cmd_blkdiscard(struct cmd_args *a)
 
 	if (!d || sector_range(a, d, &off, &len) < 0)
 		goto out;
-	if (!(d->features & (1ULL << VIRTIO_BLK_F_DISCARD))) {
+	if (!(d->v.features & (1ULL << VIRTIO_BLK_F_DISCARD))) {
 		fail_why(a, "device %u does not offer DISCARD", d->index);
 		goto out;
 	}

@@ -36,7 +36,7 @@ static unsigned build(unsigned i, struct blk_dev *d, struct blk_req *r,
 		return 3;
 	case 1:		/* data buffer on the device's own MMIO window */
 		c[0] = (struct vring_desc){ hdr, 16, N, 1 };
-		c[1] = (struct vring_desc){ d->base, 512, N | W, 2 };
+		c[1] = (struct vring_desc){ d->v.base, 512, N | W, 2 };
 		c[2] = (struct vring_desc){ st, 1, W, 0 };
 		return 3;
 	case 2:		/* a loop: the last descriptor points back to the data */
@@ -73,12 +73,12 @@ static unsigned build(unsigned i, struct blk_dev *d, struct blk_req *r,
 		c[2] = (struct vring_desc){ st, 1, W, 0 };
 		return 3;
 	case 9:		/* indirect table outside RAM */
-		if (!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)))
+		if (!(d->v.features & (1ULL << VIRTIO_F_INDIRECT_DESC)))
 			return 0;
 		c[0] = (struct vring_desc){ BAD_GPA, 48, VRING_DESC_F_INDIRECT, 0 };
 		return 1;
 	case 10:	/* nested indirect table */
-		if (!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)))
+		if (!(d->v.features & (1ULL << VIRTIO_F_INDIRECT_DESC)))
 			return 0;
 		tbl[0] = (struct vring_desc){ hdr, 16, N, 1 };
 		tbl[1] = (struct vring_desc){ (uint64_t)&tbl[4], 48,
@@ -89,7 +89,7 @@ static unsigned build(unsigned i, struct blk_dev *d, struct blk_req *r,
 					    VRING_DESC_F_INDIRECT, 0 };
 		return 1;
 	case 11:	/* indirect table whose chain loops */
-		if (!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)))
+		if (!(d->v.features & (1ULL << VIRTIO_F_INDIRECT_DESC)))
 			return 0;
 		tbl[0] = (struct vring_desc){ hdr, 16, N, 1 };
 		tbl[1] = (struct vring_desc){ (uint64_t)data, 512, N | W, 0 };
@@ -151,8 +151,7 @@ static int sanity(struct blk_dev *d, uint64_t sector, char *why, size_t len)
 /* Queue an avail entry naming a descriptor index beyond the ring. */
 static void queue_bad_head(struct blk_dev *d)
 {
-	d->q->avail[2 + d->q->avail_idx % d->q->qsize] = (uint16_t)(d->q->qsize + 7);
-	d->q->avail_idx++;
+	virtq_add(&d->q->vq, (uint16_t)(d->q->vq.qsize + 7));
 }
 
 /* blkhostile[:dev=0:other=1] */
@@ -169,7 +168,7 @@ static int cmd_blkhostile(struct cmd_args *a)
 	if (dn == UINT64_MAX || !d)
 		return fail_why(a, "no virtio-blk device %lu", dn);
 	if (!d->ok && blk_reinit(d) < 0)
-		return fail_why(a, "device %lu unusable: %s", dn, d->why);
+		return fail_why(a, "device %lu unusable: %s", dn, d->v.why);
 	if (on != UINT64_MAX && !(o = blk_get((unsigned)on)))
 		return fail_why(a, "no virtio-blk device %lu", on);
 	if (!tbl || !data)
@@ -243,7 +242,7 @@ static int cmd_blkhostile(struct cmd_args *a)
 			resets++;
 			if (blk_reinit(d) < 0)
 				return fail_why(a, "%s: re-init failed: %s",
-						cases[i].name, d->why);
+						cases[i].name, d->v.why);
 		}
 		if (sanity(d, 1000, why, sizeof(why)) < 0)
 			return fail_why(a, "after %s: device broken: %s",
@@ -275,9 +274,9 @@ static int cmd_blknego(struct cmd_args *a)
 	if (dn == UINT64_MAX || !d)
 		return fail_why(a, "no virtio-blk device %lu", dn);
 	blk_set_wait(d, BLK_SPIN_POLL);
-	base = d->features ? d->features : 1ULL << VIRTIO_F_VERSION_1;
+	base = d->v.features ? d->v.features : 1ULL << VIRTIO_F_VERSION_1;
 	for (unsigned b = 40; b < 64 && !unoffered; b++)
-		if (!(d->dev_features & (1ULL << b)))
+		if (!(d->v.dev_features & (1ULL << b)))
 			unoffered = 1ULL << b;
 	r = blk_try_features(d, base & ~(1ULL << VIRTIO_F_VERSION_1));
 	kprintf("blknego: without VERSION_1: %s\n",
@@ -294,13 +293,13 @@ static int cmd_blknego(struct cmd_args *a)
 					r == 1 ? "accepted" : "(no reset)");
 	}
 	if (blk_reinit(d) < 0)
-		return fail_why(a, "normal negotiation failed: %s", d->why);
+		return fail_why(a, "normal negotiation failed: %s", d->v.why);
 	st = blk_rw(d, VIRTIO_BLK_T_IN, 0, buf, 512);
 	if (st)
 		return fail_why(a, "read after negotiation: %s",
 				blk_status_name(st));
 	kprintf("blknego: dev=%lu normal negotiation ok, features %#lx\n", dn,
-		d->features);
+		d->v.features);
 	return 0;
 }
 
@@ -323,8 +322,8 @@ static int cmd_blkreset(struct cmd_args *a)
 	if (!ref || !chk || !bufs)
 		return fail_why(a, "out of memory");
 	if (!d->ok && blk_reinit(d) < 0)
-		return fail_why(a, "device %lu unusable: %s", dn, d->why);
-	if (qd == 0 || qd > d->q->qsize || qd > 64)
+		return fail_why(a, "device %lu unusable: %s", dn, d->v.why);
+	if (qd == 0 || qd > d->q->vq.qsize || qd > 64)
 		return fail_why(a, "qd must be 1..min(64, queue size)");
 	blk_set_wait(d, BLK_SPIN_POLL);
 	sectors = d->capacity > 128 ? d->capacity - 128 : 0;
@@ -347,7 +346,7 @@ static int cmd_blkreset(struct cmd_args *a)
 		if (blk_reset(d) < 0)
 			return fail_why(a, "round %lu: device did not reset", round);
 		if (blk_reinit(d) < 0)
-			return fail_why(a, "round %lu: re-init: %s", round, d->why);
+			return fail_why(a, "round %lu: re-init: %s", round, d->v.why);
 		memset(chk, 0, 65536);
 		if ((st = blk_rw(d, VIRTIO_BLK_T_IN, 0, chk, 65536)))
 			return fail_why(a, "round %lu: read after reset: %s", round,

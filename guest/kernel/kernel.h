@@ -249,5 +249,6 @@ struct command {
 extern const struct command core_commands[];
 extern const struct command blk_commands[];
 extern const struct command hostile_commands[];
+extern const struct command net_commands[];
 
 #endif

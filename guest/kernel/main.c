@@ -8,6 +8,7 @@
 #include "kernel.h"
 
 unsigned blk_probe_all(void);
+unsigned net_probe(void);
 
 #define BP_EXT_CMD_LINE_PTR	0x0c8
 #define BP_CMD_LINE_PTR		0x228
@@ -125,7 +126,7 @@ int fail_why(struct cmd_args *a, const char *fmt, ...)
 static const struct command *find_command(const char *name)
 {
 	static const struct command *const tables[] = {
-		core_commands, blk_commands, hostile_commands,
+		core_commands, blk_commands, hostile_commands, net_commands,
 	};
 
 	for (unsigned t = 0; t < ARRAY_SIZE(tables); t++)
@@ -138,7 +139,7 @@ static const struct command *find_command(const char *name)
 void list_commands(void)
 {
 	static const struct command *const tables[] = {
-		core_commands, blk_commands, hostile_commands,
+		core_commands, blk_commands, hostile_commands, net_commands,
 	};
 
 	for (unsigned t = 0; t < ARRAY_SIZE(tables); t++)
@@ -261,8 +262,10 @@ void kmain(const uint8_t *bp)
 	}
 	/* devices keep their rings for the whole run: probe before the
 	 * per-command allocator marks */
-	if (strstr_cmdline("virtio_mmio.device="))
+	if (strstr_cmdline("virtio_mmio.device=")) {
 		blk_probe_all();
+		net_probe();
+	}
 
 	for (p = run_list; *p;) {
 		size_t len = 0;

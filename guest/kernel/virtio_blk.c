@@ -1,5 +1,5 @@
-/* guest/kernel/virtio_blk.c - virtio-blk over virtio-mmio version 2 with
- * one split virtqueue (virtio 1.2: 2.7, 4.2, 5.2).
+/* guest/kernel/virtio_blk.c - virtio-blk (virtio 1.2: 5.2) on the shared
+ * virtio-mmio transport and split virtqueue of virtio.c.
  *
  * Exits are the expensive thing on a PVM host (~25-60 us each), so the data
  * path batches: requests are queued without a notify, blk_kick() publishes a
@@ -11,33 +11,6 @@
  */
 #include "virtio_blk.h"
 
-#define MMIO_MAGIC		0x000
-#define MMIO_VERSION		0x004
-#define MMIO_DEVICE_ID		0x008
-#define MMIO_DEV_FEATURES	0x010
-#define MMIO_DEV_FEATURES_SEL	0x014
-#define MMIO_DRV_FEATURES	0x020
-#define MMIO_DRV_FEATURES_SEL	0x024
-#define MMIO_QUEUE_SEL		0x030
-#define MMIO_QUEUE_NUM_MAX	0x034
-#define MMIO_QUEUE_NUM		0x038
-#define MMIO_QUEUE_READY	0x044
-#define MMIO_QUEUE_NOTIFY	0x050
-#define MMIO_INT_STATUS		0x060
-#define MMIO_INT_ACK		0x064
-#define MMIO_STATUS		0x070
-#define MMIO_QUEUE_DESC		0x080
-#define MMIO_QUEUE_DRIVER	0x090
-#define MMIO_QUEUE_DEVICE	0x0a0
-#define MMIO_CONFIG_GEN		0x0fc
-#define MMIO_CONFIG		0x100
-
-#define S_ACK		1
-#define S_DRIVER	2
-#define S_DRIVER_OK	4
-#define S_FEATURES_OK	8
-#define S_FAILED	128
-
 #define QUEUE_SIZE_WANT	256
 #define MAX_REQ_BYTES	(4ULL << 20)
 
@@ -45,50 +18,9 @@ struct blk_dev blk_devs[MAX_BLK];
 unsigned nblk;
 static bool probed;
 
-static uint32_t rd(struct blk_dev *d, unsigned reg)
-{
-	return mmio_read32(d->base + reg);
-}
-
-static void wr(struct blk_dev *d, unsigned reg, uint32_t v)
-{
-	mmio_write32(d->base + reg, v);
-}
-
-static int init_fail(struct blk_dev *d, const char *why)
-{
-	ksnprintf(d->why, sizeof(d->why), "%s", why);
-	wr(d, MMIO_STATUS, rd(d, MMIO_STATUS) | S_FAILED);
-	d->ok = false;
-	return -1;
-}
-
 uint32_t blk_status(struct blk_dev *d)
 {
-	return rd(d, MMIO_STATUS);
-}
-
-/* Device config fields are read with their own width (virtio 1.2 4.2.2.2) */
-static uint16_t cfg16(struct blk_dev *d, unsigned off)
-{
-	return *(volatile uint16_t *)(d->base + MMIO_CONFIG + off);
-}
-
-static uint8_t cfg8(struct blk_dev *d, unsigned off)
-{
-	return *(volatile uint8_t *)(d->base + MMIO_CONFIG + off);
-}
-
-static uint64_t config_read64(struct blk_dev *d, unsigned off)
-{
-	uint32_t gen, lo, hi;
-
-	do {
-		gen = rd(d, MMIO_CONFIG_GEN);
-		lo = rd(d, MMIO_CONFIG + off);
-		hi = rd(d, MMIO_CONFIG + off + 4);
-	} while (gen != rd(d, MMIO_CONFIG_GEN));
-	return (uint64_t)hi << 32 | lo;
+	return virtio_status(&d->v);
 }
 
 static void *alloc_bytes(uint64_t bytes)
@@ -101,55 +33,20 @@ static void *alloc_bytes(uint64_t bytes)
 static int setup_queue(struct blk_dev *d, unsigned qi)
 {
 	struct blk_vq *q = &d->vqs[qi];
-	uint32_t max;
-	uint16_t n = QUEUE_SIZE_WANT;
+	uint16_t old_size = q->vq.qsize;
 
-	wr(d, MMIO_QUEUE_SEL, qi);
-	if (rd(d, MMIO_QUEUE_READY))
-		return init_fail(d, "queue already live after reset");
-	max = rd(d, MMIO_QUEUE_NUM_MAX);
-	if (max == 0)
-		return init_fail(d, "queue not available (QueueNumMax 0)");
-	while (n > max)
-		n >>= 1;
-	q->index = qi;
-	if (!q->desc || q->qsize != n) {
-		q->qsize = n;
-		q->desc = alloc_bytes(16ULL * n);
-		q->avail = alloc_bytes(6 + 2ULL * n);
-		q->used_hdr = alloc_bytes(6 + 8ULL * n);
-		q->reqs = alloc_bytes(sizeof(struct blk_req) * n);
-		q->by_head = alloc_bytes(sizeof(struct blk_req *) * n);
-		if (!q->desc || !q->avail || !q->used_hdr || !q->reqs ||
-		    !q->by_head)
-			return init_fail(d, "out of memory for the queue");
+	if (virtq_setup(&d->v, &q->vq, qi, QUEUE_SIZE_WANT) < 0)
+		return -1;
+	if (!q->reqs || q->vq.qsize != old_size) {
+		q->reqs = alloc_bytes(sizeof(struct blk_req) * q->vq.qsize);
+		q->by_head = alloc_bytes(sizeof(struct blk_req *) *
+					 q->vq.qsize);
+		if (!q->reqs || !q->by_head)
+			return virtio_fail(&d->v, "out of memory for the queue");
 	} else {
-		memset(q->desc, 0, 16ULL * n);
-		memset((void *)q->avail, 0, 6 + 2ULL * n);
-		memset((void *)q->used_hdr, 0, 6 + 8ULL * n);
-		memset(q->reqs, 0, sizeof(struct blk_req) * n);
-		memset(q->by_head, 0, sizeof(struct blk_req *) * n);
+		memset(q->reqs, 0, sizeof(struct blk_req) * q->vq.qsize);
+		memset(q->by_head, 0, sizeof(struct blk_req *) * q->vq.qsize);
 	}
-	q->used_ring = (volatile uint32_t *)(q->used_hdr + 2);
-	for (uint16_t i = 0; i < n; i++)
-		q->desc[i].next = (uint16_t)(i + 1);
-	q->free_head = 0;
-	q->num_free = n;
-	q->avail_idx = q->kicked_idx = q->last_used = 0;
-	/* interrupts suppressed until someone wants them */
-	if (d->features & (1ULL << VIRTIO_F_EVENT_IDX))
-		q->avail[2 + n] = 0x8000;
-	else
-		q->avail[0] = 1;	/* VRING_AVAIL_F_NO_INTERRUPT */
-
-	wr(d, MMIO_QUEUE_NUM, n);
-	wr(d, MMIO_QUEUE_DESC, (uint32_t)(uint64_t)q->desc);
-	wr(d, MMIO_QUEUE_DESC + 4, (uint32_t)((uint64_t)q->desc >> 32));
-	wr(d, MMIO_QUEUE_DRIVER, (uint32_t)(uint64_t)q->avail);
-	wr(d, MMIO_QUEUE_DRIVER + 4, (uint32_t)((uint64_t)q->avail >> 32));
-	wr(d, MMIO_QUEUE_DEVICE, (uint32_t)(uint64_t)q->used_hdr);
-	wr(d, MMIO_QUEUE_DEVICE + 4, (uint32_t)((uint64_t)q->used_hdr >> 32));
-	wr(d, MMIO_QUEUE_READY, 1);
 	return 0;
 }
 
@@ -195,58 +92,38 @@ static uint64_t features_off(void)
 
 static int dev_init(struct blk_dev *d)
 {
+	struct virtio_dev *v = &d->v;
 	uint64_t want;
-	uint32_t st;
 
 	d->ok = false;
-	wr(d, MMIO_STATUS, 0);			/* reset */
-	for (int i = 0; i < 1000 && rd(d, MMIO_STATUS); i++)
-		cpu_relax();
-	if (rd(d, MMIO_STATUS))
-		return init_fail(d, "device does not reset");
-	wr(d, MMIO_STATUS, S_ACK);
-	wr(d, MMIO_STATUS, S_ACK | S_DRIVER);
-	wr(d, MMIO_DEV_FEATURES_SEL, 0);
-	d->dev_features = rd(d, MMIO_DEV_FEATURES);
-	wr(d, MMIO_DEV_FEATURES_SEL, 1);
-	d->dev_features |= (uint64_t)rd(d, MMIO_DEV_FEATURES) << 32;
-	if (!(d->dev_features & (1ULL << VIRTIO_F_VERSION_1)))
-		return init_fail(d, "device does not offer VERSION_1");
 	want = 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_BLK_F_SIZE_MAX |
 	       1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_RO |
 	       1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH |
 	       1ULL << VIRTIO_F_INDIRECT_DESC | 1ULL << VIRTIO_F_EVENT_IDX |
 	       1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES |
 	       1ULL << VIRTIO_BLK_F_MQ;
-	d->features = d->dev_features & want & ~features_off();
-	wr(d, MMIO_DRV_FEATURES_SEL, 0);
-	wr(d, MMIO_DRV_FEATURES, (uint32_t)d->features);
-	wr(d, MMIO_DRV_FEATURES_SEL, 1);
-	wr(d, MMIO_DRV_FEATURES, (uint32_t)(d->features >> 32));
-	wr(d, MMIO_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-	st = rd(d, MMIO_STATUS);
-	if (!(st & S_FEATURES_OK))
-		return init_fail(d, "device refused our features");
+	if (virtio_negotiate(v, want & ~features_off()) < 0)
+		return -1;
 
-	d->capacity = config_read64(d, 0);
-	d->size_max = d->features & (1ULL << VIRTIO_BLK_F_SIZE_MAX) ?
-		      rd(d, MMIO_CONFIG + 8) : 0;
-	d->seg_max = d->features & (1ULL << VIRTIO_BLK_F_SEG_MAX) ?
-		     rd(d, MMIO_CONFIG + 12) : 0;
-	d->blk_size = d->features & (1ULL << VIRTIO_BLK_F_BLK_SIZE) ?
-		      rd(d, MMIO_CONFIG + 20) : 512;
-	d->ro = d->features & (1ULL << VIRTIO_BLK_F_RO);
-	if (d->features & (1ULL << VIRTIO_BLK_F_DISCARD)) {
-		d->max_discard = rd(d, MMIO_CONFIG + 36);
-		d->discard_align = rd(d, MMIO_CONFIG + 44);
+	d->capacity = virtio_cfg64(v, 0);
+	d->size_max = virtio_has(v, VIRTIO_BLK_F_SIZE_MAX) ?
+		      virtio_cfg32(v, 8) : 0;
+	d->seg_max = virtio_has(v, VIRTIO_BLK_F_SEG_MAX) ?
+		     virtio_cfg32(v, 12) : 0;
+	d->blk_size = virtio_has(v, VIRTIO_BLK_F_BLK_SIZE) ?
+		      virtio_cfg32(v, 20) : 512;
+	d->ro = virtio_has(v, VIRTIO_BLK_F_RO);
+	if (virtio_has(v, VIRTIO_BLK_F_DISCARD)) {
+		d->max_discard = virtio_cfg32(v, 36);
+		d->discard_align = virtio_cfg32(v, 44);
 	}
-	if (d->features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES)) {
-		d->max_wz = rd(d, MMIO_CONFIG + 48);
-		d->wz_may_unmap = cfg8(d, 56);
+	if (virtio_has(v, VIRTIO_BLK_F_WRITE_ZEROES)) {
+		d->max_wz = virtio_cfg32(v, 48);
+		d->wz_may_unmap = virtio_cfg8(v, 56);
 	}
 	d->nq = 1;
-	if (d->features & (1ULL << VIRTIO_BLK_F_MQ)) {
-		uint16_t nq = cfg16(d, 34);	/* num_queues */
+	if (virtio_has(v, VIRTIO_BLK_F_MQ)) {
+		uint16_t nq = virtio_cfg16(v, 34);	/* num_queues */
 
 		d->nq = nq < 1 ? 1 : nq > BLK_MAX_QUEUES ? BLK_MAX_QUEUES : nq;
 	}
@@ -254,9 +131,8 @@ static int dev_init(struct blk_dev *d)
 		if (setup_queue(d, qi) < 0)
 			return -1;
 	d->q = &d->vqs[0];
-	wr(d, MMIO_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	virtio_driver_ok(v);
 	d->ok = true;
-	d->why[0] = 0;
 	return 0;
 }
 
@@ -269,10 +145,7 @@ int blk_reinit(struct blk_dev *d)
 int blk_reset(struct blk_dev *d)
 {
 	d->ok = false;
-	wr(d, MMIO_STATUS, 0);
-	for (int i = 0; i < 1000 && rd(d, MMIO_STATUS); i++)
-		cpu_relax();
-	return rd(d, MMIO_STATUS) ? -1 : 0;
+	return virtio_reset(&d->v);
 }
 
 /* Negotiation probe: reset, then offer exactly feats.  Returns 1 if the
@@ -280,83 +153,26 @@ int blk_reset(struct blk_dev *d)
  * reset.  The device is left unusable: blk_reinit() it afterwards. */
 int blk_try_features(struct blk_dev *d, uint64_t feats)
 {
-	if (blk_reset(d) < 0)
-		return -1;
-	wr(d, MMIO_STATUS, S_ACK);
-	wr(d, MMIO_STATUS, S_ACK | S_DRIVER);
-	wr(d, MMIO_DRV_FEATURES_SEL, 0);
-	wr(d, MMIO_DRV_FEATURES, (uint32_t)feats);
-	wr(d, MMIO_DRV_FEATURES_SEL, 1);
-	wr(d, MMIO_DRV_FEATURES, (uint32_t)(feats >> 32));
-	wr(d, MMIO_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-	return (rd(d, MMIO_STATUS) & S_FEATURES_OK) ? 1 : 0;
-}
-
-/* "4K@0xd0000000:5" */
-static int parse_mmio_entry(const char *s, uint64_t *base, unsigned *irq)
-{
-	char tmp[48];
-	const char *at = s, *colon;
-	uint64_t v;
-	size_t n;
-
-	while (*at && *at != '@')
-		at++;
-	colon = at;
-	while (*colon && *colon != ':')
-		colon++;
-	if (!*at || !*colon)
-		return -1;
-	n = (size_t)(colon - at - 1);
-	if (n == 0 || n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, at + 1, n);
-	tmp[n] = 0;
-	if (parse_size(tmp, base) < 0 || parse_size(colon + 1, &v) < 0 ||
-	    v > 23)
-		return -1;
-	*irq = (unsigned)v;
-	return 0;
+	d->ok = false;
+	return virtio_try_features(&d->v, feats);
 }
 
 unsigned blk_probe(void)
 {
-	char val[64];
+	static struct virtio_dev found[MAX_BLK];
 
 	if (probed)
 		return nblk;
 	probed = true;
-	for (unsigned i = 0; nblk < MAX_BLK &&
-	     cmdline_get("virtio_mmio.device", i, val, sizeof(val)) == 0; i++) {
-		struct blk_dev *d = &blk_devs[nblk];
-		uint64_t base;
-		unsigned irq;
+	nblk = virtio_find(VIRTIO_ID_BLOCK, found, MAX_BLK);
+	for (unsigned i = 0; i < nblk; i++) {
+		struct blk_dev *d = &blk_devs[i];
 
-		if (parse_mmio_entry(val, &base, &irq) < 0) {
-			kprintf("virtio: cannot parse virtio_mmio.device=%s\n", val);
-			continue;
-		}
-		if (base < VMM_MMIO_HOLE_START || base >= VMM_MMIO_HOLE_END) {
-			kprintf("virtio: %#lx is outside the MMIO hole\n", base);
-			continue;
-		}
-		d->base = base;
-		d->irq = irq;
-		if (mmio_read32(base + MMIO_MAGIC) != 0x74726976) {
-			kprintf("virtio: no virtio-mmio magic at %#lx\n", base);
-			continue;
-		}
-		if (mmio_read32(base + MMIO_VERSION) != 2) {
-			kprintf("virtio: %#lx: version %u, want 2\n", base,
-				mmio_read32(base + MMIO_VERSION));
-			continue;
-		}
-		if (mmio_read32(base + MMIO_DEVICE_ID) != 2)
-			continue;	/* not a block device */
-		d->index = nblk++;
+		d->v = found[i];
+		d->index = i;
 		if (dev_init(d) < 0)
-			kprintf("virtio-blk %u at %#lx: %s\n", d->index, base,
-				d->why);
+			kprintf("virtio-blk %u at %#lx: %s\n", d->index,
+				d->v.base, d->v.why);
 	}
 	return nblk;
 }
@@ -382,9 +198,9 @@ uint64_t blk_max_req(struct blk_dev *d)
 
 	if (d->seg_max && d->seg_max < nseg)
 		nseg = d->seg_max;
-	if (!(d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)) &&
-	    nseg > d->q->qsize - 2u)
-		nseg = d->q->qsize - 2u;
+	if (!virtio_has(&d->v, VIRTIO_F_INDIRECT_DESC) &&
+	    nseg > d->q->vq.qsize - 2u)
+		nseg = d->q->vq.qsize - 2u;
 	max = seg * nseg;
 	if (max > MAX_REQ_BYTES)
 		max = MAX_REQ_BYTES;
@@ -395,7 +211,7 @@ uint64_t blk_max_req(struct blk_dev *d)
 
 struct blk_req *blk_req_get(struct blk_dev *d)
 {
-	for (unsigned i = 0; i < d->q->qsize; i++)
+	for (unsigned i = 0; i < d->q->vq.qsize; i++)
 		if (!d->q->reqs[i].in_use) {
 			d->q->reqs[i].in_use = true;
 			d->q->reqs[i].result = BLK_S_PENDING;
@@ -410,18 +226,6 @@ void blk_req_put(struct blk_dev *d, struct blk_req *r)
 	r->in_use = false;
 }
 
-static int alloc_descs(struct blk_dev *d, unsigned n, uint16_t *out)
-{
-	if (d->q->num_free < n)
-		return -1;
-	for (unsigned i = 0; i < n; i++) {
-		out[i] = d->q->free_head;
-		d->q->free_head = d->q->desc[d->q->free_head].next;
-	}
-	d->q->num_free -= (uint16_t)n;
-	return 0;
-}
-
 static void make_available(struct blk_dev *d, struct blk_req *r, uint16_t head,
 			   unsigned ndesc)
 {
@@ -429,8 +233,7 @@ static void make_available(struct blk_dev *d, struct blk_req *r, uint16_t head,
 	r->ndesc = (uint16_t)ndesc;
 	r->result = BLK_S_PENDING;
 	d->q->by_head[head] = r;
-	d->q->avail[2 + d->q->avail_idx % d->q->qsize] = head;
-	d->q->avail_idx++;
+	virtq_add(&d->q->vq, head);
 	d->submitted++;
 }
 
@@ -455,7 +258,7 @@ int blk_queue(struct blk_dev *d, struct blk_req *r, uint32_t type,
 	chain[n++] = (struct vring_desc){ (uint64_t)&r->status, 1,
 					  VRING_DESC_F_WRITE, 0 };
 
-	if (d->features & (1ULL << VIRTIO_F_INDIRECT_DESC)) {
+	if (virtio_has(&d->v, VIRTIO_F_INDIRECT_DESC)) {
 		for (unsigned i = 0; i < n; i++) {
 			r->indirect[i] = chain[i];
 			if (i + 1 < n) {
@@ -463,9 +266,10 @@ int blk_queue(struct blk_dev *d, struct blk_req *r, uint32_t type,
 				r->indirect[i].next = (uint16_t)(i + 1);
 			}
 		}
-		if (alloc_descs(d, 1, idx) < 0)
+		if (virtq_alloc_descs(&d->q->vq, 1, idx) < 0)
 			return -1;
-		d->q->desc[idx[0]] = (struct vring_desc){ (uint64_t)r->indirect,
+		d->q->vq.desc[idx[0]] = (struct vring_desc){
+			(uint64_t)r->indirect,
 			(uint32_t)(n * sizeof(struct vring_desc)),
 			VRING_DESC_F_INDIRECT, 0 };
 		r->slots[0] = idx[0];
@@ -480,10 +284,11 @@ int blk_queue_raw(struct blk_dev *d, struct blk_req *r,
 {
 	uint16_t idx[BLK_MAX_SEGS + 2];
 
-	if (n == 0 || n > BLK_MAX_SEGS + 2 || alloc_descs(d, n, idx) < 0)
+	if (n == 0 || n > BLK_MAX_SEGS + 2 ||
+	    virtq_alloc_descs(&d->q->vq, n, idx) < 0)
 		return -1;
 	for (unsigned i = 0; i < n; i++) {
-		struct vring_desc *e = &d->q->desc[idx[i]];
+		struct vring_desc *e = &d->q->vq.desc[idx[i]];
 
 		*e = chain[i];
 		if (raw_next) {
@@ -503,80 +308,34 @@ int blk_queue_raw(struct blk_dev *d, struct blk_req *r,
 
 void blk_kick(struct blk_dev *d)
 {
-	uint16_t old = d->q->kicked_idx, now = d->q->avail_idx;
-	bool notify;
-
-	if (old == now)
-		return;
-	barrier();
-	WRITE_ONCE(d->q->avail[1], now);
-	/* the idx store must be visible before we read the device's wish */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (d->features & (1ULL << VIRTIO_F_EVENT_IDX)) {
-		uint16_t ev = d->q->used_hdr[2 + 4 * d->q->qsize];
-
-		notify = (uint16_t)(now - ev - 1) < (uint16_t)(now - old);
-	} else {
-		notify = !(d->q->used_hdr[0] & 1);	/* VRING_USED_F_NO_NOTIFY */
-	}
-	d->q->kicked_idx = now;
-	if (notify) {
-		wr(d, MMIO_QUEUE_NOTIFY, d->q->index);
-		d->notifies++;
-	}
-}
-
-static void free_chain(struct blk_dev *d, struct blk_req *r)
-{
-	for (unsigned i = 0; i < r->ndesc; i++) {
-		uint16_t s = r->slots[i];
-
-		d->q->desc[s].next = d->q->free_head;
-		d->q->free_head = s;
-		d->q->num_free++;
-	}
+	virtq_kick(&d->q->vq);
 }
 
 unsigned blk_poll(struct blk_dev *d)
 {
-	uint16_t used = READ_ONCE(d->q->used_hdr[1]);
+	struct virtq *q = &d->q->vq;
 	unsigned n = 0;
+	uint32_t id, len;
 
-	barrier();
-	while (d->q->last_used != used) {
-		unsigned slot = d->q->last_used % d->q->qsize;
-		uint32_t id = d->q->used_ring[2 * slot], len = d->q->used_ring[2 * slot + 1];
-		struct blk_req *r = id < d->q->qsize ? d->q->by_head[id] : NULL;
+	while (virtq_get_used(q, &id, &len)) {
+		struct blk_req *r = id < q->qsize ? d->q->by_head[id] : NULL;
 
-		d->q->last_used++;
 		if (!r) {
 			kprintf("virtio-blk %u: device returned unknown id %u\n",
 				d->index, id);
 			continue;
 		}
 		d->q->by_head[id] = NULL;
-		free_chain(d, r);
+		virtq_free_descs(q, r->slots, r->ndesc);
 		r->used_len = len;
 		barrier();
 		r->result = r->status;
 		n++;
 	}
 	d->completed += n;
-	if (n && (d->features & (1ULL << VIRTIO_F_EVENT_IDX)))
-		/* keep interrupts suppressed: used_event stays far ahead */
-		d->q->avail[2 + d->q->qsize] = (uint16_t)(d->q->last_used + 0x8000);
+	if (n)
+		virtq_suppress_irq(q);
 	return n;
-}
-
-/* Completion interrupt: only a wake-up (the used ring says what is done).
- * Acknowledge without reading InterruptStatus: one exit instead of two. */
-static void virtio_irq(unsigned vector)
-{
-	struct blk_dev *d = &blk_devs[vector - VEC_VIRTIO];
-
-	wr(d, MMIO_INT_ACK, 1);
-	d->irqs++;
-	lapic_eoi();
 }
 
 static void backstop_tick(unsigned vector)
@@ -598,23 +357,18 @@ void blk_set_wait(struct blk_dev *d, uint64_t spin_us)
 		return;
 	d->use_irq = irq;
 	if (irq) {
-		irq_register(VEC_VIRTIO + d->index, virtio_irq);
+		virtio_route_irq(&d->v, true);
 		irq_register(VEC_TIMER, backstop_tick);
-		ioapic_route(d->irq, VEC_VIRTIO + d->index, cpus[0]->apic_id);
 		lapic_timer_periodic(10000);
 	} else {
 		lapic_timer_stop();
-		ioapic_mask(d->irq);
+		virtio_route_irq(&d->v, false);
 	}
 }
 
 void blk_arm_irq(struct blk_dev *d, bool on)
 {
-	if (d->features & (1ULL << VIRTIO_F_EVENT_IDX))
-		d->q->avail[2 + d->q->qsize] = on ? d->q->last_used :
-					 (uint16_t)(d->q->last_used + 0x8000);
-	else
-		d->q->avail[0] = on ? 0 : 1;
+	virtq_arm_irq(&d->q->vq, on);
 }
 
 void blk_wait_used(struct blk_dev *d)
@@ -627,7 +381,7 @@ void blk_wait_used(struct blk_dev *d)
 	}
 	spin = d->spin_us * tsc_khz / 1000;
 	while (rdtsc() - t0 < spin)
-		if (READ_ONCE(d->q->used_hdr[1]) != d->q->last_used)
+		if (virtq_used_pending(&d->q->vq))
 			return;
 		else
 			cpu_relax();
@@ -636,7 +390,7 @@ void blk_wait_used(struct blk_dev *d)
 	 * until then */
 	blk_arm_irq(d, true);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (READ_ONCE(d->q->used_hdr[1]) == d->q->last_used)
+	if (!virtq_used_pending(&d->q->vq))
 		irq_wait();
 	blk_arm_irq(d, false);
 }

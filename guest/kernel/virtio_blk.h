@@ -1,9 +1,9 @@
-/* guest/kernel/virtio_blk.h - virtio-mmio (version 2) transport, split
- * virtqueue and virtio-blk driver of the test kernel. */
+/* guest/kernel/virtio_blk.h - the test kernel's virtio-blk driver (on the
+ * shared transport and virtqueue of virtio.h). */
 #ifndef GUEST_KERNEL_VIRTIO_BLK_H
 #define GUEST_KERNEL_VIRTIO_BLK_H
 
-#include "kernel.h"
+#include "virtio.h"
 
 #define MAX_BLK		16
 
@@ -30,21 +30,6 @@
 #define VIRTIO_BLK_F_DISCARD	13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 #define VIRTIO_BLK_F_MQ		12
-#define VIRTIO_F_INDIRECT_DESC	28
-#define VIRTIO_F_EVENT_IDX	29
-#define VIRTIO_F_VERSION_1	32
-
-#define VIRTIO_STATUS_NEEDS_RESET 64
-
-struct vring_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-#define VRING_DESC_F_NEXT	1
-#define VRING_DESC_F_WRITE	2
-#define VRING_DESC_F_INDIRECT	4
 
 /* Per-request state; one per queue slot, preallocated. */
 #define BLK_MAX_SEGS	64	/* data segments per request */
@@ -69,31 +54,19 @@ struct blk_req {
 #define BLK_MAX_QUEUES	4
 
 struct blk_vq {
-	unsigned index;
-	uint16_t qsize;
-	struct vring_desc *desc;
-	volatile uint16_t *avail;	/* flags, idx, ring[qsize], used_event */
-	volatile uint16_t *used_hdr;	/* flags, idx; ring; avail_event */
-	volatile uint32_t *used_ring;	/* id, len pairs */
-	uint16_t free_head, num_free;
-	uint16_t avail_idx;		/* next avail idx (driver's shadow) */
-	uint16_t kicked_idx;		/* avail idx at the last kick */
-	uint16_t last_used;
+	struct virtq vq;
 	struct blk_req *reqs;		/* [qsize] request slots */
 	struct blk_req **by_head;	/* head -> request */
 };
 
 struct blk_dev {
+	struct virtio_dev v;		/* transport, features, irqs, notifies */
 	unsigned index;			/* dev=N */
-	uint64_t base;
-	unsigned irq;
-	uint64_t dev_features, features;	/* offered, negotiated */
 	uint64_t capacity;		/* 512-byte sectors */
 	uint32_t blk_size, size_max, seg_max;
 	uint32_t max_discard, discard_align, max_wz;	/* sectors */
 	bool wz_may_unmap;
 	bool ro, ok;
-	char why[96];			/* why probing/initialising failed */
 
 	/* request queues (MQ: up to BLK_MAX_QUEUES); q is the one the
 	 * request functions use (blk_select_queue) */
@@ -108,8 +81,8 @@ struct blk_dev {
 	uint64_t spin_us;
 	bool use_irq;			/* interrupts routed and handled */
 
-	/* statistics */
-	uint64_t notifies, irqs, completed, submitted;
+	/* statistics (notifies and interrupts: in v) */
+	uint64_t completed, submitted;
 };
 
 extern struct blk_dev blk_devs[MAX_BLK];
