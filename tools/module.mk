@@ -5,3 +5,10 @@ ALL_TARGETS += $(BUILD)/tools/blkio
 $(BUILD)/tools/blkio: $(BUILD)/tools/blkio.o $(LIBVMM)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(HOST_LIBS)
+
+# vmm-agent: the host's client of the guest agent over vsock (no libvmm)
+TOOLS += $(BUILD)/tools/vmm-agent
+ALL_TARGETS += $(BUILD)/tools/vmm-agent
+$(BUILD)/tools/vmm-agent: $(BUILD)/tools/vmm-agent.o
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -o $@ $^
