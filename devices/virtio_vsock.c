@@ -1672,7 +1672,7 @@ static int vsock_parse(char *value, void *cfgp, unsigned index, char *err,
 		char *v = strchr(kv, '='), *end;
 
 		if (!v)
-			return errf(err, errlen, "--vsock: '%s' is not key=value", kv);
+			return errf(err, errlen, "'%s' is not key=value", kv);
 		*v++ = '\0';
 		if (!strcmp(kv, "cid")) {
 			unsigned long long n;
@@ -1681,17 +1681,17 @@ static int vsock_parse(char *value, void *cfgp, unsigned index, char *err,
 			n = strtoull(v, &end, 10);
 			if (errno || end == v || *end || *v == '-' ||
 			    n < 3 || n >= UINT32_MAX)
-				return errf(err, errlen, "--vsock: cid=%s: the "
+				return errf(err, errlen, "cid=%s: the "
 					    "guest CID is a number from 3 to "
 					    "4294967294 (2 is the host)", v);
 			cfg->cid = n;
 			have_cid = true;
 		} else if (!strcmp(kv, "uds")) {
 			if (!*v)
-				return errf(err, errlen, "--vsock: empty uds path");
+				return errf(err, errlen, "empty uds path");
 			if (strlen(v) + sizeof("_4294967295") >
 			    sizeof(((struct sockaddr_un *)0)->sun_path))
-				return errf(err, errlen, "--vsock: uds=%s is too "
+				return errf(err, errlen, "uds=%s is too "
 					    "long for a Unix socket with a "
 					    "\"_PORT\" suffix (%zu bytes at "
 					    "most)", v,
@@ -1699,12 +1699,12 @@ static int vsock_parse(char *value, void *cfgp, unsigned index, char *err,
 					    sizeof("_4294967295"));
 			cfg->uds = v;
 		} else {
-			return errf(err, errlen, "--vsock: unknown key '%s' "
+			return errf(err, errlen, "unknown key '%s' "
 				    "(cid, uds)", kv);
 		}
 	}
 	if (!have_cid || !cfg->uds)
-		return errf(err, errlen, "--vsock needs cid=N and uds=PATH");
+		return errf(err, errlen, "needs cid=N and uds=PATH");
 	return 0;
 }
 
