@@ -24,8 +24,10 @@
  * SHUT_WR) on the host socket once buffered data is out; SHUTDOWN with both
  * flags is answered with RST (connection gone) once the buffer is out.
  *
- * Locking: d->lock covers everything below.  The loop thread holds it while
- * it works; activate/reset (vCPU threads) and transport_reset take it.
+ * The device runs on devices/virtio_dev: its thread, lock, work loop
+ * (adaptive polling, notify suppression) and the one guest-error budget.
+ * The host sockets' epoll set and a kick eventfd hang on that thread too,
+ * so every function here runs with the device's lock held.
  */
 #include "devices/virtio_vsock.h"
 
@@ -34,7 +36,6 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_vsock.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/virtio_dev.h"
 #include "devices/virtio_mmio.h"
 #include "devices/virtqueue.h"
 #include "vmm/event_loop.h"
@@ -65,8 +67,6 @@
 /* tell the guest our fwd_cnt when it thinks we have less room than this */
 #define CREDIT_THRESHOLD	(VSOCK_BUF_ALLOC / 4)
 #define TICK_MS		10	/* timer period while a deadline is pending */
-#define GUEST_LOG_LINES	30
-#define RUN_SLICE_NS	2000000	/* longest stay in one work loop */
 
 /* epoll data for what is not a connection */
 #define EV_LISTENER	0xffff0001u
@@ -138,20 +138,17 @@ struct vsock_dev {
 	char name[24];
 	uint64_t cid;
 	char uds[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	struct event_loop *loop;
-	struct virtio_mmio *t;
+	struct virtio_dev *vd;
 	uint8_t config[8];
 
 	int listen_fd, epfd, timer_fd, kick_fd;
 	bool timer_armed;
 	bool bound;		/* we created uds: unlink at teardown */
 
-	pthread_mutex_t lock;
-	int lock_wanted;	/* atomic: a vCPU waits for d->lock */
-	bool active, broken, was_active;
-	struct virtq *vq[NUM_QUEUES];
-	uint32_t pending_used;	/* queues with unpublished used entries */
+	/* everything below: the device thread, or a vCPU with the lock */
+	bool was_active;
 	bool event_pending;	/* TRANSPORT_RESET to deliver */
+	bool reset_asked;	/* atomic: virtio_vsock_transport_reset() */
 	bool tx_stalled;	/* no room for replies: tx waits for rx */
 
 	struct conn conns[VSOCK_MAX_CONNS];
@@ -161,7 +158,6 @@ struct vsock_dev {
 	unsigned ctrl_head, ctrl_len;
 	uint32_t next_local_port;
 
-	int log_budget;		/* guest-triggered lines left */
 	struct iovec iov[VSOCK_QUEUE_SIZE];
 };
 
@@ -173,31 +169,12 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* Something the guest did wrong: bounded, as it can repeat it at will. */
-static void guest_warn(struct vsock_dev *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* Something the guest did wrong: from the device's one budget. */
+#define guest_warn(d, ...)	virtio_dev_guest_error((d)->vd, __VA_ARGS__)
 
-static void guest_warn(struct vsock_dev *d, const char *fmt, ...)
+static bool dev_up(const struct vsock_dev *d)
 {
-	int take = virtio_log_take(&d->log_budget);
-	char msg[200];
-	va_list ap;
-
-	if (!take)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	vm_log(d->name, "%s%s", msg,
-	       take == 2 ? " (further guest errors not logged)" : "");
-}
-
-static void kick(struct vsock_dev *d)
-{
-	uint64_t one = 1;
-
-	if (write(d->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		vm_log(d->name, "kick: %s", strerror(errno));
+	return d->vd && virtio_dev_active(d->vd);
 }
 
 /* ---- connections ---- */
@@ -360,18 +337,23 @@ static void ctrl_rst(struct vsock_dev *d, uint32_t local_port,
 	r->peer_port = peer_port;
 }
 
-static void arm_timer(struct vsock_dev *d, struct conn *c, unsigned ms)
+/* The periodic tick runs while a connection has a deadline or tx waits. */
+static void ensure_tick(struct vsock_dev *d)
 {
 	struct itimerspec its = {
 		.it_interval = { 0, TICK_MS * 1000000L },
 		.it_value = { 0, TICK_MS * 1000000L },
 	};
 
-	c->deadline = now_ns() + ms * 1000000ULL;
-	if (d->timer_armed)
-		return;
-	if (timerfd_settime(d->timer_fd, 0, &its, NULL) == 0)
+	if (!d->timer_armed &&
+	    timerfd_settime(d->timer_fd, 0, &its, NULL) == 0)
 		d->timer_armed = true;
+}
+
+static void arm_timer(struct vsock_dev *d, struct conn *c, unsigned ms)
+{
+	c->deadline = now_ns() + ms * 1000000ULL;
+	ensure_tick(d);
 }
 
 /* ---- guest -> host data ---- */
@@ -583,7 +565,7 @@ static void host_read_line(struct vsock_dev *d, struct conn *c)
 		return;
 	}
 	if (parse_connect(c->line, (size_t)(nl - c->line), &port) < 0 ||
-	    !d->active || d->broken) {
+	    !dev_up(d)) {
 		/* malformed, or no driver to ask: closed, as Firecracker */
 		conn_free(d, c);
 		return;
@@ -714,7 +696,7 @@ static void timer_tick(struct vsock_dev *d)
 		}
 		any = true;
 	}
-	if (!any) {
+	if (!any && !d->tx_stalled) {
 		struct itimerspec off = { { 0, 0 }, { 0, 0 } };
 
 		timerfd_settime(d->timer_fd, 0, &off, NULL);
@@ -722,12 +704,15 @@ static void timer_tick(struct vsock_dev *d)
 	}
 }
 
-static void poll_host(struct vsock_dev *d)
+/* Handle what the host sockets, listener and timer have; returns how many
+ * events. */
+static int poll_host(struct vsock_dev *d)
 {
 	struct epoll_event evs[32];
-	int n;
+	int n, total = 0;
 
 	while ((n = epoll_wait(d->epfd, evs, 32, 0)) > 0) {
+		total += n;
 		for (int i = 0; i < n; i++) {
 			uint32_t id = evs[i].data.u32;
 
@@ -742,6 +727,7 @@ static void poll_host(struct vsock_dev *d)
 		if (n < 32)
 			break;
 	}
+	return total;
 }
 
 /* ---- tx queue: packets from the guest ---- */
@@ -984,23 +970,13 @@ static void tx_chain(struct vsock_dev *d, struct virtq_elem *e)
 		    iov, cnt, len);
 }
 
-static void device_broken(struct vsock_dev *d)
-{
-	d->broken = true;
-	virtio_mmio_set_needs_reset(d->t);
-}
-
 /* Pop what the guest sent.  Returns chains handled. */
-static unsigned run_tx(struct vsock_dev *d)
+static int run_tx(struct vsock_dev *d)
 {
-	struct virtq *q = d->vq[TXQ];
-	unsigned n = 0;
+	int n = 0;
 
-	if (!q)
-		return 0;
 	for (;;) {
 		struct virtq_elem e;
-		int r;
 
 		/* every packet may need a reply on the rx queue: keep room */
 		if (d->ctrl_len == VSOCK_CTRL_QUEUE) {
@@ -1008,19 +984,11 @@ static unsigned run_tx(struct vsock_dev *d)
 			return n;
 		}
 		d->tx_stalled = false;
-		r = virtq_pop(q, &e, d->iov, VSOCK_QUEUE_SIZE);
-		if (r == 0)
+		if (virtio_dev_pop(d->vd, TXQ, &e, d->iov, VSOCK_QUEUE_SIZE) <= 0)
 			return n;
-		if (r < 0) {
-			device_broken(d);
-			return n;
-		}
 		tx_chain(d, &e);
-		virtq_push(q, e.head, 0);
-		d->pending_used |= 1u << TXQ;
+		virtio_dev_complete(d->vd, TXQ, e.head, 0);	/* nothing written */
 		n++;
-		if (!d->active || d->broken)
-			return n;
 	}
 }
 
@@ -1244,24 +1212,54 @@ static bool rx_wanted(struct vsock_dev *d)
 	return d->ctrl_len || d->pend_head;
 }
 
-/* Fill rx buffers.  Returns buffers used. */
-static unsigned run_rx(struct vsock_dev *d)
+/* Will conn_rx() produce a packet for c now?  A data read that would find
+ * nothing (peeked, so no rx buffer is taken for it) or a credit request
+ * already sent drop P_RW; false when nothing is left. */
+static bool conn_rx_ready(struct vsock_dev *d, struct conn *c)
 {
-	struct virtq *q = d->vq[RXQ];
-	unsigned n = 0;
+	char b;
 
-	if (!q)
-		return 0;
-	while (rx_wanted(d) && d->active && !d->broken) {
-		struct virtq_elem e;
-		struct iovec *in;
-		uint32_t used = 0;
-		int r = virtq_pop(q, &e, d->iov, VSOCK_QUEUE_SIZE);
+	if ((c->pending & P_RW) &&
+	    !(c->pending & (P_RST | P_RESPONSE | P_REQUEST))) {
+		bool ready;
 
-		if (r < 0) {
-			device_broken(d);
-			break;
+		if (peer_credit(c) == 0)
+			ready = !c->credit_requested;
+		else if (c->pre_off < c->line_len || c->host_eof || c->fd < 0)
+			ready = true;
+		else
+			ready = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+				(errno != EAGAIN && errno != EINTR);
+		if (!ready) {
+			c->pending &= ~P_RW;
+			update_interest(d, c);
 		}
+	}
+	return c->pending != 0;
+}
+
+/* Fill rx buffers.  Returns buffers used. */
+static int run_rx(struct vsock_dev *d)
+{
+	struct virtq *q = virtio_dev_queue(d->vd, RXQ);
+	int n = 0;
+
+	while (q && rx_wanted(d)) {
+		struct virtq_elem e;
+		struct conn *c = NULL;
+		struct iovec *in;
+		uint32_t used;
+		int r;
+
+		if (!d->ctrl_len) {
+			while ((c = d->pend_head) && !conn_rx_ready(d, c))
+				unpend(d, c);
+			if (!c)
+				break;
+		}
+		r = virtio_dev_pop(d->vd, RXQ, &e, d->iov, VSOCK_QUEUE_SIZE);
+		if (r < 0)
+			break;
 		if (r == 0) {
 			/* out of buffers: ask for a kick when there are more */
 			if (virtq_enable_notify(q))
@@ -1273,12 +1271,11 @@ static unsigned run_rx(struct vsock_dev *d)
 			guest_warn(d, "rx buffer at head %u has %" PRIu64
 				   " writable bytes, less than a header: "
 				   "returned empty", e.head, e.in_len);
-			virtq_push(q, e.head, 0);
-			d->pending_used |= 1u << RXQ;
+			virtio_dev_complete(d->vd, RXQ, e.head, 0);
 			n++;
 			continue;
 		}
-		if (d->ctrl_len) {
+		if (!c) {
 			struct ctrl_rst *rst = &d->ctrl[d->ctrl_head];
 			uint8_t h[sizeof(struct virtio_vsock_hdr)];
 
@@ -1289,153 +1286,48 @@ static unsigned run_rx(struct vsock_dev *d)
 			d->ctrl_len--;
 			used = HDR_SIZE;
 		} else {
-			struct conn *c = d->pend_head;
-
 			/* round robin: take it off, put it back if it has more */
 			unpend(d, c);
 			used = conn_rx(d, c, in, e.n_in,
 				       e.in_len > UINT32_MAX ? UINT32_MAX : e.in_len);
 			if (c->state != C_FREE && c->pending)
 				pend(d, c, 0);
-			if (!used) {
-				virtq_unpop(q);
-				continue;
-			}
 		}
-		virtq_push(q, e.head, used);
-		d->pending_used |= 1u << RXQ;
+		/* (used is never 0: conn_rx_ready said there is a packet) */
+		virtio_dev_complete(d->vd, RXQ, e.head, used);
 		n++;
 	}
-	if (!rx_wanted(d) && q)
-		virtq_disable_notify(q);	/* no need for rx kicks now */
 	return n;
 }
 
 /* A TRANSPORT_RESET event, if one is due and the driver gave a buffer. */
-static void run_event(struct vsock_dev *d)
+static int run_event(struct vsock_dev *d)
 {
-	struct virtq *q = d->vq[EVQ];
+	struct virtq *q = virtio_dev_queue(d->vd, EVQ);
 	struct virtq_elem e;
 	uint32_t id = VIRTIO_VSOCK_EVENT_TRANSPORT_RESET;
 	int r;
 
 	if (!q || !d->event_pending)
-		return;
-	r = virtq_pop(q, &e, d->iov, VSOCK_QUEUE_SIZE);
-	if (r < 0) {
-		device_broken(d);
-		return;
-	}
-	if (r == 0) {
-		virtq_enable_notify(q);
-		return;
-	}
+		return 0;
+	r = virtio_dev_pop(d->vd, EVQ, &e, d->iov, VSOCK_QUEUE_SIZE);
+	if (r == 0 && virtq_enable_notify(q))
+		r = virtio_dev_pop(d->vd, EVQ, &e, d->iov, VSOCK_QUEUE_SIZE);
+	if (r <= 0)
+		return 0;
 	if (e.in_len < sizeof(id)) {
 		guest_warn(d, "event buffer at head %u is shorter than an "
 			   "event", e.head);
-		virtq_push(q, e.head, 0);
+		virtio_dev_complete(d->vd, EVQ, e.head, 0);
 	} else {
 		iov_fill(e.iov + e.n_out, e.n_in, &id, sizeof(id));
-		virtq_push(q, e.head, sizeof(id));
+		virtio_dev_complete(d->vd, EVQ, e.head, sizeof(id));
 		d->event_pending = false;
 	}
-	d->pending_used |= 1u << EVQ;
+	return 1;
 }
 
-static void flush_used(struct vsock_dev *d)
-{
-	bool irq = false;
-
-	while (d->pending_used) {
-		unsigned i = (unsigned)__builtin_ctz(d->pending_used);
-
-		d->pending_used &= d->pending_used - 1;
-		virtq_publish(d->vq[i]);
-		if (virtq_should_interrupt(d->vq[i]))
-			irq = true;
-	}
-	if (irq)
-		virtio_mmio_interrupt(d->t);
-}
-
-/* The work loop, lock held: host events, tx, rx, until nothing moves. */
-static void run(struct vsock_dev *d)
-{
-	uint64_t start = now_ns();
-
-	for (;;) {
-		unsigned moved;
-
-		poll_host(d);
-		if (!d->active || d->broken)
-			break;
-		if (__atomic_load_n(&d->lock_wanted, __ATOMIC_RELAXED) ||
-		    now_ns() - start > RUN_SLICE_NS) {
-			kick(d);	/* back soon; let the waiter in */
-			break;
-		}
-		if (d->vq[TXQ])
-			virtq_disable_notify(d->vq[TXQ]);
-		moved = run_tx(d);
-		moved += run_rx(d);
-		run_event(d);
-		flush_used(d);
-		if (moved)
-			continue;
-		if (d->vq[TXQ] && !d->tx_stalled &&
-		    virtq_enable_notify(d->vq[TXQ]))
-			continue;
-		break;
-	}
-	flush_used(d);
-}
-
-static void lock_dev(struct vsock_dev *d)
-{
-	__atomic_fetch_add(&d->lock_wanted, 1, __ATOMIC_SEQ_CST);
-	pthread_mutex_lock(&d->lock);
-	__atomic_fetch_sub(&d->lock_wanted, 1, __ATOMIC_SEQ_CST);
-}
-
-static void on_host(void *opaque)
-{
-	struct vsock_dev *d = opaque;
-
-	pthread_mutex_lock(&d->lock);
-	if (d->active && !d->broken)
-		run(d);
-	else
-		poll_host(d);	/* host connections come and go meanwhile */
-	pthread_mutex_unlock(&d->lock);
-}
-
-static void on_kick(void *opaque)
-{
-	struct vsock_dev *d = opaque;
-	uint64_t v;
-
-	if (read(d->kick_fd, &v, sizeof(v)) < 0)
-		return;
-	on_host(d);
-}
-
-static void vsock_notify(void *opaque, unsigned q)
-{
-	(void)q;
-	on_host(opaque);
-}
-
-/* ---- transport ops ---- */
-
-static void vsock_config_read(void *opaque, uint32_t off, void *data,
-			      unsigned size)
-{
-	struct vsock_dev *d = opaque;
-
-	memcpy(data, d->config + off, size);
-}
-
-/* Every connection goes; host sockets are closed.  Lock held. */
+/* Every connection goes; host sockets are closed. */
 static void drop_all(struct vsock_dev *d)
 {
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
@@ -1445,57 +1337,92 @@ static void drop_all(struct vsock_dev *d)
 	d->ctrl_len = d->ctrl_head = 0;
 }
 
+/* ---- the device class (virtio_dev.h: lock held in all of these) ---- */
+
+static int vsock_work(void *opaque)
+{
+	struct vsock_dev *d = opaque;
+	int moved;
+
+	poll_host(d);	/* host sockets too, while the loop polls */
+	moved = run_tx(d);
+	moved += run_rx(d);
+	moved += run_event(d);
+	if (!moved && d->tx_stalled) {
+		/* waiting for rx buffers: notifies stay off, so the timer
+		 * looks again (a kick may not come without EVENT_IDX) */
+		ensure_tick(d);
+		virtio_dev_stall(d->vd);
+	}
+	return moved;
+}
+
+/* Host sockets, the listener and the timer. */
+static int on_host(void *opaque)
+{
+	return poll_host(opaque);
+}
+
+/* virtio_vsock_transport_reset() asked from another thread. */
+static int on_kick(void *opaque)
+{
+	struct vsock_dev *d = opaque;
+	uint64_t v;
+
+	if (read(d->kick_fd, &v, sizeof(v)) < 0)
+		return 0;
+	if (__atomic_exchange_n(&d->reset_asked, false, __ATOMIC_ACQ_REL)) {
+		drop_all(d);
+		d->event_pending = true;
+	}
+	return 1;
+}
+
+static void vsock_config_read(void *opaque, uint32_t off, void *data,
+			      unsigned size)
+{
+	struct vsock_dev *d = opaque;
+
+	memcpy(data, d->config + off, size);
+}
+
 static int vsock_activate(void *opaque, uint64_t features)
 {
 	struct vsock_dev *d = opaque;
 
 	(void)features;
-	if (!virtio_mmio_queue(d->t, RXQ) || !virtio_mmio_queue(d->t, TXQ)) {
+	if (!virtio_dev_queue(d->vd, RXQ) || !virtio_dev_queue(d->vd, TXQ)) {
 		guest_warn(d, "DRIVER_OK without the rx and tx queues");
 		return -1;
 	}
-	lock_dev(d);
-	for (unsigned i = 0; i < NUM_QUEUES; i++)
-		d->vq[i] = virtio_mmio_queue(d->t, i);
-	d->broken = d->tx_stalled = false;
-	d->pending_used = 0;
+	d->tx_stalled = false;
 	/* a driver starting again after a reset hears that its
 	 * connections are gone (virtio 1.2, 5.10.6.6) */
 	if (d->was_active)
 		d->event_pending = true;
 	d->was_active = true;
-	d->active = true;
-	/* rx kicks only when we run out of buffers */
-	virtq_disable_notify(d->vq[RXQ]);
-	pthread_mutex_unlock(&d->lock);
-	kick(d);	/* anything made available before DRIVER_OK */
-	return 0;
+	return NUM_QUEUES;
 }
 
 static void vsock_reset(void *opaque)
 {
 	struct vsock_dev *d = opaque;
 
-	lock_dev(d);
-	d->active = false;
 	drop_all(d);
-	memset(d->vq, 0, sizeof(d->vq));
-	d->broken = d->tx_stalled = false;
-	d->pending_used = 0;
+	d->tx_stalled = false;
 	d->event_pending = false;
-	pthread_mutex_unlock(&d->lock);
 }
 
 void virtio_vsock_transport_reset(struct vsock_dev *d)
 {
-	lock_dev(d);
-	drop_all(d);
-	d->event_pending = true;
-	pthread_mutex_unlock(&d->lock);
-	kick(d);
+	uint64_t one = 1;
+
+	__atomic_store_n(&d->reset_asked, true, __ATOMIC_RELEASE);
+	if (write(d->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		vm_log(d->name, "kick: %s", strerror(errno));
 }
 
-static const struct virtio_dev_ops vsock_ops = {
+static const struct virtio_dev_class vsock_class = {
 	.device_id = VIRTIO_ID_VSOCK,
 	.num_queues = NUM_QUEUES,
 	.queue_max = VSOCK_QUEUE_SIZE,
@@ -1503,7 +1430,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.config_read = vsock_config_read,
 	.config_write = NULL,
 	.activate = vsock_activate,
-	.notify = vsock_notify,
+	.work = vsock_work,
 	.reset = vsock_reset,
 };
 
@@ -1511,13 +1438,8 @@ static const struct virtio_dev_ops vsock_ops = {
 
 static void vsock_free(struct vsock_dev *d)
 {
-	if (d->loop)
-		event_loop_destroy(d->loop);
-	pthread_mutex_lock(&d->lock);
-	d->active = false;
+	virtio_dev_destroy(d->vd);	/* the thread is gone after this */
 	drop_all(d);
-	pthread_mutex_unlock(&d->lock);
-	virtio_mmio_destroy(d->t);
 	if (d->listen_fd >= 0)
 		close(d->listen_fd);
 	if (d->bound)
@@ -1528,7 +1450,6 @@ static void vsock_free(struct vsock_dev *d)
 		close(d->timer_fd);
 	if (d->kick_fd >= 0)
 		close(d->kick_fd);
-	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
 
@@ -1602,9 +1523,7 @@ struct vsock_dev *virtio_vsock_create(struct vm *vm,
 	snprintf(d->name, sizeof(d->name), "virtio-vsock");
 	memcpy(d->config, &d->cid, 8);
 	d->listen_fd = d->epfd = d->timer_fd = d->kick_fd = -1;
-	d->log_budget = GUEST_LOG_LINES;
 	d->next_local_port = VSOCK_LOCAL_PORT_FIRST;
-	pthread_mutex_init(&d->lock, NULL);
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 		d->conns[i].fd = -1;
 
@@ -1623,38 +1542,27 @@ struct vsock_dev *virtio_vsock_create(struct vm *vm,
 	ev.data.u32 = EV_TIMER;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timer_fd, &ev) < 0)
 		goto fail_errno;
-	d->loop = event_loop_create(d->name);
-	if (!d->loop) {
-		errf(err, errlen, "%s: cannot create the device thread", d->name);
+	features = (1ULL << VIRTIO_F_EVENT_IDX) | (1ULL << VIRTIO_F_INDIRECT_DESC);
+	d->vd = virtio_dev_create(vm, d->name, &vsock_class, d, features, err,
+				  errlen);
+	if (!d->vd)
+		goto fail;
+	if (virtio_dev_add_fd(d->vd, d->epfd, on_host) < 0 ||
+	    virtio_dev_add_fd(d->vd, d->kick_fd, on_kick) < 0) {
+		errf(err, errlen, "%s: cannot watch its sockets", d->name);
 		goto fail;
 	}
-	features = (1ULL << VIRTIO_F_EVENT_IDX) | (1ULL << VIRTIO_F_INDIRECT_DESC);
-	d->t = virtio_mmio_create(vm, d->name, &vsock_ops, d, features,
-				  d->loop, err, errlen);
-	if (!d->t)
-		goto fail_leak;
-	if (event_loop_add(d->loop, d->epfd, on_host, d) < 0 ||
-	    event_loop_add(d->loop, d->kick_fd, on_kick, d) < 0 ||
-	    event_loop_start(d->loop) < 0) {
-		errf(err, errlen, "%s: cannot start the device thread", d->name);
-		goto fail_leak;
-	}
+	if (virtio_dev_start(d->vd, err, errlen) < 0)
+		goto fail;
 	if (vm_add_device(vm, d->name, vsock_destroy, d) < 0) {
 		errf(err, errlen, "%s: cannot register the device", d->name);
-		goto fail_leak;
+		goto fail;
 	}
 	return d;
 fail_errno:
 	errf(err, errlen, "virtio-vsock: epoll: %s", strerror(errno));
 fail:
 	vsock_free(d);
-	return NULL;
-fail_leak:
-	/* the transport's handlers may point at d: keep it, stop the thread */
-	event_loop_destroy(d->loop);
-	d->loop = NULL;
-	if (d->bound)
-		unlink(d->uds);
 	return NULL;
 }
 
