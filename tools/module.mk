@@ -12,3 +12,10 @@ ALL_TARGETS += $(BUILD)/tools/vmm-agent
 $(BUILD)/tools/vmm-agent: $(BUILD)/tools/vmm-agent.o
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_LDFLAGS) -o $@ $^
+
+# vsock-peer: the host end of the vsock tests and benchmark
+TOOLS += $(BUILD)/tools/vsock-peer
+ALL_TARGETS += $(BUILD)/tools/vsock-peer
+$(BUILD)/tools/vsock-peer: $(BUILD)/tools/vsock-peer.o
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -o $@ $^
