@@ -1,6 +1,7 @@
 /* guest/agent/steps.c - the job step operations: mount, tmpfs, write,
  * verify, sh, sync, umount, mkdir, echo, sleep, poweroff. */
 #include "guest/agent/steps.h"
+#include "guest/agent/vsock_server.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -572,6 +573,7 @@ static const struct step_op ops[] = {
 	{ "echo", "text", op_echo },
 	{ "sleep", "ms", op_sleep },
 	{ "poweroff", "", op_poweroff },
+	{ "serve", "", op_serve },	/* vsock_server.c */
 };
 
 const struct step_op *step_op_find(const char *name)
