@@ -1930,6 +1930,18 @@ unsigned p9_server_retry_parked(struct p9_server *s)
 	return s->nparked;
 }
 
+void p9_server_cancel_parked(struct p9_server *s)
+{
+	while (s->parked) {
+		struct p9_req *r = s->parked;
+
+		parked_remove(s, r);
+		r->reply_len = 0;
+		if (s->complete)
+			s->complete(s->complete_opaque, r);
+	}
+}
+
 unsigned p9_server_parked(const struct p9_server *s)
 {
 	return s->nparked;

@@ -89,6 +89,9 @@ int p9_server_handle(struct p9_server *s, struct p9_req *r);
  * their holders may be host processes).  Returns how many stay parked. */
 unsigned p9_server_retry_parked(struct p9_server *s);
 unsigned p9_server_parked(const struct p9_server *s);
+/* End every parked request without writing a reply (reply_len 0), through
+ * the complete callback: the transport is going away or resetting. */
+void p9_server_cancel_parked(struct p9_server *s);
 
 /* The transport was reset: forget every fid (closing its descriptors,
  * which drops its locks) and every parked request, without replies. */
