@@ -12,10 +12,12 @@
 
 extern const struct device_type virtio_blk_type;
 extern const struct device_type virtio_vsock_type;
+extern const struct device_type virtio_9p_type;
 
 const struct device_type *const device_types[] = {
 	&virtio_blk_type,
 	&virtio_vsock_type,
+	&virtio_9p_type,
 	NULL,
 };
 
