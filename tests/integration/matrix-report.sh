@@ -18,13 +18,16 @@ cmp_run() {	# cmp_run WANT_STATUS A B [ARGS...]: compare, output in $T/cmp
 	[ $rc = "$want" ] || { cat "$T/cmp"; fail "compare $* exited $rc, expected $want"; }
 }
 
-# real runs of the same matrix: no regression beyond the threshold.  The
-# runs share a 2-core host with other tests, so the threshold is wide here;
-# the slowdown injected below is wider still.
+# two real runs of the same matrix: no regression beyond the threshold.
+# They run at the same time, so a change in the load of this shared 2-core
+# host hits both alike; the threshold is wide all the same, and the
+# slowdown injected below is wider still.
 # shellcheck disable=SC2054
 m=(--vmm "$MX_VMM" --workload blk-seqread-raw --memory 64M --size 8M,16M --iterations 5)
-"$MATRIX" run "${m[@]}" --out "$T/r1" >"$T/out" 2>&1 || { cat "$T/out"; fail "run r1"; }
-"$MATRIX" run "${m[@]}" --out "$T/r2" >"$T/out" 2>&1 || { cat "$T/out"; fail "run r2"; }
+"$MATRIX" run "${m[@]}" --out "$T/r1" >"$T/out1" 2>&1 &
+r1=$!
+"$MATRIX" run "${m[@]}" --out "$T/r2" >"$T/out2" 2>&1 || { cat "$T/out2"; fail "run r2"; }
+wait $r1 || { cat "$T/out1"; fail "run r1"; }
 VMM_MATRIX_SCALE=0.4 "$MATRIX" run "${m[@]}" --out "$T/slow40" --label "scaled 0.4" >"$T/out" 2>&1 ||
 	{ cat "$T/out"; fail "run slow40"; }
 grep -q 'NOTE: figures scaled by VMM_MATRIX_SCALE=0.4' "$T/slow40/summary.txt" || fail "the scaled run does not say so"
