@@ -64,6 +64,7 @@ bad() {	# bad WHAT ARGS...
 bad "unknown workload" run --workload nope --memory 64M --size 4M --out "$T/x"
 bad "bad size" run --workload blk-seqread-raw --memory 64M --size 4X --out "$T/x"
 bad "size listed twice" run --workload blk-seqread-raw --memory 64M --size 4M,4096K --out "$T/x"
+bad "size not whole requests" run --workload blk-seqread-raw --memory 64M --size 1536K --out "$T/x"
 bad "tiny memory" run --workload blk-seqread-raw --memory 8M --size 4M --out "$T/x"
 bad "no iterations" run --workload blk-seqread-raw --memory 64M --size 4M --iterations 0 --out "$T/x"
 bad "existing run" run --vmm "$MX_VMM" --workload blk-seqread-raw --memory 64M --size 4M --out "$T/m"
