@@ -12,6 +12,8 @@ AGENT_SRCS   := guest/agent/agent.c guest/agent/job.c guest/agent/steps.c \
 		guest/agent/report.c
 AGENT_HDRS   := guest/agent/job.h guest/agent/steps.h guest/agent/report.h \
 		guest/common/pattern.h guest/common/vmm_abi.h
+AGENT_SRCS   += guest/agent/step_net.c
+AGENT_HDRS   += guest/agent/step_net.h
 AGENT_CFLAGS := -std=gnu11 $(WARN) -O2 -g0 -D_GNU_SOURCE -I.
 MKCPIO       := $(AGENT_DIR)/mkcpio
 INITRAMFS    := $(AGENT_DIR)/initramfs.cpio
