@@ -13,6 +13,7 @@
 #ifndef DEVICES_REGISTRY_H
 #define DEVICES_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct vm;
@@ -42,5 +43,9 @@ extern const struct device_type *const device_types[];
 
 /* The entry whose option is name, or NULL. */
 const struct device_type *device_type_find(const char *name);
+
+/* For parsers: "on"/"true"/"yes"/"1" or "off"/"false"/"no"/"0" into *out;
+ * -1 for anything else. */
+int device_parse_onoff(const char *v, bool *out);
 
 #endif

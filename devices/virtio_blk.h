@@ -2,12 +2,16 @@
 #ifndef DEVICES_VIRTIO_BLK_H
 #define DEVICES_VIRTIO_BLK_H
 
+#include <linux/virtio_blk.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "storage/block.h"
 
 struct vm;
+struct virtq_elem;
 
 struct virtio_blk_opts {
 	struct blk_opts blk;	/* path, format, readonly, cache */
@@ -15,36 +19,17 @@ struct virtio_blk_opts {
 	unsigned index;		/* 0 for the first --disk, 1 for the next... */
 };
 
+#define VIRTIO_BLK_MAX_DISKS	8	/* --disk at most this often */
+
 /* Open the image, claim a virtio-mmio window and IRQ, start the device
  * thread, and register teardown with vm_add_device().  On failure returns
  * -1 with one line naming the problem in err. */
 int virtio_blk_create(struct vm *vm, const struct virtio_blk_opts *o,
 		      char *err, size_t errlen);
 
-/* Protocol constants (virtio 1.2, 5.2) */
-#define VIRTIO_ID_BLOCK			2
-#define VIRTIO_BLK_F_SIZE_MAX		1
-#define VIRTIO_BLK_F_SEG_MAX		2
-#define VIRTIO_BLK_F_RO			5
-#define VIRTIO_BLK_F_BLK_SIZE		6
-#define VIRTIO_BLK_F_FLUSH		9
-#define VIRTIO_BLK_F_MQ			12
-#define VIRTIO_BLK_F_DISCARD		13
-#define VIRTIO_BLK_F_WRITE_ZEROES	14
-
-#define VIRTIO_BLK_T_IN			0
-#define VIRTIO_BLK_T_OUT		1
-#define VIRTIO_BLK_T_FLUSH		4
-#define VIRTIO_BLK_T_GET_ID		8
-#define VIRTIO_BLK_T_DISCARD		11
-#define VIRTIO_BLK_T_WRITE_ZEROES	13
-
-#define VIRTIO_BLK_S_OK			0
-#define VIRTIO_BLK_S_IOERR		1
-#define VIRTIO_BLK_S_UNSUPP		2
-
-#define VIRTIO_BLK_ID_BYTES		20
-#define VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP	1
+/* Protocol constants and structs (virtio 1.2, 5.2): VIRTIO_BLK_F_*,
+ * VIRTIO_BLK_T_*, VIRTIO_BLK_S_*, struct virtio_blk_config / _outhdr /
+ * _discard_write_zeroes come from <linux/virtio_blk.h>. */
 
 /* What the device offers */
 #define VIRTIO_BLK_QUEUE_SIZE		256
@@ -53,30 +38,50 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_opts *o,
 #define VIRTIO_BLK_MAX_DISCARD_SECTORS	(1U << 22)	/* 2 GiB */
 #define VIRTIO_BLK_NUM_QUEUES		4	/* with MQ; else queue 0 only */
 
-/* Config space offsets (struct virtio_blk_config) */
-#define VIRTIO_BLK_CFG_CAPACITY		0
-#define VIRTIO_BLK_CFG_SIZE_MAX		8
-#define VIRTIO_BLK_CFG_SEG_MAX		12
-#define VIRTIO_BLK_CFG_BLK_SIZE		20
-#define VIRTIO_BLK_CFG_NUM_QUEUES	34
-#define VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS	36
-#define VIRTIO_BLK_CFG_MAX_DISCARD_SEG	40
-#define VIRTIO_BLK_CFG_DISCARD_ALIGN	44
-#define VIRTIO_BLK_CFG_MAX_WZ_SECTORS	48
-#define VIRTIO_BLK_CFG_MAX_WZ_SEG	52
-#define VIRTIO_BLK_CFG_WZ_MAY_UNMAP	56
-#define VIRTIO_BLK_CFG_SIZE		60
+/* Config space offsets, as the tests read them */
+#define VIRTIO_BLK_CFG_CAPACITY		offsetof(struct virtio_blk_config, capacity)
+#define VIRTIO_BLK_CFG_SIZE_MAX		offsetof(struct virtio_blk_config, size_max)
+#define VIRTIO_BLK_CFG_SEG_MAX		offsetof(struct virtio_blk_config, seg_max)
+#define VIRTIO_BLK_CFG_BLK_SIZE		offsetof(struct virtio_blk_config, blk_size)
+#define VIRTIO_BLK_CFG_NUM_QUEUES	offsetof(struct virtio_blk_config, num_queues)
+/* the device implements the config up to write_zeroes_may_unmap (no
+ * secure erase) */
+#define VIRTIO_BLK_CFG_SIZE		offsetof(struct virtio_blk_config, max_secure_erase_sectors)
 
-struct virtio_blk_outhdr {
-	uint32_t type;
-	uint32_t ioprio;
-	uint64_t sector;
+/* ---- request parsing, apart from execution so it can be tested alone ---- */
+
+/* What the device is, as parsing needs it. */
+struct vblk_params {
+	uint64_t features;	/* negotiated */
+	bool readonly;
 };
 
-struct virtio_blk_discard_write_zeroes {
-	uint64_t sector;
-	uint32_t num_sectors;
-	uint32_t flags;
+enum vblk_action {
+	VBLK_ANSWER,	/* complete at once with status */
+	VBLK_SUBMIT,	/* hand op/offset/len/iov to the backend */
+	VBLK_GET_ID,	/* copy the serial into iov */
+	VBLK_ABANDON,	/* no status byte: cannot answer; NEEDS_RESET */
 };
+
+/* A chain, checked.  Pointers point into the chain's iovecs (e->iov). */
+struct vblk_request {
+	enum vblk_action action;
+	uint8_t status;		/* VBLK_ANSWER: VIRTIO_BLK_S_* */
+	uint8_t *status_byte;	/* the chain's last device-writable byte */
+	uint32_t type;		/* VIRTIO_BLK_T_* (0 if no header) */
+	enum blk_op op;
+	uint64_t offset, len;	/* bytes */
+	struct iovec *iov;	/* data (READ/WRITE) or GET_ID buffer */
+	unsigned iovcnt;
+	bool may_unmap;
+	uint32_t used_len;	/* bytes written into the chain on success */
+};
+
+/* Check a popped chain against the protocol and what the device offers
+ * (pure: reads the chain's header and segments, writes nothing; the
+ * iovecs in e are trimmed in place).  A guest mistake worth a log line
+ * leaves one in msg ("" otherwise). */
+void vblk_parse_request(const struct vblk_params *p, struct virtq_elem *e,
+			struct vblk_request *r, char *msg, size_t msglen);
 
 #endif

@@ -20,8 +20,6 @@
 #include "vmm/event_loop.h"
 #include "vmm/vm.h"
 
-#define GUEST_LOG_LINES	50	/* per device lifetime */
-
 struct queue_regs {
 	uint32_t num;
 	uint32_t ready;
@@ -33,6 +31,7 @@ struct notify_src {
 	unsigned idx;
 	int fd;
 	bool ioeventfd;		/* registered with KVM (else MMIO exits) */
+	bool registered;	/* watched by the device's event loop */
 };
 
 struct virtio_mmio {
@@ -58,6 +57,9 @@ struct virtio_mmio {
 	struct virtq vq[VIRTIO_MMIO_MAX_QUEUES];
 	bool vq_live[VIRTIO_MMIO_MAX_QUEUES];
 	struct notify_src notify[VIRTIO_MMIO_MAX_QUEUES];
+	/* per queue, the heads in flight (virtq_track_in_flight) */
+	uint64_t *in_flight_bits;
+	size_t in_flight_words;
 };
 
 uint64_t virtio_mmio_base(const struct virtio_mmio *t)
@@ -75,25 +77,18 @@ struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned i)
 	return i < t->ops->num_queues && t->vq_live[i] ? &t->vq[i] : NULL;
 }
 
-/* A log line about something the guest did: bounded, as a guest can
- * repeat it as often as it likes. */
-static void guest_warn(struct virtio_mmio *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void guest_warn(struct virtio_mmio *t, const char *fmt, ...)
+int *virtio_mmio_log_budget(struct virtio_mmio *t)
 {
-	int take = virtio_log_take(&t->log_budget);
-	char msg[200];
-	va_list ap;
-
-	if (!take)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	vm_log(t->name, "%s%s", msg,
-	       take == 2 ? " (further guest errors not logged)" : "");
+	return &t->log_budget;
 }
+
+const char *virtio_mmio_name(const struct virtio_mmio *t)
+{
+	return t->name;
+}
+
+/* A log line about something the guest did: from the device's budget. */
+#define guest_warn(t, ...) guest_log(&(t)->log_budget, (t)->name, __VA_ARGS__)
 
 static void raise_irq(struct virtio_mmio *t, uint32_t why)
 {
@@ -120,7 +115,7 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *t)
 		return;
 	/* only a driver that is running is told (virtio 1.2, 2.1.2) */
 	if (__atomic_load_n(&t->status, __ATOMIC_ACQUIRE) &
-	    VIRTIO_STATUS_DRIVER_OK)
+	    VIRTIO_CONFIG_S_DRIVER_OK)
 		raise_irq(t, VIRTIO_MMIO_INT_CONFIG);
 }
 
@@ -133,7 +128,7 @@ void virtio_mmio_config_changed(struct virtio_mmio *t)
 {
 	__atomic_fetch_add(&t->config_gen, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&t->status, __ATOMIC_ACQUIRE) &
-	    VIRTIO_STATUS_DRIVER_OK)
+	    VIRTIO_CONFIG_S_DRIVER_OK)
 		raise_irq(t, VIRTIO_MMIO_INT_CONFIG);
 }
 
@@ -203,6 +198,8 @@ static bool activate(struct virtio_mmio *t)
 			return false;
 		}
 		t->vq[i].log_budget = &t->log_budget;
+		virtq_track_in_flight(&t->vq[i], t->in_flight_bits +
+				      i * t->in_flight_words);
 		t->vq_live[i] = true;
 	}
 	if (t->ops->activate(t->dev, t->drv_features) < 0)
@@ -219,19 +216,19 @@ static void write_status(struct virtio_mmio *t, uint32_t v)
 		do_reset(t);
 		return;
 	}
-	v &= ~VIRTIO_STATUS_NEEDS_RESET;	/* the device's bit */
+	v &= ~VIRTIO_CONFIG_S_NEEDS_RESET;	/* the device's bit */
 	if (old & ~v) {
 		guest_warn(t, "driver cleared status bits (%#x -> %#x) "
 		       "without a reset; ignored", old, v);
 		return;
 	}
 	added = v & ~old;
-	if ((added & VIRTIO_STATUS_FEATURES_OK) && !features_ok(t))
-		v &= ~VIRTIO_STATUS_FEATURES_OK;
-	if (added & VIRTIO_STATUS_DRIVER_OK) {
-		if (!(v & VIRTIO_STATUS_FEATURES_OK)) {
+	if ((added & VIRTIO_CONFIG_S_FEATURES_OK) && !features_ok(t))
+		v &= ~VIRTIO_CONFIG_S_FEATURES_OK;
+	if (added & VIRTIO_CONFIG_S_DRIVER_OK) {
+		if (!(v & VIRTIO_CONFIG_S_FEATURES_OK)) {
 			guest_warn(t, "DRIVER_OK without FEATURES_OK");
-			v &= ~VIRTIO_STATUS_DRIVER_OK;
+			v &= ~VIRTIO_CONFIG_S_DRIVER_OK;
 			__atomic_store_n(&t->needs_reset, true,
 					 __ATOMIC_RELEASE);
 		} else if (!activate(t)) {
@@ -274,7 +271,7 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_STATUS:
 		return t->status |
 		       (__atomic_load_n(&t->needs_reset, __ATOMIC_ACQUIRE) ?
-			VIRTIO_STATUS_NEEDS_RESET : 0);
+			VIRTIO_CONFIG_S_NEEDS_RESET : 0);
 	case VIRTIO_MMIO_SHM_LEN_LOW:
 	case VIRTIO_MMIO_SHM_LEN_HIGH:
 	case VIRTIO_MMIO_SHM_BASE_LOW:
@@ -299,7 +296,7 @@ static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 {
 	struct queue_regs *q = t->queue_sel < t->ops->num_queues ?
 			       &t->qr[t->queue_sel] : NULL;
-	bool features_locked = t->status & VIRTIO_STATUS_FEATURES_OK;
+	bool features_locked = t->status & VIRTIO_CONFIG_S_FEATURES_OK;
 
 	switch (off) {
 	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
@@ -427,14 +424,38 @@ void virtio_mmio_write(void *opaque, uint64_t off, const void *data,
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* Undo what virtio_mmio_create set up; nothing points at t any more.
+ * loop_alive: the event loop still exists (else it is already gone). */
+static void free_transport(struct virtio_mmio *t, bool loop_alive)
+{
+	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
+		struct notify_src *n = &t->notify[i];
+
+		if (n->fd < 0)
+			continue;
+		if (n->registered && loop_alive)
+			event_loop_del(t->loop, n->fd);
+		if (n->ioeventfd)
+			vm_ioeventfd_remove(t->vm, t->base +
+					    VIRTIO_MMIO_QUEUE_NOTIFY, 4, true,
+					    i, n->fd);
+		close(n->fd);
+	}
+	if (t->irqfd >= 0)
+		close(t->irqfd);
+	pthread_mutex_destroy(&t->lock);
+	free(t->in_flight_bits);
+	free(t);
+}
+
 struct virtio_mmio *virtio_mmio_create(struct vm *vm, const char *name,
 				       const struct virtio_dev_ops *ops,
 				       void *dev, uint64_t features,
 				       struct event_loop *loop, char *err,
 				       size_t errlen)
 {
+	size_t words = VIRTQ_IN_FLIGHT_WORDS(ops->queue_max);
 	struct virtio_mmio *t;
-	bool registered = false;
 	unsigned i;
 	int ret;
 
@@ -459,6 +480,12 @@ struct virtio_mmio *virtio_mmio_create(struct vm *vm, const char *name,
 	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
 		t->notify[i].fd = -1;
 	pthread_mutex_init(&t->lock, NULL);
+	t->in_flight_words = words;
+	t->in_flight_bits = calloc(ops->num_queues * words, sizeof(uint64_t));
+	if (!t->in_flight_bits) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		goto fail;
+	}
 
 	ret = vm_add_virtio_mmio(vm, &t->base, &t->irq);
 	if (ret < 0) {
@@ -466,14 +493,6 @@ struct virtio_mmio *virtio_mmio_create(struct vm *vm, const char *name,
 			 name, strerror(-ret));
 		goto fail;
 	}
-	ret = vm_register_io(vm, IO_SPACE_MMIO, t->base, VMM_VIRTIO_MMIO_SIZE,
-			     virtio_mmio_read, virtio_mmio_write, t);
-	if (ret < 0) {
-		snprintf(err, errlen, "%s: cannot register MMIO window at "
-			 "%#" PRIx64 ": %s", name, t->base, strerror(-ret));
-		goto fail;
-	}
-	registered = true;
 	for (i = 0; i < ops->num_queues; i++) {
 		struct notify_src *n = &t->notify[i];
 
@@ -497,6 +516,7 @@ struct virtio_mmio *virtio_mmio_create(struct vm *vm, const char *name,
 				 "notifies", name, i);
 			goto fail;
 		}
+		n->registered = true;
 	}
 	t->irqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (t->irqfd >= 0 && vm_irqfd(vm, t->irq, t->irqfd) < 0) {
@@ -505,49 +525,24 @@ struct virtio_mmio *virtio_mmio_create(struct vm *vm, const char *name,
 		close(t->irqfd);
 		t->irqfd = -1;
 	}
+	/* Last: once the handlers point at t, the guest can reach it, and
+	 * vm.h cannot take a registration back. */
+	ret = vm_register_io(vm, IO_SPACE_MMIO, t->base, VMM_VIRTIO_MMIO_SIZE,
+			     virtio_mmio_read, virtio_mmio_write, t);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: cannot register MMIO window at "
+			 "%#" PRIx64 ": %s", name, t->base, strerror(-ret));
+		goto fail;
+	}
 	return t;
 fail:
-	/* vm.h cannot give a window back: it stays claimed. */
-	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
-		if (t->notify[i].fd >= 0) {
-			event_loop_del(loop, t->notify[i].fd);
-			if (t->notify[i].ioeventfd)
-				vm_ioeventfd_remove(vm, t->base +
-						    VIRTIO_MMIO_QUEUE_NOTIFY,
-						    4, true, i,
-						    t->notify[i].fd);
-			close(t->notify[i].fd);
-			t->notify[i].fd = -1;
-		}
-	}
-	/* Once the handlers point at t it must outlive the VM (the VMM
-	 * exits on this error anyway). */
-	if (!registered) {
-		pthread_mutex_destroy(&t->lock);
-		free(t);
-	}
+	/* A claimed window stays claimed (vm.h cannot give it back). */
+	free_transport(t, true);
 	return NULL;
 }
 
 void virtio_mmio_destroy(struct virtio_mmio *t)
 {
-	unsigned i;
-
-	if (!t)
-		return;
-	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
-		struct notify_src *n = &t->notify[i];
-
-		if (n->fd < 0)
-			continue;
-		if (n->ioeventfd)
-			vm_ioeventfd_remove(t->vm, t->base +
-					    VIRTIO_MMIO_QUEUE_NOTIFY, 4, true,
-					    i, n->fd);
-		close(n->fd);
-	}
-	if (t->irqfd >= 0)
-		close(t->irqfd);
-	pthread_mutex_destroy(&t->lock);
-	free(t);
+	if (t)
+		free_transport(t, false);
 }

@@ -14,6 +14,8 @@
 #ifndef DEVICES_VIRTIO_MMIO_H
 #define DEVICES_VIRTIO_MMIO_H
 
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,54 +26,31 @@ struct vm;
 struct event_loop;
 struct virtio_mmio;
 
-/* Register offsets (virtio 1.2, 4.2.2) */
-#define VIRTIO_MMIO_MAGIC_VALUE		0x000
-#define VIRTIO_MMIO_VERSION		0x004
-#define VIRTIO_MMIO_DEVICE_ID		0x008
-#define VIRTIO_MMIO_VENDOR_ID		0x00c
-#define VIRTIO_MMIO_DEVICE_FEATURES	0x010
-#define VIRTIO_MMIO_DEVICE_FEATURES_SEL	0x014
-#define VIRTIO_MMIO_DRIVER_FEATURES	0x020
-#define VIRTIO_MMIO_DRIVER_FEATURES_SEL	0x024
-#define VIRTIO_MMIO_QUEUE_SEL		0x030
-#define VIRTIO_MMIO_QUEUE_NUM_MAX	0x034
-#define VIRTIO_MMIO_QUEUE_NUM		0x038
-#define VIRTIO_MMIO_QUEUE_READY		0x044
-#define VIRTIO_MMIO_QUEUE_NOTIFY	0x050
-#define VIRTIO_MMIO_INTERRUPT_STATUS	0x060
-#define VIRTIO_MMIO_INTERRUPT_ACK	0x064
-#define VIRTIO_MMIO_STATUS		0x070
-#define VIRTIO_MMIO_QUEUE_DESC_LOW	0x080
-#define VIRTIO_MMIO_QUEUE_DESC_HIGH	0x084
-#define VIRTIO_MMIO_QUEUE_DRIVER_LOW	0x090
-#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH	0x094
-#define VIRTIO_MMIO_QUEUE_DEVICE_LOW	0x0a0
-#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH	0x0a4
-#define VIRTIO_MMIO_SHM_SEL		0x0ac
-#define VIRTIO_MMIO_SHM_LEN_LOW		0x0b0
-#define VIRTIO_MMIO_SHM_LEN_HIGH	0x0b4
-#define VIRTIO_MMIO_SHM_BASE_LOW	0x0b8
-#define VIRTIO_MMIO_SHM_BASE_HIGH	0x0bc
+/* Register offsets (virtio 1.2, 4.2.2) and InterruptStatus bits come from
+ * <linux/virtio_mmio.h>, status bits from <linux/virtio_config.h>
+ * (VIRTIO_CONFIG_S_*).  The spec's names where the uapi has older ones: */
+#define VIRTIO_MMIO_QUEUE_DRIVER_LOW	VIRTIO_MMIO_QUEUE_AVAIL_LOW
+#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH	VIRTIO_MMIO_QUEUE_AVAIL_HIGH
+#define VIRTIO_MMIO_QUEUE_DEVICE_LOW	VIRTIO_MMIO_QUEUE_USED_LOW
+#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH	VIRTIO_MMIO_QUEUE_USED_HIGH
+#ifndef VIRTIO_MMIO_QUEUE_RESET		/* newer than this uapi */
 #define VIRTIO_MMIO_QUEUE_RESET		0x0c0
-#define VIRTIO_MMIO_CONFIG_GENERATION	0x0fc
-#define VIRTIO_MMIO_CONFIG		0x100
+#endif
 
 #define VIRTIO_MMIO_MAGIC		0x74726976	/* "virt" */
 #define VIRTIO_MMIO_VENDOR		0x00564d4d	/* "MMV" */
 
-/* Device status bits (virtio 1.2, 2.1) */
-#define VIRTIO_STATUS_ACKNOWLEDGE	1
-#define VIRTIO_STATUS_DRIVER		2
-#define VIRTIO_STATUS_DRIVER_OK		4
-#define VIRTIO_STATUS_FEATURES_OK	8
-#define VIRTIO_STATUS_NEEDS_RESET	64
-#define VIRTIO_STATUS_FAILED		128
+/* Older names for the status bits, kept until the devices written against
+ * them have landed; new code uses VIRTIO_CONFIG_S_*. */
+#define VIRTIO_STATUS_ACKNOWLEDGE	VIRTIO_CONFIG_S_ACKNOWLEDGE
+#define VIRTIO_STATUS_DRIVER		VIRTIO_CONFIG_S_DRIVER
+#define VIRTIO_STATUS_DRIVER_OK		VIRTIO_CONFIG_S_DRIVER_OK
+#define VIRTIO_STATUS_FEATURES_OK	VIRTIO_CONFIG_S_FEATURES_OK
+#define VIRTIO_STATUS_NEEDS_RESET	VIRTIO_CONFIG_S_NEEDS_RESET
+#define VIRTIO_STATUS_FAILED		VIRTIO_CONFIG_S_FAILED
 
-/* InterruptStatus bits */
-#define VIRTIO_MMIO_INT_VRING		1
-#define VIRTIO_MMIO_INT_CONFIG		2
-
-#define VIRTIO_MMIO_MAX_QUEUES		8
+/* Queues per device: a multi-queue net device needs 2 x pairs + 1. */
+#define VIRTIO_MMIO_MAX_QUEUES		16
 
 /* What a device provides to the transport. */
 struct virtio_dev_ops {
@@ -118,6 +97,11 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *t);
 /* Config space changed: bump ConfigGeneration, interrupt. */
 void virtio_mmio_config_changed(struct virtio_mmio *t);
 bool virtio_mmio_needs_reset(struct virtio_mmio *t);
+
+/* The device's guest-log budget (devices/guest_log.h), shared by the
+ * transport, its queues and the device: pass it to guest_log(). */
+int *virtio_mmio_log_budget(struct virtio_mmio *t);
+const char *virtio_mmio_name(const struct virtio_mmio *t);
 
 /* The register handlers (for tests driving the transport directly). */
 void virtio_mmio_read(void *opaque, uint64_t off, void *data, unsigned size);

@@ -10,6 +10,7 @@
 #include "devices/virtqueue.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,31 +37,10 @@ static void fatal(struct virtq *q, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (!q->broken) {
-		int take = virtio_log_take(q->log_budget);
-
-		if (take)
-			vm_log(q->name, "%s; device needs reset%s", msg,
-			       take == 2 ? " (further guest errors not logged)"
-					 : "");
-	}
+	/* the first violation says it all: the queue is dead after it */
+	if (!q->broken)
+		guest_log(q->log_budget, q->name, "%s; device needs reset", msg);
 	q->broken = true;
-}
-
-int virtio_log_take(int *budget)
-{
-	int left;
-
-	if (!budget)
-		return 1;
-	left = __atomic_load_n(budget, __ATOMIC_RELAXED);
-	do {
-		if (left <= 0)
-			return 0;
-	} while (!__atomic_compare_exchange_n(budget, &left, left - 1, false,
-					      __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
-	return left == 1 ? 2 : 1;
 }
 
 int virtq_init(struct virtq *q, const struct guest_mem *mem, const char *name,
@@ -109,6 +89,30 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, const char *name,
 	return 0;
 }
 
+void virtq_track_in_flight(struct virtq *q, uint64_t *bits)
+{
+	q->in_flight = bits;
+	if (bits)
+		memset(bits, 0, VIRTQ_IN_FLIGHT_WORDS(q->size) * sizeof(*bits));
+}
+
+static bool head_in_flight(const struct virtq *q, uint16_t head)
+{
+	return q->in_flight && (q->in_flight[head / 64] >> (head % 64) & 1);
+}
+
+static void set_in_flight(struct virtq *q, uint16_t head, bool on)
+{
+	uint64_t bit = 1ULL << (head % 64);
+
+	if (!q->in_flight)
+		return;
+	if (on)
+		q->in_flight[head / 64] |= bit;
+	else
+		q->in_flight[head / 64] &= ~bit;
+}
+
 unsigned virtq_avail_count(struct virtq *q)
 {
 	uint16_t idx, n;
@@ -154,6 +158,11 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 		      q->size);
 		return -1;
 	}
+	if (head_in_flight(q, head)) {
+		fatal(q, "chain head %u made available again while in flight",
+		      head);
+		return -1;
+	}
 	e->head = head;
 	e->n_out = e->n_in = 0;
 	e->out_len = e->in_len = 0;
@@ -168,7 +177,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 			return -1;
 		}
 		load_desc(&d, &table[i]);
-		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+		if (d.flags & VRING_DESC_F_INDIRECT) {
 			if (!q->indirect) {
 				fatal(q, "indirect descriptor at head %u but "
 				      "INDIRECT_DESC not negotiated", head);
@@ -178,7 +187,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 				fatal(q, "nested indirect table at head %u", head);
 				return -1;
 			}
-			if (d.flags & VIRTQ_DESC_F_NEXT) {
+			if (d.flags & VRING_DESC_F_NEXT) {
 				fatal(q, "indirect descriptor with NEXT at head %u",
 				      head);
 				return -1;
@@ -193,7 +202,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 			table = guest_mem_ptr(q->mem, d.addr, d.len);
 			if (!table) {
 				fatal(q, "indirect table [%#" PRIx64 ", +%u) at "
-				      "head %u is outside guest RAM", d.addr,
+				      "head %u is outside guest RAM", (uint64_t)d.addr,
 				      d.len, head);
 				return -1;
 			}
@@ -203,7 +212,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 			i = 0;
 			continue;
 		}
-		if (d.flags & VIRTQ_DESC_F_WRITE) {
+		if (d.flags & VRING_DESC_F_WRITE) {
 			seen_write = true;
 		} else if (seen_write) {
 			fatal(q, "device-readable descriptor after a "
@@ -216,7 +225,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 
 			if (!p) {
 				fatal(q, "buffer [%#" PRIx64 ", +%u) at head %u "
-				      "is outside guest RAM", d.addr, d.len,
+				      "is outside guest RAM", (uint64_t)d.addr, d.len,
 				      head);
 				return -1;
 			}
@@ -229,7 +238,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 			iov[nbuf].iov_base = p;
 			iov[nbuf].iov_len = d.len;
 			nbuf++;
-			if (d.flags & VIRTQ_DESC_F_WRITE) {
+			if (d.flags & VRING_DESC_F_WRITE) {
 				e->n_in++;
 				e->in_len += d.len;
 			} else {
@@ -237,7 +246,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 				e->out_len += d.len;
 			}
 		}
-		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+		if (!(d.flags & VRING_DESC_F_NEXT))
 			break;
 		i = d.next;
 		if (i >= tsize) {
@@ -247,12 +256,15 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 		}
 	}
 	q->last_avail++;
+	q->last_head = head;
+	set_in_flight(q, head, true);
 	return 1;
 }
 
 void virtq_unpop(struct virtq *q)
 {
 	q->last_avail--;
+	set_in_flight(q, q->last_head, false);
 }
 
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
@@ -262,6 +274,8 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 	__atomic_store_n(&u->id, head, __ATOMIC_RELAXED);
 	__atomic_store_n(&u->len, len, __ATOMIC_RELAXED);
 	q->used_idx++;
+	if (head < q->size)
+		set_in_flight(q, head, false);
 }
 
 void virtq_publish(struct virtq *q)
@@ -286,7 +300,7 @@ bool virtq_should_interrupt(struct virtq *q)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	q->signalled_used = new_idx;
 	if (!q->event_idx)
-		return !(ld16(&q->avail[0]) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+		return !(ld16(&q->avail[0]) & VRING_AVAIL_F_NO_INTERRUPT);
 	return vring_need_event(ld16(&q->avail[2 + q->size]), new_idx, old);
 }
 
@@ -295,7 +309,7 @@ void virtq_disable_notify(struct virtq *q)
 	/* With EVENT_IDX, leaving avail_event behind last_avail suppresses
 	 * notifies by itself. */
 	if (!q->event_idx)
-		st16(&q->used_hdr[0], VIRTQ_USED_F_NO_NOTIFY);
+		st16(&q->used_hdr[0], VRING_USED_F_NO_NOTIFY);
 }
 
 bool virtq_enable_notify(struct virtq *q)

@@ -12,37 +12,32 @@
 #ifndef DEVICES_VIRTQUEUE_H
 #define DEVICES_VIRTQUEUE_H
 
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "devices/guest_log.h"
 #include "vmm/vm.h"
 
-/* Ring layout (virtio 1.2, 2.7): all little-endian, as the host is. */
-#define VIRTQ_DESC_F_NEXT	1
-#define VIRTQ_DESC_F_WRITE	2
-#define VIRTQ_DESC_F_INDIRECT	4
-#define VIRTQ_AVAIL_F_NO_INTERRUPT	1
-#define VIRTQ_USED_F_NO_NOTIFY	1
-
-/* Feature bits the ring itself implements */
-#define VIRTIO_F_INDIRECT_DESC	28
-#define VIRTIO_F_EVENT_IDX	29
-#define VIRTIO_F_VERSION_1	32
+/* Ring layout, flags and struct vring_desc / vring_used_elem /
+ * vring_need_event() come from <linux/virtio_ring.h> (virtio 1.2, 2.7: all
+ * little-endian, as the host is).  The spec's names for the ring feature
+ * bits: */
+#define VIRTIO_F_INDIRECT_DESC	VIRTIO_RING_F_INDIRECT_DESC
+#define VIRTIO_F_EVENT_IDX	VIRTIO_RING_F_EVENT_IDX
+/* Older names, kept until the devices written against them have landed;
+ * new code uses the uapi ones (VRING_*). */
+#define VIRTQ_DESC_F_NEXT	VRING_DESC_F_NEXT
+#define VIRTQ_DESC_F_WRITE	VRING_DESC_F_WRITE
+#define VIRTQ_DESC_F_INDIRECT	VRING_DESC_F_INDIRECT
+#define VIRTQ_AVAIL_F_NO_INTERRUPT	VRING_AVAIL_F_NO_INTERRUPT
+#define VIRTQ_USED_F_NO_NOTIFY	VRING_USED_F_NO_NOTIFY
 
 #define VIRTQ_MAX_SIZE		32768
-
-struct vring_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-
-struct vring_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
+/* uint64_t words of an in-flight bitmap for a queue of n descriptors */
+#define VIRTQ_IN_FLIGHT_WORDS(n)	(((n) + 63) / 64)
 
 struct virtq {
 	const struct guest_mem *mem;
@@ -52,6 +47,12 @@ struct virtq {
 	bool indirect;			/* INDIRECT_DESC negotiated */
 	bool event_idx;			/* EVENT_IDX negotiated */
 	bool broken;			/* fatal guest error: no more use */
+	/* One bit per head popped and not yet pushed (NULL: not tracked).
+	 * A head the driver makes available again while we still own it is
+	 * refused: the driver may not (virtio 1.2, 2.7.13), and neither
+	 * chain could be answered unambiguously. */
+	uint64_t *in_flight;
+	uint16_t last_head;		/* of the last pop, for virtq_unpop */
 
 	/* host views of the rings, checked at init */
 	struct vring_desc *desc;
@@ -93,7 +94,8 @@ unsigned virtq_avail_count(struct virtq *q);
  *   1: popped;  0: ring empty;
  *  -1: fatal (q->broken set, logged): loop, chain too long, descriptor
  *      outside RAM, bad indirect table, writable before readable, avail
- *      index jump.  The device should enter NEEDS_RESET. */
+ *      index jump, head already in flight (when tracked).  The device
+ *      should enter NEEDS_RESET. */
 int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 	      unsigned max_iov);
 
@@ -118,18 +120,10 @@ bool virtq_should_interrupt(struct virtq *q);
 void virtq_disable_notify(struct virtq *q);
 bool virtq_enable_notify(struct virtq *q);
 
-/* EVENT_IDX arithmetic (virtio 1.2, 2.7.7.2): has the index moved past
- * event_idx when going from old to new? */
-static inline bool vring_need_event(uint16_t event_idx, uint16_t new_idx,
-				    uint16_t old)
-{
-	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
-}
-
-/* Guest-triggered log lines are bounded: take one line from *budget
- * (atomic; NULL: unlimited).  Returns 0: do not log, 1: log, 2: log and
- * say it is the last one. */
-int virtio_log_take(int *budget);
+/* Track the heads in flight in bits (VIRTQ_IN_FLIGHT_WORDS(q->size) words,
+ * cleared here; NULL stops tracking): from now on a pop of a head still in
+ * flight is fatal (-1, NEEDS_RESET), and virtq_push() ends a head's flight. */
+void virtq_track_in_flight(struct virtq *q, uint64_t *bits);
 
 /* iovec helpers for devices that parse headers/trailers out of a chain
  * without assuming its framing (VERSION_1 implies ANY_LAYOUT). */

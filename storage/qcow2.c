@@ -1,6 +1,7 @@
 /* storage/qcow2.c - opening qcow2 images (v2 and v3) and their backing
  * chains: header and table validation, then the blk_dev for block.c.
- * qcow2_meta.c holds the metadata code, qcow2_io.c the guest requests.
+ * The metadata code is in qcow2_cache.c, qcow2_cluster.c, qcow2_compress.c
+ * and qcow2_refcount.c; the guest requests in qcow2_io.c.
  *
  * Decisions:
  * - Dirty bit (lazy refcounts not written back): refused with a clear error
@@ -29,7 +30,7 @@
  * Crash safety: refcounts and new tables are written at once; what points
  * at them (L2 entries of allocating writes, new L1 and refcount table
  * entries) waits in memory and is written at FLUSH, close or the eviction
- * of a dirty L2 table, after one fdatasync barrier (qcow2_meta.c), so a
+ * of a dirty L2 table, after one fdatasync barrier (qcow2_cache.c), so a
  * kill - or a power loss - between any two writes leaves at most leaked
  * clusters.  FLUSH = barrier, pointers, dirty L2 tables, fdatasync.  Data
  * written but not flushed may be lost.
@@ -114,22 +115,22 @@ void q2_img_close(struct q2img *im)
 	if (!im)
 		return;
 	q2_img_close(im->backing);
-	if (im->dfd >= 0 && im->dfd != im->fd)
-		close(im->dfd);
+	if (im->data_fd >= 0 && im->data_fd != im->fd)
+		close(im->data_fd);
 	if (im->fd >= 0)
 		close(im->fd);
-	q2_cache_free(&im->l2c);
-	q2_cache_free(&im->rbc);
+	q2_cache_free(&im->l2_cache);
+	q2_cache_free(&im->refblock_cache);
 	free(im->l1);
-	free(im->rt);
+	free(im->reftable);
 	free(im->zero_cluster);
-	free(im->cbuf);
-	free(im->cin);
-	free(im->quar);
-	free(im->pfree);
+	free(im->decompressed);
+	free(im->compressed);
+	free(im->quarantine);
+	free(im->deferred_frees);
 #ifdef HAVE_ZSTD
-	if (im->zstd)
-		ZSTD_freeDCtx(im->zstd);
+	if (im->zstd_dctx)
+		ZSTD_freeDCtx(im->zstd_dctx);
 #endif
 	free(im->path);
 	free(im);
@@ -177,7 +178,7 @@ static struct q2img *img_new(const char *path, bool raw, bool writable,
 		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
-	im->fd = im->dfd = -1;
+	im->fd = im->data_fd = -1;
 	im->path = strdup(path);
 	im->raw = raw;
 	im->writable = writable;
@@ -207,11 +208,11 @@ static struct q2img *img_new(const char *path, bool raw, bool writable,
 	if (lock_file(im->fd, writable) < 0)
 		FAIL("%s: image is locked by another process (%s)", path,
 		     writable ? "in use" : "opened for writing");
-	im->dfd = im->fd;
+	im->data_fd = im->fd;
 	if (direct) {
-		im->dfd = open(path, (writable ? O_RDWR : O_RDONLY) |
+		im->data_fd = open(path, (writable ? O_RDWR : O_RDONLY) |
 			       O_CLOEXEC | O_DIRECT);
-		if (im->dfd < 0)
+		if (im->data_fd < 0)
 			FAIL("%s: cannot open with cache=none (O_DIRECT): %s",
 			     path, strerror(errno));
 	}
@@ -279,17 +280,369 @@ static int open_backing(struct q2img *im, const uint8_t *name, uint32_t len,
 	return im->backing ? 0 : -1;
 }
 
+/* What the header says beyond the fields struct q2img keeps, while the
+ * image is being opened. */
+struct hdr_info {
+	uint8_t *buf;		/* the file's first 2 MiB (the largest cluster) */
+	uint32_t crypt;
+	uint64_t incompat, autoclear;
+	uint64_t hdr_len;
+	uint64_t snapshots_off;
+	uint64_t backing_off;	/* 0: no backing file */
+	uint32_t backing_len;
+	char backing_fmt_buf[33];
+	const char *backing_fmt;	/* NULL: no backing format extension */
+	const uint8_t *feature_table;	/* feature name table extension */
+	uint32_t feature_table_len;
+};
+
+/* The open phases below return 0, or -1 with the reason in err. */
+#define REFUSE(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+/* Phase 1: the fixed header fields, and the geometry they imply. */
+static int read_header(struct q2img *im, struct hdr_info *h, char *err,
+		       size_t errlen)
+{
+	const char *path = im->path;
+	uint8_t *b;
+
+	if (posix_memalign((void **)&h->buf, 4096, 1u << QCOW2_MAX_CLUSTER_BITS))
+		REFUSE("%s: out of memory", path);
+	b = h->buf;
+	memset(b, 0, 1u << QCOW2_MAX_CLUSTER_BITS);
+	if (im->file_size < QCOW2_V2_HDR_LEN)
+		REFUSE("%s: truncated: %llu bytes is too small for a qcow2 header",
+		       path, (unsigned long long)im->file_size);
+	if (q2_pread(im->fd, b, 1u << QCOW2_MAX_CLUSTER_BITS, 0) < 0)
+		REFUSE("%s: cannot read the header: %s", path, strerror(errno));
+	if (qcow2_be32(b + QH_MAGIC) != QCOW2_MAGIC)
+		REFUSE("%s: not a qcow2 image (bad magic)", path);
+	im->version = (int)qcow2_be32(b + QH_VERSION);
+	if (im->version != 2 && im->version != 3)
+		REFUSE("%s: unsupported qcow2 version %d", path, im->version);
+	im->cluster_bits = qcow2_be32(b + QH_CLUSTER_BITS);
+	if (im->cluster_bits < QCOW2_MIN_CLUSTER_BITS ||
+	    im->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
+		REFUSE("%s: unsupported cluster_bits %u (9..21)", path,
+		       im->cluster_bits);
+	im->cluster_size = 1ULL << im->cluster_bits;
+	im->l2_bits = im->cluster_bits - 3;
+	im->l2_entries = 1ULL << im->l2_bits;
+	im->size = qcow2_be64(b + QH_SIZE);
+	h->crypt = qcow2_be32(b + QH_CRYPT);
+	im->l1_size = qcow2_be32(b + QH_L1_SIZE);
+	im->l1_off = qcow2_be64(b + QH_L1_OFF);
+	im->reftable_off = qcow2_be64(b + QH_RT_OFF);
+	im->reftable_clusters = qcow2_be32(b + QH_RT_CLUSTERS);
+	im->nb_snapshots = qcow2_be32(b + QH_NB_SNAPSHOTS);
+	h->snapshots_off = qcow2_be64(b + QH_SNAPSHOTS_OFF);
+	h->backing_off = qcow2_be64(b + QH_BACKING_OFF);
+	h->backing_len = qcow2_be32(b + QH_BACKING_LEN);
+	im->refcount_order = 4;
+	h->hdr_len = QCOW2_V2_HDR_LEN;
+	if (im->version == 3) {
+		h->incompat = qcow2_be64(b + QH_INCOMPAT);
+		h->autoclear = qcow2_be64(b + QH_AUTOCLEAR);
+		im->refcount_order = qcow2_be32(b + QH_REFCOUNT_ORDER);
+		h->hdr_len = qcow2_be32(b + QH_HDR_LEN);
+		if (h->hdr_len < QCOW2_V3_HDR_LEN || h->hdr_len % 8 ||
+		    h->hdr_len > im->cluster_size)
+			REFUSE("%s: invalid header length %llu", path,
+			       (unsigned long long)h->hdr_len);
+		if (im->refcount_order > 6)
+			REFUSE("%s: invalid refcount_order %u", path,
+			       im->refcount_order);
+		if (h->hdr_len > QH_COMPRESSION_TYPE)
+			im->compression = b[QH_COMPRESSION_TYPE];
+	}
+	if (im->file_size < h->hdr_len)
+		REFUSE("%s: truncated inside the header", path);
+	im->refblock_entries = qcow2_rb_entries(im->cluster_bits,
+						im->refcount_order);
+	return 0;
+}
+
+/* Phase 2: header extensions, between the header and the backing file
+ * name (or the end of the first cluster). */
+static int read_extensions(struct q2img *im, struct hdr_info *h, char *err,
+			   size_t errlen)
+{
+	uint64_t ext = h->hdr_len, ext_end = im->cluster_size;
+
+	if (h->backing_off && h->backing_off < ext_end)
+		ext_end = h->backing_off;
+	if (ext_end > im->file_size)
+		ext_end = im->file_size;
+	while (ext + 8 <= ext_end) {
+		uint32_t type = qcow2_be32(h->buf + ext);
+		uint32_t len = qcow2_be32(h->buf + ext + 4);
+
+		if (type == QCOW2_EXT_END)
+			break;
+		if (len > ext_end - ext - 8)
+			REFUSE("%s: header extension %#x runs past the header area",
+			       im->path, type);
+		if (type == QCOW2_EXT_BACKING_FMT) {
+			if (len == 0 || len >= sizeof(h->backing_fmt_buf))
+				REFUSE("%s: invalid backing format extension",
+				       im->path);
+			memcpy(h->backing_fmt_buf, h->buf + ext + 8, len);
+			h->backing_fmt_buf[len] = 0;
+			h->backing_fmt = h->backing_fmt_buf;
+		} else if (type == QCOW2_EXT_FEATURES) {
+			h->feature_table = h->buf + ext + 8;
+			h->feature_table_len = len;
+		}
+		ext += 8 + ((len + 7ULL) & ~7ULL);
+	}
+	return 0;
+}
+
+/* Phase 3: features we refuse, and the write restrictions of the others. */
+static int check_features(struct q2img *im, const struct hdr_info *h,
+			  char *err, size_t errlen)
+{
+	const char *path = im->path;
+	char name[64];
+	unsigned bit;
+
+	if (h->crypt)
+		REFUSE("%s: encrypted images are not supported", path);
+	if (h->incompat & QCOW2_INCOMPAT_DIRTY)
+		REFUSE("%s: image is dirty (lazy refcounts were not written back); "
+		       "repair it with qemu-img check -r all", path);
+	if (h->incompat & QCOW2_INCOMPAT_DATA_FILE)
+		REFUSE("%s: images with an external data file are not supported",
+		       path);
+	if (h->incompat & QCOW2_INCOMPAT_EXTL2)
+		REFUSE("%s: images with extended L2 entries (subclusters) are not "
+		       "supported", path);
+	for (bit = 5; bit < 64; bit++)
+		if (h->incompat & (1ULL << bit))
+			REFUSE("%s: unknown incompatible feature bit %u%s", path,
+			       bit, feature_name(h->feature_table,
+						 h->feature_table_len, 0,
+						 (int)bit, name, sizeof(name)));
+	if (h->incompat & QCOW2_INCOMPAT_COMPRESSION) {
+		if (im->compression == QCOW2_COMPRESS_ZLIB)
+			REFUSE("%s: compression type bit set but type is deflate",
+			       path);
+	} else if (im->compression != QCOW2_COMPRESS_ZLIB) {
+		REFUSE("%s: compression type %d without its feature bit", path,
+		       im->compression);
+	}
+	if (im->compression > QCOW2_COMPRESS_ZSTD)
+		REFUSE("%s: unknown compression type %d", path, im->compression);
+#ifndef HAVE_ZSTD
+	if (im->compression == QCOW2_COMPRESS_ZSTD)
+		REFUSE("%s: image uses zstd compression, and this vmm was built "
+		       "without libzstd", path);
+#endif
+	if ((h->incompat & QCOW2_INCOMPAT_CORRUPT) && im->writable)
+		REFUSE("%s: image is marked corrupt; open it with readonly=on, or "
+		       "repair it with qemu-img check -r all", path);
+	if (h->incompat & QCOW2_INCOMPAT_CORRUPT)
+		fprintf(stderr, "qcow2: %s: image is marked corrupt; opened "
+			"read-only\n", path);
+	if (im->nb_snapshots && im->writable)
+		REFUSE("%s: image has %u internal snapshots; writing such images is "
+		       "not supported (use readonly=on)", path, im->nb_snapshots);
+	return 0;
+}
+
+static uint64_t l1_bytes(const struct q2img *im)
+{
+	return (uint64_t)im->l1_size * 8;
+}
+
+static uint64_t reftable_bytes(const struct q2img *im)
+{
+	return (uint64_t)im->reftable_clusters * im->cluster_size;
+}
+
+/* Read a big-endian table of n entries at off into host-endian *out. */
+static int load_table(struct q2img *im, uint64_t off, uint64_t n,
+		      uint64_t **out)
+{
+	uint8_t *raw = malloc(n ? n * 8 : 1);
+	uint64_t i;
+	int ret;
+
+	*out = calloc(n ? n : 1, 8);
+	if (!raw || !*out) {
+		free(raw);
+		return -ENOMEM;
+	}
+	ret = q2_pread(im->fd, raw, n * 8, off);
+	for (i = 0; !ret && i < n; i++)
+		(*out)[i] = qcow2_be64(raw + i * 8);
+	free(raw);
+	return ret;
+}
+
+/* A table (L2 or refcount block) at off must be a whole cluster inside the
+ * file and clear of the header, the L1 table and the refcount table. */
+static bool table_placement_ok(const struct q2img *im, uint64_t off)
+{
+	return off % im->cluster_size == 0 && off >= im->cluster_size &&
+	       off + im->cluster_size <= im->file_size &&
+	       !overlaps(off, im->cluster_size, im->l1_off, l1_bytes(im)) &&
+	       !overlaps(off, im->cluster_size, im->reftable_off,
+			 reftable_bytes(im));
+}
+
+/* Phase 4: the virtual size, the L1 table's place, the refcount table's
+ * place, the snapshot table's place and the backing file name's bounds;
+ * all before anything is read from those places. */
+static int check_layout(struct q2img *im, const struct hdr_info *h,
+			char *err, size_t errlen)
+{
+	const char *path = im->path;
+	uint64_t need = qcow2_l1_entries_for(im->size, im->cluster_bits);
+
+	if (im->size > (1ULL << 56) || need > QCOW2_MAX_L1_BYTES / 8)
+		REFUSE("%s: virtual size %llu is too large", path,
+		       (unsigned long long)im->size);
+	if (im->l1_size < need)
+		REFUSE("%s: L1 table (%u entries) too small for the virtual size",
+		       path, im->l1_size);
+	if (im->l1_size > QCOW2_MAX_L1_BYTES / 8)
+		REFUSE("%s: L1 table too large (%u entries)", path, im->l1_size);
+	if (im->l1_size &&
+	    (im->l1_off % im->cluster_size || im->l1_off < im->cluster_size ||
+	     im->l1_off > im->file_size ||
+	     l1_bytes(im) > im->file_size - im->l1_off))
+		REFUSE("%s: L1 table offset %#llx invalid or past the end of the "
+		       "file", path, (unsigned long long)im->l1_off);
+
+	if (!im->reftable_clusters || im->reftable_off % im->cluster_size ||
+	    im->reftable_off < im->cluster_size ||
+	    reftable_bytes(im) > QCOW2_MAX_RT_BYTES ||
+	    im->reftable_off > im->file_size ||
+	    reftable_bytes(im) > im->file_size - im->reftable_off)
+		REFUSE("%s: refcount table (offset %#llx, %u clusters) invalid or "
+		       "past the end of the file", path,
+		       (unsigned long long)im->reftable_off,
+		       im->reftable_clusters);
+	im->reftable_entries = reftable_bytes(im) / 8;
+	if (overlaps(im->l1_off, l1_bytes(im), im->reftable_off,
+		     reftable_bytes(im)))
+		REFUSE("%s: L1 table and refcount table overlap", path);
+
+	if (im->nb_snapshots &&
+	    (im->nb_snapshots > QCOW2_MAX_SNAPSHOTS ||
+	     h->snapshots_off % im->cluster_size ||
+	     h->snapshots_off < im->cluster_size ||
+	     h->snapshots_off >= im->file_size ||
+	     (uint64_t)im->nb_snapshots * 40 > im->file_size - h->snapshots_off))
+		REFUSE("%s: snapshot table invalid or past the end of the file",
+		       path);
+
+	/* the backing file name lies inside the first cluster */
+	if (h->backing_off &&
+	    (h->backing_len == 0 || h->backing_len > QCOW2_MAX_BACKING_NAME ||
+	     h->backing_off > im->cluster_size ||
+	     h->backing_len > im->cluster_size - h->backing_off ||
+	     h->backing_off + h->backing_len > im->file_size ||
+	     h->backing_off < h->hdr_len))
+		REFUSE("%s: backing file name (offset %llu, length %u) out of "
+		       "bounds", path, (unsigned long long)h->backing_off,
+		       h->backing_len);
+	return 0;
+}
+
+/* Phase 5: the L1 table, every entry checked. */
+static int load_l1(struct q2img *im, char *err, size_t errlen)
+{
+	uint64_t i;
+	int ret = load_table(im, im->l1_off, im->l1_size, &im->l1);
+
+	if (ret < 0)
+		REFUSE("%s: cannot read the L1 table: %s", im->path,
+		       strerror(-ret));
+	for (i = 0; i < im->l1_size; i++) {
+		uint64_t off = im->l1[i] & QCOW2_OFFSET_MASK;
+
+		if (off && ((im->l1[i] & QCOW2_L1_RESERVED) ||
+			    !table_placement_ok(im, off)))
+			REFUSE("%s: L1 entry %llu (%#llx) is invalid, points past "
+			       "the end of the file or into other metadata",
+			       im->path, (unsigned long long)i,
+			       (unsigned long long)im->l1[i]);
+	}
+	return 0;
+}
+
+/* Phase 6: the refcount table, every entry checked. */
+static int load_reftable(struct q2img *im, char *err, size_t errlen)
+{
+	uint64_t i;
+	int ret = load_table(im, im->reftable_off, im->reftable_entries,
+			     &im->reftable);
+
+	if (ret < 0)
+		REFUSE("%s: cannot read the refcount table: %s", im->path,
+		       strerror(-ret));
+	for (i = 0; i < im->reftable_entries; i++) {
+		uint64_t off = im->reftable[i];
+
+		if (off && ((off & QCOW2_RT_RESERVED) ||
+			    !table_placement_ok(im, off)))
+			REFUSE("%s: refcount table entry %llu (%#llx) is invalid, "
+			       "points past the end of the file or into other "
+			       "metadata", im->path, (unsigned long long)i,
+			       (unsigned long long)off);
+	}
+	if (!im->reftable[0])
+		REFUSE("%s: refcount table has no block for the header",
+		       im->path);
+	return 0;
+}
+
+/* Phase 7: caches and allocator state.  About 4 MiB of L2 tables, 16 to
+ * 1024 of them (lookups scan the cache). */
+static int init_caches(struct q2img *im, char *err, size_t errlen)
+{
+	unsigned l2_slots = (unsigned)((4u << 20) >> im->cluster_bits);
+
+	if (l2_slots < 16)
+		l2_slots = 16;
+	if (l2_slots > 1024)
+		l2_slots = 1024;
+	if (q2_cache_init(&im->l2_cache, l2_slots, im->cluster_size) ||
+	    q2_cache_init(&im->refblock_cache, 4, im->cluster_size) ||
+	    posix_memalign((void **)&im->zero_cluster, 4096, im->cluster_size))
+		REFUSE("%s: out of memory for caches", im->path);
+	memset(im->zero_cluster, 0, im->cluster_size);
+	im->alloc_end = (im->file_size + im->cluster_size - 1) &
+			~(im->cluster_size - 1);
+	im->free_hint = 1;
+	im->seq_oldest = UINT64_MAX;
+	im->l1_dirty = im->reftable_dirty = Q2_RANGE_EMPTY;
+	return 0;
+}
+
+/* Phase 8 (writable images): clear the autoclear bits we do not
+ * maintain, as the spec asks. */
+static int clear_autoclear(struct q2img *im, const struct hdr_info *h,
+			   char *err, size_t errlen)
+{
+	uint8_t zero[8] = { 0 };
+
+	if (im->writable && h->autoclear &&
+	    q2_pwrite(im->fd, zero, 8, QH_AUTOCLEAR) < 0)
+		REFUSE("%s: cannot clear autoclear features: %s", im->path,
+		       strerror(errno));
+	return 0;
+}
+
 static struct q2img *img_open(const char *path, bool raw, bool writable,
 			      bool direct, struct chain *ch, char *err,
 			      size_t errlen)
 {
 	struct q2img *im = img_new(path, raw, writable, direct, ch, err, errlen);
-	uint8_t *h = NULL, *ft = NULL;
-	uint64_t backing_off = 0, incompat = 0, autoclear = 0, l1_bytes, need;
-	uint64_t ext, ext_end, i, hdr_len, snap_off;
-	uint32_t backing_len = 0, ftlen = 0, crypt;
-	char fmtbuf[33], *fmt = NULL, nb[64];
-	unsigned cache_n;
+	struct hdr_info h = { 0 };
+	int ret;
 
 	if (!im)
 		return NULL;
@@ -297,267 +650,31 @@ static struct q2img *img_open(const char *path, bool raw, bool writable,
 		im->size = im->file_size;
 		return im;
 	}
-	if (posix_memalign((void **)&h, 4096, 1u << QCOW2_MAX_CLUSTER_BITS))
-		FAIL("%s: out of memory", path);
-	memset(h, 0, 1u << QCOW2_MAX_CLUSTER_BITS);
-	if (im->file_size < QCOW2_V2_HDR_LEN)
-		FAIL("%s: truncated: %llu bytes is too small for a qcow2 header",
-		     path, (unsigned long long)im->file_size);
-	if (q2_pread(im->fd, h, 1u << QCOW2_MAX_CLUSTER_BITS, 0) < 0)
-		FAIL("%s: cannot read the header: %s", path, strerror(errno));
-	if (qcow2_be32(h + QH_MAGIC) != QCOW2_MAGIC)
-		FAIL("%s: not a qcow2 image (bad magic)", path);
-	im->version = (int)qcow2_be32(h + QH_VERSION);
-	if (im->version != 2 && im->version != 3)
-		FAIL("%s: unsupported qcow2 version %d", path, im->version);
-	im->cb = qcow2_be32(h + QH_CLUSTER_BITS);
-	if (im->cb < QCOW2_MIN_CLUSTER_BITS || im->cb > QCOW2_MAX_CLUSTER_BITS)
-		FAIL("%s: unsupported cluster_bits %u (9..21)", path, im->cb);
-	im->cs = 1ULL << im->cb;
-	im->l2_bits = im->cb - 3;
-	im->l2_n = 1ULL << im->l2_bits;
-	im->size = qcow2_be64(h + QH_SIZE);
-	crypt = qcow2_be32(h + QH_CRYPT);
-	im->l1_size = qcow2_be32(h + QH_L1_SIZE);
-	im->l1_off = qcow2_be64(h + QH_L1_OFF);
-	im->rt_off = qcow2_be64(h + QH_RT_OFF);
-	im->rt_clusters = qcow2_be32(h + QH_RT_CLUSTERS);
-	im->nb_snapshots = qcow2_be32(h + QH_NB_SNAPSHOTS);
-	snap_off = qcow2_be64(h + QH_SNAPSHOTS_OFF);
-	backing_off = qcow2_be64(h + QH_BACKING_OFF);
-	backing_len = qcow2_be32(h + QH_BACKING_LEN);
-	im->rc_order = 4;
-	hdr_len = QCOW2_V2_HDR_LEN;
-	if (im->version == 3) {
-		incompat = qcow2_be64(h + QH_INCOMPAT);
-		autoclear = qcow2_be64(h + QH_AUTOCLEAR);
-		im->rc_order = qcow2_be32(h + QH_REFCOUNT_ORDER);
-		hdr_len = qcow2_be32(h + QH_HDR_LEN);
-		if (hdr_len < QCOW2_V3_HDR_LEN || hdr_len % 8 || hdr_len > im->cs)
-			FAIL("%s: invalid header length %llu", path,
-			     (unsigned long long)hdr_len);
-		if (im->rc_order > 6)
-			FAIL("%s: invalid refcount_order %u", path, im->rc_order);
-		if (hdr_len > QH_COMPRESSION_TYPE)
-			im->compression = h[QH_COMPRESSION_TYPE];
+	ret = read_header(im, &h, err, errlen);
+	if (!ret)
+		ret = read_extensions(im, &h, err, errlen);
+	if (!ret)
+		ret = check_features(im, &h, err, errlen);
+	if (!ret)
+		ret = check_layout(im, &h, err, errlen);
+	if (!ret)
+		ret = load_l1(im, err, errlen);
+	if (!ret)
+		ret = load_reftable(im, err, errlen);
+	if (!ret)
+		ret = init_caches(im, err, errlen);
+	if (!ret)
+		ret = clear_autoclear(im, &h, err, errlen);
+	/* phase 9: the backing chain, opened recursively */
+	if (!ret && h.backing_off)
+		ret = open_backing(im, h.buf + h.backing_off, h.backing_len,
+				   h.backing_fmt, direct, ch, err, errlen);
+	free(h.buf);
+	if (ret) {
+		q2_img_close(im);
+		return NULL;
 	}
-	if (im->file_size < hdr_len)
-		FAIL("%s: truncated inside the header", path);
-	im->rb_n = qcow2_rb_entries(im->cb, im->rc_order);
-
-	/* header extensions: between the header and the backing file name
-	 * (or the end of the first cluster) */
-	ext = hdr_len;
-	ext_end = im->cs;
-	if (backing_off && backing_off < ext_end)
-		ext_end = backing_off;
-	if (ext_end > im->file_size)
-		ext_end = im->file_size;
-	while (ext + 8 <= ext_end) {
-		uint32_t type = qcow2_be32(h + ext), len = qcow2_be32(h + ext + 4);
-
-		if (type == QCOW2_EXT_END)
-			break;
-		if (len > ext_end - ext - 8)
-			FAIL("%s: header extension %#x runs past the header area",
-			     path, type);
-		if (type == QCOW2_EXT_BACKING_FMT) {
-			if (len == 0 || len >= sizeof(fmtbuf))
-				FAIL("%s: invalid backing format extension", path);
-			memcpy(fmtbuf, h + ext + 8, len);
-			fmtbuf[len] = 0;
-			fmt = fmtbuf;
-		} else if (type == QCOW2_EXT_FEATURES) {
-			ft = h + ext + 8;
-			ftlen = len;
-		}
-		ext += 8 + ((len + 7ULL) & ~7ULL);
-	}
-
-	/* features */
-	if (crypt)
-		FAIL("%s: encrypted images are not supported", path);
-	if (incompat & QCOW2_INCOMPAT_DIRTY)
-		FAIL("%s: image is dirty (lazy refcounts were not written back); "
-		     "repair it with qemu-img check -r all", path);
-	if (incompat & QCOW2_INCOMPAT_DATA_FILE)
-		FAIL("%s: images with an external data file are not supported",
-		     path);
-	if (incompat & QCOW2_INCOMPAT_EXTL2)
-		FAIL("%s: images with extended L2 entries (subclusters) are not "
-		     "supported", path);
-	for (i = 5; i < 64; i++)
-		if (incompat & (1ULL << i))
-			FAIL("%s: unknown incompatible feature bit %llu%s", path,
-			     (unsigned long long)i,
-			     feature_name(ft, ftlen, 0, (int)i, nb, sizeof(nb)));
-	if (incompat & QCOW2_INCOMPAT_COMPRESSION) {
-		if (im->compression == QCOW2_COMPRESS_ZLIB)
-			FAIL("%s: compression type bit set but type is deflate",
-			     path);
-	} else if (im->compression != QCOW2_COMPRESS_ZLIB) {
-		FAIL("%s: compression type %d without its feature bit", path,
-		     im->compression);
-	}
-	if (im->compression > QCOW2_COMPRESS_ZSTD)
-		FAIL("%s: unknown compression type %d", path, im->compression);
-#ifndef HAVE_ZSTD
-	if (im->compression == QCOW2_COMPRESS_ZSTD)
-		FAIL("%s: image uses zstd compression, and this vmm was built "
-		     "without libzstd", path);
-#endif
-	if ((incompat & QCOW2_INCOMPAT_CORRUPT) && writable)
-		FAIL("%s: image is marked corrupt; open it with readonly=on, or "
-		     "repair it with qemu-img check -r all", path);
-	if (incompat & QCOW2_INCOMPAT_CORRUPT)
-		fprintf(stderr, "qcow2: %s: image is marked corrupt; opened "
-			"read-only\n", path);
-	if (im->nb_snapshots && writable)
-		FAIL("%s: image has %u internal snapshots; writing such images is "
-		     "not supported (use readonly=on)", path, im->nb_snapshots);
-
-	/* virtual size and L1 table */
-	need = qcow2_l1_entries_for(im->size, im->cb);
-	if (im->size > (1ULL << 56) || need > QCOW2_MAX_L1_BYTES / 8)
-		FAIL("%s: virtual size %llu is too large", path,
-		     (unsigned long long)im->size);
-	if (im->l1_size < need)
-		FAIL("%s: L1 table (%u entries) too small for the virtual size",
-		     path, im->l1_size);
-	if (im->l1_size > QCOW2_MAX_L1_BYTES / 8)
-		FAIL("%s: L1 table too large (%u entries)", path, im->l1_size);
-	l1_bytes = (uint64_t)im->l1_size * 8;
-	if (im->l1_size && (im->l1_off % im->cs || im->l1_off < im->cs ||
-			    im->l1_off > im->file_size ||
-			    l1_bytes > im->file_size - im->l1_off))
-		FAIL("%s: L1 table offset %#llx invalid or past the end of the "
-		     "file", path, (unsigned long long)im->l1_off);
-
-	/* refcount table */
-	if (!im->rt_clusters || im->rt_off % im->cs || im->rt_off < im->cs ||
-	    (uint64_t)im->rt_clusters * im->cs > QCOW2_MAX_RT_BYTES ||
-	    im->rt_off > im->file_size ||
-	    (uint64_t)im->rt_clusters * im->cs > im->file_size - im->rt_off)
-		FAIL("%s: refcount table (offset %#llx, %u clusters) invalid or "
-		     "past the end of the file", path,
-		     (unsigned long long)im->rt_off, im->rt_clusters);
-	im->rt_size = (uint64_t)im->rt_clusters * im->cs / 8;
-	if (overlaps(im->l1_off, l1_bytes, im->rt_off,
-		     (uint64_t)im->rt_clusters * im->cs))
-		FAIL("%s: L1 table and refcount table overlap", path);
-	if (im->nb_snapshots) {
-		if (im->nb_snapshots > QCOW2_MAX_SNAPSHOTS || snap_off % im->cs ||
-		    snap_off < im->cs || snap_off >= im->file_size ||
-		    (uint64_t)im->nb_snapshots * 40 > im->file_size - snap_off)
-			FAIL("%s: snapshot table invalid or past the end of the file",
-			     path);
-	}
-
-	/* backing file name: inside the first cluster */
-	if (backing_off) {
-		if (backing_len == 0 || backing_len > QCOW2_MAX_BACKING_NAME ||
-		    backing_off > im->cs || backing_len > im->cs - backing_off ||
-		    backing_off + backing_len > im->file_size ||
-		    backing_off < hdr_len)
-			FAIL("%s: backing file name (offset %llu, length %u) out of "
-			     "bounds", path, (unsigned long long)backing_off,
-			     backing_len);
-	}
-
-	/* load and check the tables */
-	im->l1 = calloc(im->l1_size ? im->l1_size : 1, 8);
-	im->rt = calloc(im->rt_size, 8);
-	if (!im->l1 || !im->rt)
-		FAIL("%s: out of memory for metadata tables", path);
-	{
-		uint8_t *t = malloc(l1_bytes > im->rt_size * 8 ? l1_bytes
-							       : im->rt_size * 8);
-		uint64_t rt_bytes = im->rt_size * 8;
-
-		if (!t)
-			FAIL("%s: out of memory", path);
-		if (q2_pread(im->fd, t, l1_bytes, im->l1_off) < 0) {
-			free(t);
-			FAIL("%s: cannot read the L1 table: %s", path,
-			     strerror(errno));
-		}
-		for (i = 0; i < im->l1_size; i++)
-			im->l1[i] = qcow2_be64(t + i * 8);
-		if (q2_pread(im->fd, t, rt_bytes, im->rt_off) < 0) {
-			free(t);
-			FAIL("%s: cannot read the refcount table: %s", path,
-			     strerror(errno));
-		}
-		for (i = 0; i < im->rt_size; i++)
-			im->rt[i] = qcow2_be64(t + i * 8);
-		free(t);
-	}
-	for (i = 0; i < im->l1_size; i++) {
-		uint64_t o = im->l1[i] & QCOW2_OFFSET_MASK;
-
-		if (!o)
-			continue;
-		if ((im->l1[i] & QCOW2_L1_RESERVED) || o % im->cs ||
-		    o + im->cs > im->file_size || o < im->cs ||
-		    overlaps(o, im->cs, im->l1_off, l1_bytes) ||
-		    overlaps(o, im->cs, im->rt_off,
-			     (uint64_t)im->rt_clusters * im->cs))
-			FAIL("%s: L1 entry %llu (%#llx) is invalid, points past the "
-			     "end of the file or into other metadata", path,
-			     (unsigned long long)i, (unsigned long long)im->l1[i]);
-	}
-	for (i = 0; i < im->rt_size; i++) {
-		uint64_t o = im->rt[i];
-
-		if (!o)
-			continue;
-		if ((o & QCOW2_RT_RESERVED) || o % im->cs || o < im->cs ||
-		    o + im->cs > im->file_size ||
-		    overlaps(o, im->cs, im->l1_off, l1_bytes) ||
-		    overlaps(o, im->cs, im->rt_off,
-			     (uint64_t)im->rt_clusters * im->cs))
-			FAIL("%s: refcount table entry %llu (%#llx) is invalid, points "
-			     "past the end of the file or into other metadata",
-			     path, (unsigned long long)i, (unsigned long long)o);
-	}
-	if (!im->rt[0])
-		FAIL("%s: refcount table has no block for the header", path);
-
-	/* caches: about 4 MiB of L2 tables, 16 to 1024 of them (lookups
-	 * scan the cache) */
-	cache_n = (unsigned)((4u << 20) >> im->cb);
-	if (cache_n < 16)
-		cache_n = 16;
-	if (cache_n > 1024)
-		cache_n = 1024;
-	if (q2_cache_init(&im->l2c, cache_n, im->cs) ||
-	    q2_cache_init(&im->rbc, 4, im->cs) ||
-	    posix_memalign((void **)&im->zero_cluster, 4096, im->cs))
-		FAIL("%s: out of memory for caches", path);
-	memset(im->zero_cluster, 0, im->cs);
-	im->alloc_end = (im->file_size + im->cs - 1) & ~(im->cs - 1);
-	im->free_hint = 1;
-	im->seq_oldest = UINT64_MAX;
-	im->l1_dlo = im->rt_dlo = 1;	/* nothing dirty */
-
-	if (writable && autoclear) {
-		uint8_t z[8] = { 0 };
-
-		if (q2_pwrite(im->fd, z, 8, QH_AUTOCLEAR) < 0)
-			FAIL("%s: cannot clear autoclear features: %s", path,
-			     strerror(errno));
-	}
-	if (backing_off &&
-	    open_backing(im, h + backing_off, backing_len, fmt, direct, ch,
-			 err, errlen) < 0)
-		goto fail_quiet;
-	free(h);
 	return im;
-fail:
-fail_quiet:
-	free(h);
-	q2_img_close(im);
-	return NULL;
 }
 
 static void qcow2_close(struct blk_dev *d)
@@ -616,21 +733,21 @@ struct blk_dev *qcow2_open(const struct blk_opts *o, struct io_engine *e,
 		free(s);
 		return NULL;
 	}
-	if (posix_memalign((void **)&s->zero_buf, 4096, s->img->cs)) {
+	if (posix_memalign((void **)&s->zero_buf, 4096, s->img->cluster_size)) {
 		snprintf(err, errlen, "%s: out of memory", o->path);
 		q2_img_close(s->img);
 		free(s);
 		return NULL;
 	}
-	memset(s->zero_buf, 0, s->img->cs);
+	memset(s->zero_buf, 0, s->img->cluster_size);
 	if (direct) {
 		/* every data request then covers whole aligned blocks, and so
 		 * do its pieces as long as clusters are at least that big */
-		s->dev.alignment = dio_alignment(s->img->dfd);
-		if (s->img->cs < s->dev.alignment) {
+		s->dev.alignment = dio_alignment(s->img->data_fd);
+		if (s->img->cluster_size < s->dev.alignment) {
 			snprintf(err, errlen, "%s: cluster size %llu is smaller than "
 				 "the O_DIRECT alignment %u: use cache=writeback",
-				 o->path, (unsigned long long)s->img->cs,
+				 o->path, (unsigned long long)s->img->cluster_size,
 				 s->dev.alignment);
 			q2_img_close(s->img);
 			free(s->zero_buf);

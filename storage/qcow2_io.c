@@ -39,7 +39,7 @@ struct q2req {
 
 struct q2alloc {
 	struct q2alloc *next;
-	uint64_t c0, n;		/* guest clusters [c0, c0 + n) */
+	uint64_t first_cluster, count;	/* guest clusters allocated */
 	uint64_t host;		/* their new host clusters, contiguous */
 	uint64_t l2off, l2i;
 	struct q2req *waiters;
@@ -132,7 +132,7 @@ static struct q2alloc *alloc_find(struct qcow2 *s, uint64_t c)
 	struct q2alloc *a;
 
 	for (a = s->allocs; a; a = a->next)
-		if (c >= a->c0 && c < a->c0 + a->n)
+		if (c >= a->first_cluster && c < a->first_cluster + a->count)
 			return a;
 	return NULL;
 }
@@ -164,17 +164,17 @@ static int alloc_end(struct qcow2 *s, struct q2alloc *a, int data_res)
 	*pp = a->next;
 	if (data_res < 0) {
 		/* nothing points at the new clusters: give them back */
-		q2_rc_update(im, a->host, a->n << im->cb, -1);
+		q2_refcount_update(im, a->host, a->count << im->cluster_bits, -1);
 		ret = data_res;
 	} else {
-		ret = q2_cache_get(im, &im->l2c, a->l2off, &t);
+		ret = q2_cache_get(im, &im->l2_cache, a->l2off, &t);
 		if (!ret) {
-			for (j = 0; j < a->n; j++)
+			for (j = 0; j < a->count; j++)
 				qcow2_put_be64(t + (a->l2i + j) * 8,
 					       qcow2_l2_data_entry(a->host +
-								   (j << im->cb)));
-			q2_cache_mark_dirty(&im->l2c, a->l2off);
-			for (j = 0; j < a->n; j++)
+								   (j << im->cluster_bits)));
+			q2_cache_mark_dirty(&im->l2_cache, a->l2off);
+			for (j = 0; j < a->count; j++)
 				q2_free_later(im, a->old[j]);	/* else a leak */
 		}
 	}
@@ -253,41 +253,41 @@ static void op_start(struct q2op *op, bool write, int fd, uint64_t off)
 /* An op for guest bytes [off, off+len) of the request (or zeroes), between
  * optional head and tail bounce buffers. */
 static struct q2op *data_op(struct q2req *q, uint64_t off, uint64_t len,
-			    bool zero, void *hb, uint64_t hl, void *tb,
-			    uint64_t tl)
+			    bool zero, void *head_buf, uint64_t head_len,
+			    void *tail_buf, uint64_t tail_len)
 {
 	const struct blk_req *r = q->r;
-	uint64_t cs = q->s->img->cs, skip = off - r->offset;
+	uint64_t cluster_size = q->s->img->cluster_size, skip = off - r->offset;
 	int n, k = 0;
 	struct q2op *op;
 
-	n = zero ? (int)((len + cs - 1) / cs)
+	n = zero ? (int)((len + cluster_size - 1) / cluster_size)
 		 : iov_slice(r->iov, r->iovcnt, skip, len, NULL);
-	op = op_new(q, n + (hl != 0) + (tl != 0));
+	op = op_new(q, n + (head_len != 0) + (tail_len != 0));
 	if (!op)
 		return NULL;
-	if (hl) {
-		op->iov[k].iov_base = hb;
-		op->iov[k++].iov_len = hl;
+	if (head_len) {
+		op->iov[k].iov_base = head_buf;
+		op->iov[k++].iov_len = head_len;
 	}
 	if (zero) {
 		uint64_t left = len;
 
 		for (; left; k++) {
 			op->iov[k].iov_base = q->s->zero_buf;
-			op->iov[k].iov_len = left < cs ? left : cs;
+			op->iov[k].iov_len = left < cluster_size ? left : cluster_size;
 			left -= op->iov[k].iov_len;
 		}
 	} else {
 		k += iov_slice(r->iov, r->iovcnt, skip, len, op->iov + k);
 	}
-	if (tl) {
-		op->iov[k].iov_base = tb;
-		op->iov[k++].iov_len = tl;
+	if (tail_len) {
+		op->iov[k].iov_base = tail_buf;
+		op->iov[k++].iov_len = tail_len;
 	}
 	op->iovcnt = k;
-	op->bounce[0] = hb;
-	op->bounce[1] = tb;
+	op->bounce[0] = head_buf;
+	op->bounce[1] = tail_buf;
 	return op;
 }
 
@@ -314,7 +314,7 @@ static void read_run(struct q2req *q)
 				set_err(q, -ENOMEM);
 				break;
 			}
-			op_start(op, false, m.im->dfd, m.host);
+			op_start(op, false, m.im->data_fd, m.host);
 			break;
 		case QCOW2_COMPRESSED:
 			ret = q2_decompress(m.im, m.entry, &c);
@@ -322,7 +322,7 @@ static void read_run(struct q2req *q)
 				set_err(q, ret);
 			else
 				iov_put(r->iov, r->iovcnt, skip,
-					c + (off & (m.im->cs - 1)), m.len);
+					c + (off & (m.im->cluster_size - 1)), m.len);
 			break;
 		default:
 			iov_put(r->iov, r->iovcnt, skip, NULL, m.len);
@@ -341,17 +341,17 @@ static int64_t write_step(struct q2req *q, uint64_t off, uint64_t len,
 {
 	struct qcow2 *s = q->s;
 	struct q2img *im = s->img;
-	uint64_t c = off >> im->cb, l1i, l2i, l2off, n, maxc, host, got;
+	uint64_t c = off >> im->cluster_bits, l1i, l2i, l2off, n, maxc, host, got;
 	uint64_t head, tail, dend, run_end;
-	void *hb = NULL, *tb = NULL;
+	void *head_buf = NULL, *tail_buf = NULL;
 	struct q2alloc *a;
 	struct q2map m;
 	struct q2op *op;
 	uint8_t *t;
 	int ret;
 
-	if (zero && len > ((uint64_t)ALLOC_MAX << im->cb))
-		len = (uint64_t)ALLOC_MAX << im->cb;	/* iovec count */
+	if (zero && len > ((uint64_t)ALLOC_MAX << im->cluster_bits))
+		len = (uint64_t)ALLOC_MAX << im->cluster_bits;	/* iovec count */
 	a = alloc_find(s, c);
 	if (a) {
 		q->wnext = a->waiters;
@@ -364,11 +364,12 @@ static int64_t write_step(struct q2req *q, uint64_t off, uint64_t len,
 	if (m.kind == QCOW2_DATA && m.copied) {
 		/* overwrite in place: the hot path, data only; a data cluster
 		 * over the header or the top-level tables means corruption */
-		if (m.host < im->cs ||
+		if (m.host < im->cluster_size ||
 		    (m.host < im->l1_off + (uint64_t)im->l1_size * 8 &&
 		     m.host + m.len > im->l1_off) ||
-		    (m.host < im->rt_off + ((uint64_t)im->rt_clusters << im->cb) &&
-		     m.host + m.len > im->rt_off)) {
+		    (m.host < im->reftable_off +
+			      ((uint64_t)im->reftable_clusters << im->cluster_bits) &&
+		     m.host + m.len > im->reftable_off)) {
 			q2_report(im, "data cluster at %#llx overlaps metadata; "
 				  "refusing to write", (unsigned long long)m.host);
 			return -EIO;
@@ -376,25 +377,25 @@ static int64_t write_step(struct q2req *q, uint64_t off, uint64_t len,
 		op = data_op(q, off, m.len, zero, NULL, 0, NULL, 0);
 		if (!op)
 			return -ENOMEM;
-		op_start(op, true, im->dfd, m.host);
+		op_start(op, true, im->data_fd, m.host);
 		return (int64_t)m.len;
 	}
 
 	l1i = c >> im->l2_bits;
-	l2i = c & (im->l2_n - 1);
+	l2i = c & (im->l2_entries - 1);
 	ret = q2_l2_prepare(im, l1i, &l2off);
 	if (ret)
 		return ret;
-	maxc = im->l2_n - l2i < ALLOC_MAX ? im->l2_n - l2i : ALLOC_MAX;
+	maxc = im->l2_entries - l2i < ALLOC_MAX ? im->l2_entries - l2i : ALLOC_MAX;
 	a = malloc(sizeof(*a) + maxc * sizeof(uint64_t));
 	if (!a)
 		return -ENOMEM;
-	ret = q2_cache_get(im, &im->l2c, l2off, &t);
+	ret = q2_cache_get(im, &im->l2_cache, l2off, &t);
 	if (ret)
 		goto fail;
-	for (n = 0; n < maxc && ((c + n) << im->cb) < off + len; n++) {
+	for (n = 0; n < maxc && ((c + n) << im->cluster_bits) < off + len; n++) {
 		uint64_t e = qcow2_be64(t + (l2i + n) * 8), h;
-		enum qcow2_kind k = qcow2_l2_kind(e, im->version, im->cb, &h);
+		enum qcow2_kind k = qcow2_l2_kind(e, im->version, im->cluster_bits, &h);
 
 		if (k == QCOW2_BAD) {
 			q2_report(im, "invalid L2 entry %#llx",
@@ -411,29 +412,29 @@ static int64_t write_step(struct q2req *q, uint64_t off, uint64_t len,
 	if (ret)
 		goto fail;
 	n = got;
-	head = off - (c << im->cb);
-	run_end = (c + n) << im->cb;
+	head = off - (c << im->cluster_bits);
+	run_end = (c + n) << im->cluster_bits;
 	dend = off + len < run_end ? off + len : run_end;
 	tail = run_end - dend;
-	if ((head && posix_memalign(&hb, 4096, head)) ||
-	    (tail && posix_memalign(&tb, 4096, tail))) {
+	if ((head && posix_memalign(&head_buf, 4096, head)) ||
+	    (tail && posix_memalign(&tail_buf, 4096, tail))) {
 		ret = -ENOMEM;
 		goto fail_clusters;
 	}
 	if (head)
-		ret = q2_fill_old(im, a->old[0], c << im->cb, 0, hb, head);
+		ret = q2_fill_old(im, a->old[0], c << im->cluster_bits, 0, head_buf, head);
 	if (!ret && tail)
-		ret = q2_fill_old(im, a->old[n - 1], (c + n - 1) << im->cb,
-				  im->cs - tail, tb, tail);
+		ret = q2_fill_old(im, a->old[n - 1], (c + n - 1) << im->cluster_bits,
+				  im->cluster_size - tail, tail_buf, tail);
 	if (ret)
 		goto fail_clusters;
-	op = data_op(q, off, dend - off, zero, hb, head, tb, tail);
+	op = data_op(q, off, dend - off, zero, head_buf, head, tail_buf, tail);
 	if (!op) {
 		ret = -ENOMEM;
 		goto fail_clusters;
 	}
-	a->c0 = c;
-	a->n = n;
+	a->first_cluster = c;
+	a->count = n;
 	a->host = host;
 	a->l2off = l2off;
 	a->l2i = l2i;
@@ -441,13 +442,13 @@ static int64_t write_step(struct q2req *q, uint64_t off, uint64_t len,
 	a->next = s->allocs;
 	s->allocs = a;
 	op->a = a;
-	op_start(op, true, im->dfd, host);
+	op_start(op, true, im->data_fd, host);
 	return (int64_t)(dend - off);
 
 fail_clusters:
-	q2_rc_update(im, host, n << im->cb, -1);
-	free(hb);
-	free(tb);
+	q2_refcount_update(im, host, n << im->cluster_bits, -1);
+	free(head_buf);
+	free(tail_buf);
 fail:
 	free(a);
 	return ret;
@@ -479,27 +480,27 @@ static int64_t zero_step(struct q2req *q, uint64_t off, uint64_t len)
 	struct qcow2 *s = q->s;
 	struct q2img *im = s->img;
 	bool discard = q->r->op == BLK_OP_DISCARD;
-	uint64_t cstart = off & ~(im->cs - 1), c, l1i, l2i, nfull, newe, j;
+	uint64_t cstart = off & ~(im->cluster_size - 1), c, l1i, l2i, nfull, newe, j;
 	uint64_t l2off, *olds;
 	struct q2alloc *a;
 	uint8_t *t;
 	int ret;
 
-	if (off != cstart || len < im->cs) {
-		uint64_t plen = cstart + im->cs - off < len ? cstart + im->cs - off
-							     : len;
+	if (off != cstart || len < im->cluster_size) {
+		uint64_t cluster_end = cstart + im->cluster_size;
+		uint64_t plen = cluster_end - off < len ? cluster_end - off : len;
 
 		return discard ? (int64_t)plen : write_step(q, off, plen, true);
 	}
-	c = off >> im->cb;
+	c = off >> im->cluster_bits;
 	l1i = c >> im->l2_bits;
-	l2i = c & (im->l2_n - 1);
-	nfull = len >> im->cb;
-	if (nfull > im->l2_n - l2i)
-		nfull = im->l2_n - l2i;
+	l2i = c & (im->l2_entries - 1);
+	nfull = len >> im->cluster_bits;
+	if (nfull > im->l2_entries - l2i)
+		nfull = im->l2_entries - l2i;
 	if (im->version < 3 && im->backing)
-		return discard ? (int64_t)(nfull << im->cb)
-			       : write_step(q, off, nfull << im->cb, true);
+		return discard ? (int64_t)(nfull << im->cluster_bits)
+			       : write_step(q, off, nfull << im->cluster_bits, true);
 	newe = im->backing ? QCOW2_OFLAG_ZERO : 0;
 	a = alloc_find(s, c);
 	if (a) {
@@ -511,11 +512,11 @@ static int64_t zero_step(struct q2req *q, uint64_t off, uint64_t len)
 		if (alloc_find(s, c + j))
 			nfull = j;
 	if (!(im->l1[l1i] & QCOW2_OFFSET_MASK) && newe == 0)
-		return (int64_t)(nfull << im->cb);	/* already unallocated */
+		return (int64_t)(nfull << im->cluster_bits);	/* already unallocated */
 	ret = q2_l2_prepare(im, l1i, &l2off);
 	if (ret)
 		return ret;
-	ret = q2_cache_get(im, &im->l2c, l2off, &t);
+	ret = q2_cache_get(im, &im->l2_cache, l2off, &t);
 	if (ret)
 		return ret;
 	olds = malloc(nfull * sizeof(*olds));
@@ -525,7 +526,7 @@ static int64_t zero_step(struct q2req *q, uint64_t off, uint64_t len)
 		uint64_t h;
 
 		olds[j] = qcow2_be64(t + (l2i + j) * 8);
-		if (qcow2_l2_kind(olds[j], im->version, im->cb, &h) ==
+		if (qcow2_l2_kind(olds[j], im->version, im->cluster_bits, &h) ==
 		    QCOW2_BAD) {
 			q2_report(im, "invalid L2 entry %#llx",
 				  (unsigned long long)olds[j]);
@@ -537,7 +538,7 @@ static int64_t zero_step(struct q2req *q, uint64_t off, uint64_t len)
 		qcow2_put_be64(t + (l2i + j) * 8, newe);
 	ret = q2_pwrite(im->fd, t + l2i * 8, nfull * 8, l2off + l2i * 8);
 	if (ret) {
-		q2_cache_invalidate(&im->l2c, l2off);
+		q2_cache_invalidate(&im->l2_cache, l2off);
 		free(olds);
 		return ret;
 	}
@@ -546,7 +547,7 @@ static int64_t zero_step(struct q2req *q, uint64_t off, uint64_t len)
 		if (olds[j] != newe)
 			q2_free_entry(im, olds[j]);
 	free(olds);
-	return (int64_t)(nfull << im->cb);
+	return (int64_t)(nfull << im->cluster_bits);
 }
 
 static void zero_run(struct q2req *q)

@@ -24,13 +24,3 @@ void vm_log(const char *who, const char *fmt, ...)
 	fputc('\n', stderr);
 	pthread_mutex_unlock(&log_lock);
 }
-
-int errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}

@@ -15,7 +15,7 @@
 
 #include "devices/legacy.h"
 #include "devices/serial.h"
-#include "devices/virtio_blk.h"
+#include "devices/registry.h"
 #include "vmm/boot.h"
 #include "vmm/options.h"
 #include "vmm/vcpu.h"
@@ -203,7 +203,7 @@ static int die(int status, const char *msg)
 	return status;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv, struct vmm_config *cfgp)
 {
 	static struct vm vm;
 	struct vmm_config cfg;
@@ -215,8 +215,9 @@ int main(int argc, char **argv)
 	unsigned i;
 
 	vm.start_time = now_seconds();
-	if (options_parse(argc, argv, &cfg, err, sizeof(err)))
+	if (options_parse(argc, argv, cfgp, err, sizeof(err)))
 		return die(VMM_EXIT_USAGE, err);
+	cfg = *cfgp;
 	if (cfg.help) {
 		options_usage(stdout);
 		return 0;
@@ -280,10 +281,18 @@ int main(int argc, char **argv)
 	status = VMM_EXIT_INTERNAL;
 	if (!serial || legacy_devices_create(&vm, err, sizeof(err)))
 		goto fail;
+	for (i = 0; i < VMM_MAX_DEVICE_TYPES; i++) {
+		const struct vmm_device_configs *dc = &cfg.devices[i];
+
+		for (unsigned j = 0; j < dc->count; j++) {
+			status = dc->type->create(&vm, (const char *)dc->configs +
+						  j * dc->type->config_size,
+						  err, sizeof(err));
+			if (status)
+				goto fail;
+		}
+	}
 	status = VMM_EXIT_BAD_INPUT;
-	for (i = 0; i < cfg.ndisks; i++)
-		if (virtio_blk_create(&vm, &cfg.disks[i], err, sizeof(err)))
-			goto fail;
 	if (cfg.initramfs && boot_load_initrd(&vm, cfg.initramfs, &bi, err, sizeof(err)))
 		goto fail;
 	if (boot_setup(&vm, &bi, err, sizeof(err)))
@@ -321,4 +330,13 @@ fail:
 		close(serial_fd);
 	vm_close(&vm);
 	return die(status, err);
+}
+
+int main(int argc, char **argv)
+{
+	struct vmm_config cfg;
+	int status = run(argc, argv, &cfg);
+
+	vmm_config_free(&cfg);
+	return status;
 }

@@ -1,5 +1,6 @@
 /* vmm/options.c - command-line parsing for ./vmm */
 #include "vmm/options.h"
+#include "devices/registry.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -36,75 +37,6 @@ int parse_size(const char *s, uint64_t *out)
 	if (shift && v > (UINT64_MAX >> shift))
 		return -1;
 	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int parse_onoff(const char *v, bool *out)
-{
-	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "1") ||
-	    !strcmp(v, "yes"))
-		*out = true;
-	else if (!strcmp(v, "off") || !strcmp(v, "false") ||
-		 !strcmp(v, "0") || !strcmp(v, "no"))
-		*out = false;
-	else
-		return -1;
-	return 0;
-}
-
-int parse_disk(char *s, struct virtio_blk_opts *d, char *err, size_t errlen)
-{
-	char *save = NULL, *kv;
-	bool have_format = false;
-
-	memset(d, 0, sizeof(*d));
-	d->blk.cache = BLK_CACHE_WRITEBACK;
-	for (kv = strtok_r(s, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-		char *v = strchr(kv, '=');
-
-		if (!v)
-			return errf(err, errlen, "--disk: '%s' is not key=value", kv);
-		*v++ = '\0';
-		if (!strcmp(kv, "path")) {
-			if (!*v)
-				return errf(err, errlen, "--disk: empty path");
-			d->blk.path = v;
-		} else if (!strcmp(kv, "format")) {
-			int f = blk_format_parse(v);
-
-			if (f < 0)
-				return errf(err, errlen,
-					    "--disk: unknown format '%s' (raw or qcow2)", v);
-			d->blk.format = (enum blk_format)f;
-			have_format = true;
-		} else if (!strcmp(kv, "readonly")) {
-			if (parse_onoff(v, &d->blk.readonly))
-				return errf(err, errlen,
-					    "--disk: readonly=%s: expected on or off", v);
-		} else if (!strcmp(kv, "cache")) {
-			if (!strcmp(v, "none"))
-				d->blk.cache = BLK_CACHE_NONE;
-			else if (!strcmp(v, "writeback"))
-				d->blk.cache = BLK_CACHE_WRITEBACK;
-			else
-				return errf(err, errlen,
-					    "--disk: cache=%s: expected none or writeback", v);
-		} else if (!strcmp(kv, "serial")) {
-			/* virtio-blk GET_ID answers 20 bytes: refuse, don't truncate */
-			if (strlen(v) > 20)
-				return errf(err, errlen,
-					    "--disk: serial '%s' is longer than 20 characters", v);
-			d->serial = v;
-		} else {
-			return errf(err, errlen, "--disk: unknown key '%s'", kv);
-		}
-	}
-	if (!d->blk.path)
-		return errf(err, errlen, "--disk: path= is required");
-	if (!have_format)
-		return errf(err, errlen,
-			    "--disk %s: format= is required (raw or qcow2; never probed)",
-			    d->blk.path);
 	return 0;
 }
 
@@ -147,9 +79,10 @@ void options_usage(FILE *f)
 "  --initramfs PATH       initrd/initramfs image (alias --initrd)\n"
 "  --cmdline STR          kernel command line (default \"" VMM_DEFAULT_CMDLINE "\")\n"
 "  --memory size=SIZE     guest RAM, K/M/G suffixes (default 256M)\n"
-"  --cpus boot=N          vCPUs (default 1, at most 64)\n"
-"  --disk path=P,format=raw|qcow2[,readonly=on][,cache=none|writeback][,serial=S]\n"
-"                         a virtio-blk disk (repeatable, up to 8)\n"
+"  --cpus boot=N          vCPUs (default 1, at most 64)\n", f);
+	for (const struct device_type *const *t = device_types; *t; t++)
+		fputs((*t)->usage, f);
+	fputs(
 "  --serial tty|file=PATH|off   where the console goes (default tty: stdout/stdin)\n"
 "  --timeout SECONDS      kill the guest and exit 124 after this wall time\n"
 "  --boot-timer           print the time to the guest's boot-ready marker\n"
@@ -160,120 +93,233 @@ void options_usage(FILE *f)
 "  124 timeout, 125 guest crashed, 126 guest kernel panic\n", f);
 }
 
-static const char *const value_opts[] = {
-	"kernel", "initramfs", "initrd", "cmdline", "memory", "cpus", "disk",
-	"serial", "timeout", "pvm-quirks", NULL,
-};
-
-int options_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
-		  size_t errlen)
+void vmm_config_init(struct vmm_config *cfg)
 {
-	int i;
-
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->memory = VMM_DEFAULT_MEMORY;
 	cfg->cpus = 1;
 	cfg->serial = SERIAL_TTY;
-	for (i = 1; i < argc; i++) {
-		char *a = argv[i], *name, *val = NULL, *eq;
-		const char *const *vo;
-		bool takes_value = false;
+}
 
-		if (strncmp(a, "--", 2) || !a[2])
-			return errf(err, errlen, "unexpected argument '%s' (see --help)", a);
-		name = a + 2;
-		eq = strchr(name, '=');
-		for (vo = value_opts; *vo; vo++) {
-			size_t n = strlen(*vo);
-
-			if (!strncmp(name, *vo, n) && (name[n] == '\0' || name[n] == '=')) {
-				takes_value = true;
-				break;
-			}
-		}
-		if (takes_value) {
-			if (eq) {
-				*eq = '\0';
-				val = eq + 1;
-			} else if (i + 1 < argc) {
-				val = argv[++i];
-			} else {
-				return errf(err, errlen, "--%s needs a value", name);
-			}
-		} else if (eq) {
-			*eq = '\0';
-			return errf(err, errlen, "--%s takes no value", name);
-		}
-
-		if (!strcmp(name, "kernel")) {
-			cfg->kernel = val;
-		} else if (!strcmp(name, "initramfs") || !strcmp(name, "initrd")) {
-			cfg->initramfs = val;
-		} else if (!strcmp(name, "cmdline")) {
-			cfg->cmdline = val;
-		} else if (!strcmp(name, "memory")) {
-			const char *v = !strncmp(val, "size=", 5) ? val + 5 : val;
-
-			if (parse_size(v, &cfg->memory))
-				return errf(err, errlen, "--memory: invalid size '%s'", v);
-			if (cfg->memory < VMM_MIN_MEMORY)
-				return errf(err, errlen,
-					    "--memory: %s is too small (at least 16M)", v);
-			if (cfg->memory & 0xfff)
-				return errf(err, errlen,
-					    "--memory: %s is not a multiple of 4K", v);
-		} else if (!strcmp(name, "cpus")) {
-			if (parse_cpus(val, &cfg->cpus))
-				return errf(err, errlen,
-					    "--cpus: invalid count '%s' (boot=1..%d)", val,
-					    VMM_MAX_CPUS);
-		} else if (!strcmp(name, "disk")) {
-			if (cfg->ndisks == VMM_MAX_DISKS)
-				return errf(err, errlen, "--disk: at most %d disks",
-					    VMM_MAX_DISKS);
-			if (parse_disk(val, &cfg->disks[cfg->ndisks], err, errlen))
-				return -1;
-			cfg->disks[cfg->ndisks].index = cfg->ndisks;
-			cfg->ndisks++;
-		} else if (!strcmp(name, "serial")) {
-			if (!strcmp(val, "tty") || !strcmp(val, "stdio")) {
-				cfg->serial = SERIAL_TTY;
-			} else if (!strcmp(val, "off")) {
-				cfg->serial = SERIAL_OFF;
-			} else if (!strncmp(val, "file=", 5) && val[5]) {
-				cfg->serial = SERIAL_FILE;
-				cfg->serial_path = val + 5;
-			} else {
-				return errf(err, errlen,
-					    "--serial: '%s': expected tty, file=PATH or off", val);
-			}
-		} else if (!strcmp(name, "timeout")) {
-			if (parse_timeout(val, &cfg->timeout))
-				return errf(err, errlen,
-					    "--timeout: invalid number of seconds '%s'", val);
-		} else if (!strcmp(name, "pvm-quirks")) {
-			if (!strcmp(val, "auto"))
-				cfg->pvm_quirks = TRI_AUTO;
-			else if (!strcmp(val, "on"))
-				cfg->pvm_quirks = TRI_ON;
-			else if (!strcmp(val, "off"))
-				cfg->pvm_quirks = TRI_OFF;
-			else
-				return errf(err, errlen,
-					    "--pvm-quirks: '%s': expected auto, on or off", val);
-		} else if (!strcmp(name, "boot-timer")) {
-			cfg->boot_timer = true;
-		} else if (!strcmp(name, "help")) {
-			cfg->help = true;
-		} else if (!strcmp(name, "version")) {
-			cfg->version = true;
-		} else {
-			return errf(err, errlen, "unknown option '--%s' (see --help)", name);
-		}
+void vmm_config_free(struct vmm_config *cfg)
+{
+	for (unsigned i = 0; i < VMM_MAX_DEVICE_TYPES; i++) {
+		free(cfg->devices[i].configs);
+		cfg->devices[i] = (struct vmm_device_configs){ 0 };
 	}
+}
+
+/* The slot of type option in cfg->devices (its index in device_types). */
+static int type_slot(const char *option)
+{
+	for (unsigned i = 0; device_types[i]; i++)
+		if (!strcmp(device_types[i]->option, option))
+			return (int)i;
+	return -1;
+}
+
+int vmm_config_add_device(struct vmm_config *cfg, const char *option,
+			  char *value, char *err, size_t errlen)
+{
+	int slot = type_slot(option);
+	const struct device_type *t;
+	struct vmm_device_configs *dc;
+	void *c;
+
+	if (slot < 0)
+		return errf(err, errlen, "unknown device type '%s'", option);
+	t = device_types[slot];
+	dc = &cfg->devices[slot];
+	if (dc->count == t->max)
+		return errf(err, errlen, "at most %u of them", t->max);
+	if (!dc->configs) {
+		dc->configs = calloc(t->max, t->config_size);
+		if (!dc->configs)
+			return errf(err, errlen, "out of memory");
+		dc->type = t;
+	}
+	c = (char *)dc->configs + dc->count * t->config_size;
+	memset(c, 0, t->config_size);
+	if (t->parse(value, c, dc->count, err, errlen))
+		return -1;
+	dc->count++;
+	return 0;
+}
+
+unsigned vmm_config_device_count(const struct vmm_config *cfg,
+				 const char *option)
+{
+	int slot = type_slot(option);
+
+	return slot < 0 ? 0 : cfg->devices[slot].count;
+}
+
+const void *vmm_config_device(const struct vmm_config *cfg,
+			      const char *option, unsigned i)
+{
+	int slot = type_slot(option);
+
+	if (slot < 0 || i >= cfg->devices[slot].count)
+		return NULL;
+	return (const char *)cfg->devices[slot].configs +
+	       i * device_types[slot]->config_size;
+}
+
+static const char *const value_opts[] = {
+	"kernel", "initramfs", "initrd", "cmdline", "memory", "cpus",
+	"serial", "timeout", "pvm-quirks", NULL,
+};
+
+/* Does --NAME (n bytes of name) take a value? */
+static bool takes_value(const char *name, size_t n)
+{
+	for (const char *const *vo = value_opts; *vo; vo++)
+		if (strlen(*vo) == n && !strncmp(name, *vo, n))
+			return true;
+	for (const struct device_type *const *t = device_types; *t; t++)
+		if (strlen((*t)->option) == n && !strncmp(name, (*t)->option, n))
+			return true;
+	return false;
+}
+
+/* Phase 1: argv[*i] into its name and value ("--x=v", "--x v", "--flag");
+ * *i moves past a separate value. */
+static int split_arg(int argc, char **argv, int *i, char **name, char **val,
+		     char *err, size_t errlen)
+{
+	char *a = argv[*i], *eq;
+
+	if (strncmp(a, "--", 2) || !a[2])
+		return errf(err, errlen, "unexpected argument '%s' (see --help)", a);
+	*name = a + 2;
+	*val = NULL;
+	eq = strchr(*name, '=');
+	if (takes_value(*name, eq ? (size_t)(eq - *name) : strlen(*name))) {
+		if (eq) {
+			*eq = '\0';
+			*val = eq + 1;
+		} else if (*i + 1 < argc) {
+			*val = argv[++*i];
+		} else {
+			return errf(err, errlen, "--%s needs a value", *name);
+		}
+	} else if (eq) {
+		*eq = '\0';
+		return errf(err, errlen, "--%s takes no value", *name);
+	}
+	return 0;
+}
+
+static int set_memory(struct vmm_config *cfg, const char *val, char *err,
+		      size_t errlen)
+{
+	const char *v = !strncmp(val, "size=", 5) ? val + 5 : val;
+
+	if (parse_size(v, &cfg->memory))
+		return errf(err, errlen, "--memory: invalid size '%s'", v);
+	if (cfg->memory < VMM_MIN_MEMORY)
+		return errf(err, errlen,
+			    "--memory: %s is too small (at least 16M)", v);
+	if (cfg->memory & 0xfff)
+		return errf(err, errlen,
+			    "--memory: %s is not a multiple of 4K", v);
+	return 0;
+}
+
+static int set_serial(struct vmm_config *cfg, const char *val, char *err,
+		      size_t errlen)
+{
+	if (!strcmp(val, "tty") || !strcmp(val, "stdio")) {
+		cfg->serial = SERIAL_TTY;
+	} else if (!strcmp(val, "off")) {
+		cfg->serial = SERIAL_OFF;
+	} else if (!strncmp(val, "file=", 5) && val[5]) {
+		cfg->serial = SERIAL_FILE;
+		cfg->serial_path = val + 5;
+	} else {
+		return errf(err, errlen,
+			    "--serial: '%s': expected tty, file=PATH or off", val);
+	}
+	return 0;
+}
+
+static int set_pvm_quirks(struct vmm_config *cfg, const char *val, char *err,
+			  size_t errlen)
+{
+	if (!strcmp(val, "auto"))
+		cfg->pvm_quirks = TRI_AUTO;
+	else if (!strcmp(val, "on"))
+		cfg->pvm_quirks = TRI_ON;
+	else if (!strcmp(val, "off"))
+		cfg->pvm_quirks = TRI_OFF;
+	else
+		return errf(err, errlen,
+			    "--pvm-quirks: '%s': expected auto, on or off", val);
+	return 0;
+}
+
+/* Phase 2: one option into cfg. */
+static int apply_option(struct vmm_config *cfg, const char *name, char *val,
+			char *err, size_t errlen)
+{
+	if (!strcmp(name, "kernel")) {
+		cfg->kernel = val;
+	} else if (!strcmp(name, "initramfs") || !strcmp(name, "initrd")) {
+		cfg->initramfs = val;
+	} else if (!strcmp(name, "cmdline")) {
+		cfg->cmdline = val;
+	} else if (!strcmp(name, "memory")) {
+		return set_memory(cfg, val, err, errlen);
+	} else if (!strcmp(name, "cpus")) {
+		if (parse_cpus(val, &cfg->cpus))
+			return errf(err, errlen,
+				    "--cpus: invalid count '%s' (boot=1..%d)", val,
+				    VMM_MAX_CPUS);
+	} else if (!strcmp(name, "serial")) {
+		return set_serial(cfg, val, err, errlen);
+	} else if (!strcmp(name, "timeout")) {
+		if (parse_timeout(val, &cfg->timeout))
+			return errf(err, errlen,
+				    "--timeout: invalid number of seconds '%s'", val);
+	} else if (!strcmp(name, "pvm-quirks")) {
+		return set_pvm_quirks(cfg, val, err, errlen);
+	} else if (!strcmp(name, "boot-timer")) {
+		cfg->boot_timer = true;
+	} else if (!strcmp(name, "help")) {
+		cfg->help = true;
+	} else if (!strcmp(name, "version")) {
+		cfg->version = true;
+	} else if (device_type_find(name)) {
+		char msg[400];
+
+		if (vmm_config_add_device(cfg, name, val, msg, sizeof(msg)))
+			return errf(err, errlen, "--%s: %s", name, msg);
+	} else {
+		return errf(err, errlen, "unknown option '--%s' (see --help)", name);
+	}
+	return 0;
+}
+
+int options_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
+		  size_t errlen)
+{
+	vmm_config_init(cfg);
+	for (int i = 1; i < argc; i++) {
+		char *name = NULL, *val = NULL;
+
+		if (split_arg(argc, argv, &i, &name, &val, err, errlen) ||
+		    apply_option(cfg, name, val, err, errlen))
+			goto fail;
+	}
+	/* Phase 3: what must be there */
 	if (cfg->help || cfg->version)
 		return 0;
-	if (!cfg->kernel)
-		return errf(err, errlen, "--kernel is required (see --help)");
+	if (!cfg->kernel) {
+		errf(err, errlen, "--kernel is required (see --help)");
+		goto fail;
+	}
 	return 0;
+fail:
+	vmm_config_free(cfg);
+	return -1;
 }

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmm/options.h"
+#include "vmm/limits.h"
 #include "vmm/vm.h"
 
 struct io_handler {

@@ -30,6 +30,7 @@
 #include "guest/agent/job.h"
 #include "guest/agent/report.h"
 #include "guest/agent/steps.h"
+#include "guest/agent/vsock_server.h"
 #include "guest/common/vmm_abi.h"
 
 #define STATUS_OK		0
@@ -86,9 +87,9 @@ static void line_error(int step, const char *op, const char *what)
 	report_end(&r);
 }
 
-static __attribute__((noreturn)) void finish(int status, int nsteps,
-					      int passed, int failed,
-					      int skipped)
+/* Sync, unmount what the job mounted, print the summary; the status. */
+static int conclude(int status, int nsteps, int passed, int failed,
+		    int skipped)
 {
 	struct report r;
 
@@ -104,6 +105,21 @@ static __attribute__((noreturn)) void finish(int status, int nsteps,
 	report_int(&r, "skipped", skipped);
 	report_int(&r, "status", status);
 	report_end(&r);
+	return status;
+}
+
+static __attribute__((noreturn)) void end(int status);
+
+static __attribute__((noreturn)) void finish(int status, int nsteps,
+					      int passed, int failed,
+					      int skipped)
+{
+	end(conclude(status, nsteps, passed, failed, skipped));
+}
+
+/* Exit with status, or as PID 1 end the VM with it. */
+static __attribute__((noreturn)) void end(int status)
+{
 	if (!is_init)
 		exit(status);
 	port_write(VMM_PORT_EXIT, (unsigned char)status);
@@ -335,16 +351,36 @@ static int run_job(bool keep_going)
 		if (op && !strcmp(op->name, "poweroff"))
 			stop = true;
 	}
-	finish(failed ? STATUS_STEP_FAILED : STATUS_OK, job.nsteps, passed,
-	       failed, skipped);
+	return conclude(failed ? STATUS_STEP_FAILED : STATUS_OK, job.nsteps,
+			passed, failed, skipped);
+}
+
+/* Parse text and run it: the "job" line, the steps' lines, the summary. */
+int agent_run_job_text(char *text, const char *source, int keep_going)
+{
+	char err[300];
+	struct report r;
+
+	if (job_parse(text, &job, err, sizeof(err))) {
+		line_error(0, "job", err);
+		return conclude(STATUS_BAD_JOB, 0, 0, 0, 0);
+	}
+	report_begin(&r);
+	report_int(&r, "step", 0);
+	report_str(&r, "op", "job");
+	report_str(&r, "source", source);
+	report_int(&r, "steps", job.nsteps);
+	report_bool(&r, "ok", true);
+	report_end(&r);
+	return run_job(keep_going);
 }
 
 int main(int argc, char **argv)
 {
 	char err[300], val[16];
-	const char *text = NULL, *source = NULL;
-	bool keep_going = false;
-	struct report r;
+	const char *text = NULL, *source = NULL, *vsock = NULL;
+	bool keep_going = false, job_asked = false;
+	char vsock_err[300], vsock_at[128];
 
 	is_init = getpid() == 1;
 	if (is_init) {
@@ -353,6 +389,10 @@ int main(int argc, char **argv)
 			line_error(0, "init", "cannot read /proc/cmdline (is /proc mounted?)");
 			finish(STATUS_SETUP_FAILED, 0, 0, 0, 0);
 		}
+		vsock = cmdline_get("agent.vsock", vsock_at, sizeof(vsock_at));
+		if (vsock_server_start(vsock, vsock_err, sizeof(vsock_err)) &&
+		    vsock)
+			line_error(0, "vsock", vsock_err);
 		if (cmdline_get("agent.job", jobtext, sizeof(jobtext))) {
 			text = jobtext;
 			source = "cmdline";
@@ -360,6 +400,7 @@ int main(int argc, char **argv)
 			char serial[64];
 			bool asked = cmdline_get("agent.jobdisk", serial, sizeof(serial));
 
+			job_asked = asked;
 			if (!asked)
 				snprintf(serial, sizeof(serial), DEFAULT_JOBDISK);
 			text = job_from_disk(serial, err, sizeof(err));
@@ -379,8 +420,15 @@ int main(int argc, char **argv)
 				source = "argv";
 			} else if (!strcmp(argv[i], "--keep-going")) {
 				keep_going = true;
+			} else if (!strcmp(argv[i], "--vsock") && i + 1 < argc) {
+				/* a host test of the vsock service: unix:PATH */
+				if (vsock_server_start(argv[++i], vsock_err,
+						       sizeof(vsock_err))) {
+					fprintf(stderr, "agent: %s\n", vsock_err);
+					return STATUS_SETUP_FAILED;
+				}
 			} else {
-				fprintf(stderr, "usage: %s [--keep-going] --job STEPS  (as PID 1: the job comes from the kernel command line)\n",
+				fprintf(stderr, "usage: %s [--keep-going] [--vsock unix:PATH] --job STEPS  (as PID 1: the job comes from the kernel command line)\n",
 					argv[0]);
 				return STATUS_BAD_JOB;
 			}
@@ -389,20 +437,16 @@ int main(int argc, char **argv)
 			snprintf(err, sizeof(err), "no job: give --job STEPS");
 	}
 
+	/* With a vsock server and no job, the job is to serve the host
+	 * until it sends poweroff. */
+	if (!text && vsock_serving() && !job_asked) {
+		snprintf(jobtext, sizeof(jobtext), "serve");
+		text = jobtext;
+		source = "vsock";
+	}
 	if (!text) {
 		line_error(0, "job", err);
 		finish(STATUS_BAD_JOB, 0, 0, 0, 0);
 	}
-	if (job_parse(jobtext, &job, err, sizeof(err))) {
-		line_error(0, "job", err);
-		finish(STATUS_BAD_JOB, 0, 0, 0, 0);
-	}
-	report_begin(&r);
-	report_int(&r, "step", 0);
-	report_str(&r, "op", "job");
-	report_str(&r, "source", source);
-	report_int(&r, "steps", job.nsteps);
-	report_bool(&r, "ok", true);
-	report_end(&r);
-	return run_job(keep_going);
+	end(agent_run_job_text(jobtext, source, keep_going));
 }

@@ -1,6 +1,7 @@
 /* guest/agent/steps.c - the job step operations: mount, tmpfs, write,
  * verify, sh, sync, umount, mkdir, echo, sleep, poweroff. */
 #include "guest/agent/steps.h"
+#include "guest/agent/vsock_server.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -222,6 +223,57 @@ static int op_mount(const struct job_step *st, struct report *r,
 		return fail(res, errno, "mkdir %s", at);
 	if (mount(devpath, at, fs, mflags, data[0] ? data : NULL))
 		return fail(res, errno, "mount %s on %s (%s)", devpath, at, fs);
+	remember_mount(at);
+	return 0;
+}
+
+/* mount9p tag=T at=DIR [opts=ro:noatime:cache=loose:...] [msize=N]: a
+ * host directory shared by vmm's --fs (virtio-9p, 9P2000.L).  opts are
+ * the mount step's flags; the others go to 9p after trans=virtio,
+ * version=9p2000.L,msize=N (default 512000, the most Linux 6.1's virtio
+ * transport takes). */
+static int op_mount9p(const struct job_step *st, struct report *r,
+		      struct step_result *res)
+{
+	static const struct {
+		const char *name;
+		unsigned long flag;
+	} flags[] = {
+		{ "ro", MS_RDONLY }, { "rw", 0 }, { "noatime", MS_NOATIME },
+		{ "relatime", MS_RELATIME }, { "nodev", MS_NODEV },
+		{ "nosuid", MS_NOSUID }, { "noexec", MS_NOEXEC },
+		{ "sync", MS_SYNCHRONOUS }, { "dirsync", MS_DIRSYNC },
+	};
+	const char *tag, *at, *opts = job_get(st, "opts");
+	char optbuf[256], data[400];
+	unsigned long mflags = 0;
+	uint64_t msize;
+
+	if (need(st, "tag", &tag, res) || need(st, "at", &at, res) ||
+	    size_arg(st, "msize", 512000, &msize, res))
+		return -1;
+	report_str(r, "tag", tag);
+	report_str(r, "at", at);
+	snprintf(data, sizeof(data), "trans=virtio,version=9p2000.L,msize=%llu",
+		 (unsigned long long)msize);
+	snprintf(optbuf, sizeof(optbuf), "%s", opts ? opts : "rw");
+	report_str(r, "opts", optbuf);
+	for (char *save = NULL, *o = strtok_r(optbuf, ":", &save); o;
+	     o = strtok_r(NULL, ":", &save)) {
+		size_t i, n = strlen(data);
+
+		for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+			if (!strcmp(o, flags[i].name))
+				break;
+		if (i < sizeof(flags) / sizeof(flags[0]))
+			mflags |= flags[i].flag;
+		else
+			snprintf(data + n, sizeof(data) - n, ",%s", o);
+	}
+	if (mkdir_p(at, 0755))
+		return fail(res, errno, "mkdir %s", at);
+	if (mount(tag, at, "9p", mflags, data))
+		return fail(res, errno, "mount 9p tag '%s' on %s", tag, at);
 	remember_mount(at);
 	return 0;
 }
@@ -564,6 +616,7 @@ static int op_poweroff(const struct job_step *st, struct report *r,
 static const struct step_op ops[] = {
 	{ "mount", "serial dev at fs opts", op_mount },
 	{ "tmpfs", "at size mode", op_tmpfs },
+	{ "mount9p", "tag at opts msize", op_mount9p },
 	{ "write", "path seed size offset bs fsync", op_write },
 	{ "verify", "path seed size offset", op_verify },
 	{ "sh", "cmd timeout status", op_sh },
@@ -574,6 +627,7 @@ static const struct step_op ops[] = {
 	{ "sleep", "ms", op_sleep },
 	{ "poweroff", "", op_poweroff },
 	{ "net", "dev addr gw mtu wait_ms", op_net },
+	{ "serve", "", op_serve },	/* vsock_server.c */
 };
 
 const struct step_op *step_op_find(const char *name)

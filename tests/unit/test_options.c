@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/virtio_blk.h"
 #include "vmm/options.h"
 #include "tests/unit/check_main.h"
 
@@ -29,6 +30,7 @@ static int parse(const char *first, ...)
 	}
 	va_end(ap);
 	err[0] = '\0';
+	vmm_config_free(&cfg);
 	return options_parse(argc, argv, &cfg, err, sizeof(err));
 }
 
@@ -112,18 +114,21 @@ START_TEST(disks)
 	ck_assert_int_eq(parse("--kernel", "k", "--disk", "path=a.img,format=raw",
 			       "--disk", "path=b.qcow2,format=qcow2,readonly=on,cache=none,serial=abc",
 			       NULL), 0);
-	ck_assert_uint_eq(cfg.ndisks, 2);
-	ck_assert_str_eq(cfg.disks[0].blk.path, "a.img");
-	ck_assert_int_eq(cfg.disks[0].blk.format, BLK_FMT_RAW);
-	ck_assert(!cfg.disks[0].blk.readonly);
-	ck_assert_int_eq(cfg.disks[0].blk.cache, BLK_CACHE_WRITEBACK);
-	ck_assert_uint_eq(cfg.disks[0].index, 0);
-	ck_assert_str_eq(cfg.disks[1].blk.path, "b.qcow2");
-	ck_assert_int_eq(cfg.disks[1].blk.format, BLK_FMT_QCOW2);
-	ck_assert(cfg.disks[1].blk.readonly);
-	ck_assert_int_eq(cfg.disks[1].blk.cache, BLK_CACHE_NONE);
-	ck_assert_str_eq(cfg.disks[1].serial, "abc");
-	ck_assert_uint_eq(cfg.disks[1].index, 1);
+	ck_assert_uint_eq(vmm_config_device_count(&cfg, "disk"), 2);
+	const struct virtio_blk_opts *disk0 = vmm_config_device(&cfg, "disk", 0);
+	const struct virtio_blk_opts *disk1 = vmm_config_device(&cfg, "disk", 1);
+	ck_assert_ptr_null(vmm_config_device(&cfg, "disk", 2));
+	ck_assert_str_eq(disk0->blk.path, "a.img");
+	ck_assert_int_eq(disk0->blk.format, BLK_FMT_RAW);
+	ck_assert(!disk0->blk.readonly);
+	ck_assert_int_eq(disk0->blk.cache, BLK_CACHE_WRITEBACK);
+	ck_assert_uint_eq(disk0->index, 0);
+	ck_assert_str_eq(disk1->blk.path, "b.qcow2");
+	ck_assert_int_eq(disk1->blk.format, BLK_FMT_QCOW2);
+	ck_assert(disk1->blk.readonly);
+	ck_assert_int_eq(disk1->blk.cache, BLK_CACHE_NONE);
+	ck_assert_str_eq(disk1->serial, "abc");
+	ck_assert_uint_eq(disk1->index, 1);
 
 	ck_assert_int_eq(parse("--kernel", "k", "--disk", "path=a.img", NULL), -1);
 	ck_assert_ptr_nonnull(strstr(err, "format= is required"));
@@ -142,18 +147,19 @@ END_TEST
 
 START_TEST(too_many_disks)
 {
-	char *argv[2 + 2 * (VMM_MAX_DISKS + 1) + 1];
-	char bufs[VMM_MAX_DISKS + 1][2][64], prog[] = "vmm", kernel[] = "--kernel=k";
+	char *argv[2 + 2 * (VIRTIO_BLK_MAX_DISKS + 1) + 1];
+	char bufs[VIRTIO_BLK_MAX_DISKS + 1][2][64], prog[] = "vmm", kernel[] = "--kernel=k";
 	int argc = 0, i;
 
 	argv[argc++] = prog;
 	argv[argc++] = kernel;
-	for (i = 0; i <= VMM_MAX_DISKS; i++) {	/* parsing edits argv: copies */
+	for (i = 0; i <= VIRTIO_BLK_MAX_DISKS; i++) {	/* parsing edits argv: copies */
 		snprintf(bufs[i][0], sizeof(bufs[i][0]), "--disk");
 		snprintf(bufs[i][1], sizeof(bufs[i][1]), "path=d%d,format=raw", i);
 		argv[argc++] = bufs[i][0];
 		argv[argc++] = bufs[i][1];
 	}
+	vmm_config_free(&cfg);
 	ck_assert_int_eq(options_parse(argc, argv, &cfg, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "at most"));
 }

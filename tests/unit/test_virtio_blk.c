@@ -812,11 +812,12 @@ END_TEST
 
 START_TEST(malformed_logging_is_bounded)
 {
+	/* one budget per device: transport, queues and requests share it */
 	driver_init(std_features);
-	for (unsigned i = 0; i < 30; i++)
+	for (unsigned i = 0; i < GUEST_LOG_LINES + 10; i++)
 		ck_assert_int_eq(do_req(i % 16, VIRTIO_BLK_T_IN, 0, 512, false),
 				 VIRTIO_BLK_S_IOERR);
-	ck_assert_int_eq(log_count, 20);
+	ck_assert_int_eq(log_count, GUEST_LOG_LINES);
 	ck_assert(strstr(last_log, "not logged"));
 }
 END_TEST
@@ -1072,6 +1073,176 @@ START_TEST(eight_disks)
 }
 END_TEST
 
+START_TEST(head_offered_twice_needs_reset)
+{
+	/* the same head twice in the ring before the device used it */
+	driver_init(std_features);
+	prep(0, VIRTIO_BLK_T_IN, 0, 4096, true);
+	avail()[2 + 1] = 0;
+	__atomic_store_n(&avail()[1], 2, __ATOMIC_RELEASE);
+	kick();
+	for (int i = 0; i < 2000 &&
+	     !(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
+		usleep(1000);
+	ck_assert(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert(strstr(last_log, "made available again while in flight"));
+	/* a reset drains the first one, and the device works again */
+	ck_assert_uint_eq(driver_init(std_features), 15);
+	ck_assert_int_eq(do_req(0, VIRTIO_BLK_T_IN, 0, 512, true),
+			 VIRTIO_BLK_S_OK);
+}
+END_TEST
+
+START_TEST(driver_ok_without_queue_logged_boundedly)
+{
+	uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+		      VIRTIO_STATUS_FEATURES_OK;
+
+	/* a guest cycling reset / DRIVER_OK without a queue, forever */
+	for (int i = 0; i < 2 * GUEST_LOG_LINES; i++) {
+		wr32(VIRTIO_MMIO_STATUS, 0);
+		wr32(VIRTIO_MMIO_STATUS, 3);
+		set_features(std_features);
+		wr32(VIRTIO_MMIO_STATUS, st);
+		wr32(VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
+		ck_assert(rd32(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	}
+	ck_assert_int_eq(log_count, GUEST_LOG_LINES);
+}
+END_TEST
+
+/* ---- vblk_parse_request on chains in plain memory ---- */
+
+static uint8_t pbuf[1 << 16], pstatus;
+static struct iovec piov[VIRTIO_BLK_QUEUE_SIZE + 2];
+static struct vblk_params pparams = {
+	.features = (1ULL << VIRTIO_BLK_F_FLUSH) |
+		    (1ULL << VIRTIO_BLK_F_WRITE_ZEROES),
+};
+static char pmsg[200];
+
+/* A chain of header, nseg data segments of seglen bytes each (readable
+ * for OUT, writable otherwise; all on pbuf: parsing does not copy data),
+ * status byte. */
+static struct virtq_elem chain(uint32_t type, unsigned nseg, size_t seglen)
+{
+	static struct virtio_blk_outhdr hdr;
+	struct virtq_elem e = { .head = 7, .iov = piov };
+	bool out = type == VIRTIO_BLK_T_OUT;
+	unsigned i = 0;
+
+	hdr = (struct virtio_blk_outhdr){ .type = type, .sector = 8 };
+	piov[i++] = (struct iovec){ &hdr, sizeof(hdr) };
+	for (unsigned k = 0; k < nseg; k++)
+		piov[i++] = (struct iovec){ pbuf, seglen };
+	piov[i++] = (struct iovec){ &pstatus, 1 };
+	e.n_out = 1 + (out ? nseg : 0);
+	e.n_in = i - e.n_out;
+	return e;
+}
+
+static struct vblk_request parse_chain(struct virtq_elem e)
+{
+	struct vblk_request r;
+
+	vblk_parse_request(&pparams, &e, &r, pmsg, sizeof(pmsg));
+	return r;
+}
+
+START_TEST(parse_read_write)
+{
+	struct vblk_request r = parse_chain(chain(VIRTIO_BLK_T_IN, 2, 4096));
+
+	ck_assert_int_eq(r.action, VBLK_SUBMIT);
+	ck_assert_int_eq(r.op, BLK_OP_READ);
+	ck_assert_uint_eq(r.offset, 8 * 512);
+	ck_assert_uint_eq(r.len, 8192);
+	ck_assert_uint_eq(r.iovcnt, 2);
+	ck_assert_uint_eq(r.used_len, 8193);
+	ck_assert_ptr_eq(r.status_byte, &pstatus);
+	ck_assert_str_eq(pmsg, "");
+	r = parse_chain(chain(VIRTIO_BLK_T_OUT, 1, 512));
+	ck_assert_int_eq(r.action, VBLK_SUBMIT);
+	ck_assert_int_eq(r.op, BLK_OP_WRITE);
+	ck_assert_uint_eq(r.used_len, 1);
+	/* read-only: writes fail, reads do not */
+	pparams.readonly = true;
+	r = parse_chain(chain(VIRTIO_BLK_T_OUT, 1, 512));
+	ck_assert_int_eq(r.action, VBLK_ANSWER);
+	ck_assert_int_eq(r.status, VIRTIO_BLK_S_IOERR);
+	ck_assert_int_eq(parse_chain(chain(VIRTIO_BLK_T_IN, 1, 512)).action,
+			 VBLK_SUBMIT);
+	pparams.readonly = false;
+}
+END_TEST
+
+START_TEST(parse_enforces_seg_max)
+{
+	/* SEG_MAX segments pass, one more is an error */
+	struct vblk_request r = parse_chain(chain(VIRTIO_BLK_T_IN,
+						  VIRTIO_BLK_SEG_MAX, 512));
+
+	ck_assert_int_eq(r.action, VBLK_SUBMIT);
+	ck_assert_uint_eq(r.iovcnt, VIRTIO_BLK_SEG_MAX);
+	r = parse_chain(chain(VIRTIO_BLK_T_OUT, VIRTIO_BLK_SEG_MAX + 1, 512));
+	ck_assert_int_eq(r.action, VBLK_ANSWER);
+	ck_assert_int_eq(r.status, VIRTIO_BLK_S_IOERR);
+	ck_assert(strstr(pmsg, "seg_max"));
+}
+END_TEST
+
+START_TEST(parse_enforces_size_max)
+{
+	/* parsing never touches the data: a big length on a small buffer
+	 * is fine here */
+	struct vblk_request r = parse_chain(chain(VIRTIO_BLK_T_IN, 1,
+						  VIRTIO_BLK_SIZE_MAX));
+
+	ck_assert_int_eq(r.action, VBLK_SUBMIT);
+	r = parse_chain(chain(VIRTIO_BLK_T_IN, 1, VIRTIO_BLK_SIZE_MAX + 512));
+	ck_assert_int_eq(r.action, VBLK_ANSWER);
+	ck_assert_int_eq(r.status, VIRTIO_BLK_S_IOERR);
+	ck_assert(strstr(pmsg, "size_max"));
+	r = parse_chain(chain(VIRTIO_BLK_T_OUT, 3, VIRTIO_BLK_SIZE_MAX + 512));
+	ck_assert_int_eq(r.status, VIRTIO_BLK_S_IOERR);
+}
+END_TEST
+
+START_TEST(parse_other_types)
+{
+	struct virtq_elem e = chain(VIRTIO_BLK_T_FLUSH, 0, 0);
+	struct vblk_request r = parse_chain(e);
+
+	ck_assert_int_eq(r.action, VBLK_SUBMIT);
+	ck_assert_int_eq(r.op, BLK_OP_FLUSH);
+	r = parse_chain(chain(VIRTIO_BLK_T_GET_ID, 1, 20));
+	ck_assert_int_eq(r.action, VBLK_GET_ID);
+	ck_assert_uint_eq(r.iovcnt, 1);
+	r = parse_chain(chain(99, 0, 0));
+	ck_assert_int_eq(r.action, VBLK_ANSWER);
+	ck_assert_int_eq(r.status, VIRTIO_BLK_S_UNSUPP);
+	/* DISCARD not negotiated: UNSUPP; WRITE_ZEROES is */
+	r = parse_chain(chain(VIRTIO_BLK_T_DISCARD, 0, 0));
+	ck_assert_int_eq(r.status, VIRTIO_BLK_S_UNSUPP);
+	/* no status byte: cannot be answered */
+	e = chain(VIRTIO_BLK_T_OUT, 1, 512);
+	e.n_in = 0;
+	r = parse_chain(e);
+	ck_assert_int_eq(r.action, VBLK_ABANDON);
+	ck_assert(strstr(pmsg, "status byte"));
+	/* the header split over two descriptors still parses */
+	e = chain(VIRTIO_BLK_T_IN, 1, 512);
+	memmove(&piov[1], &piov[0], 3 * sizeof(piov[0]));
+	piov[0].iov_len = 4;
+	piov[1].iov_base = (uint8_t *)piov[1].iov_base + 4;
+	piov[1].iov_len = 12;
+	e.n_out = 2;
+	r = parse_chain(e);
+	ck_assert_int_eq(r.action, VBLK_SUBMIT);
+	ck_assert_uint_eq(r.len, 512);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("virtio_blk");
@@ -1107,7 +1278,16 @@ static Suite *suite(void)
 	tcase_add_test(t, indirect_request);
 	tcase_add_test(t, reset_with_io_in_flight);
 	tcase_add_test(t, eight_disks);
+	tcase_add_test(t, head_offered_twice_needs_reset);
+	tcase_add_test(t, driver_ok_without_queue_logged_boundedly);
 	suite_add_tcase(s, t);
+
+	TCase *p = tcase_create("parse");
+	tcase_add_test(p, parse_read_write);
+	tcase_add_test(p, parse_enforces_seg_max);
+	tcase_add_test(p, parse_enforces_size_max);
+	tcase_add_test(p, parse_other_types);
+	suite_add_tcase(s, p);
 	return s;
 }
 

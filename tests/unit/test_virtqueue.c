@@ -429,6 +429,41 @@ START_TEST(unpop)
 }
 END_TEST
 
+/* A head the driver makes available again while the device still owns it
+ * is refused (NEEDS_RESET); once used it may come back. */
+START_TEST(head_in_flight_refused)
+{
+	uint64_t bits[VIRTQ_IN_FLIGHT_WORDS(QSZ)];
+
+	virtq_track_in_flight(&q, bits);
+	set_desc(DESC, 2, BUF, 16, 0, 0);
+	offer(2);
+	ck_assert_int_eq(virtq_pop(&q, &e, iov, 64), 1);
+	/* used, then offered again: fine */
+	virtq_push(&q, 2, 0);
+	offer(2);
+	ck_assert_int_eq(virtq_pop(&q, &e, iov, 64), 1);
+	ck_assert_int_eq(e.head, 2);
+	/* offered again while still in flight */
+	offer(2);
+	expect_fatal("head 2 made available again while in flight");
+}
+END_TEST
+
+START_TEST(unpop_ends_flight)
+{
+	uint64_t bits[VIRTQ_IN_FLIGHT_WORDS(QSZ)];
+
+	virtq_track_in_flight(&q, bits);
+	set_desc(DESC, 1, BUF, 16, 0, 0);
+	offer(1);
+	ck_assert_int_eq(virtq_pop(&q, &e, iov, 64), 1);
+	virtq_unpop(&q);
+	ck_assert_int_eq(virtq_pop(&q, &e, iov, 64), 1);
+	ck_assert_int_eq(log_count, 0);
+}
+END_TEST
+
 START_TEST(used_batch_and_publish)
 {
 	virtq_push(&q, 3, 100);
@@ -744,6 +779,8 @@ static Suite *suite(void)
 
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, empty_ring);
+	tcase_add_test(t, head_in_flight_refused);
+	tcase_add_test(t, unpop_ends_flight);
 	tcase_add_test(t, normal_chain);
 	tcase_add_test(t, high_memory);
 	tcase_add_test(t, indirect_chain);

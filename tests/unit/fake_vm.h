@@ -1,0 +1,154 @@
+/* tests/unit/fake_vm.h - a fake struct vm for driving a virtio device
+ * through its register handlers without KVM: guest RAM is plain memory,
+ * queue notifies and interrupts are the eventfds the device hands to
+ * "KVM", vm_log lines are counted.  Include in one test file only (it
+ * defines the vm.h services the library would otherwise provide).  The
+ * same shape as test_virtio_blk.c's, which could move onto it. */
+#ifndef TESTS_UNIT_FAKE_VM_H
+#define TESTS_UNIT_FAKE_VM_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "devices/virtio_mmio.h"
+#include "vmm/vm.h"
+
+#define FAKE_MAX_DEV	VMM_VIRTIO_MAX_DEVICES
+
+struct vm {
+	struct guest_mem mem;
+	unsigned ndev;
+	struct {
+		uint64_t base;
+		io_read_fn rd;
+		io_write_fn wr;
+		void *opaque;
+		int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
+		int irqfd;
+	} dev[FAKE_MAX_DEV];
+	void (*destroy[FAKE_MAX_DEV])(void *);
+	void *destroy_opaque[FAKE_MAX_DEV];
+	unsigned ndestroy;
+};
+
+static struct vm fvm;
+static int log_count;
+static char last_log[256];
+
+void vm_log(const char *who, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)who;
+	va_start(ap, fmt);
+	vsnprintf(last_log, sizeof(last_log), fmt, ap);
+	va_end(ap);
+	__atomic_fetch_add(&log_count, 1, __ATOMIC_SEQ_CST);
+}
+
+struct guest_mem *vm_mem(struct vm *vm)
+{
+	return &vm->mem;
+}
+
+static int fake_dev_of(struct vm *vm, uint64_t addr)
+{
+	for (unsigned i = 0; i < vm->ndev; i++)
+		if (addr >= vm->dev[i].base &&
+		    addr < vm->dev[i].base + VMM_VIRTIO_MMIO_SIZE)
+			return (int)i;
+	return -1;
+}
+
+int vm_register_io(struct vm *vm, enum io_space space, uint64_t base,
+		   uint64_t len, io_read_fn rd, io_write_fn wr, void *opaque)
+{
+	int i = fake_dev_of(vm, base);
+
+	if (space != IO_SPACE_MMIO || i < 0 || len != VMM_VIRTIO_MMIO_SIZE)
+		return -EINVAL;
+	vm->dev[i].rd = rd;
+	vm->dev[i].wr = wr;
+	vm->dev[i].opaque = opaque;
+	return 0;
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t mmio_addr, unsigned len, bool match,
+		 uint64_t value, int efd)
+{
+	int i = fake_dev_of(vm, mmio_addr);
+
+	if (i < 0 || len != 4 || !match || value >= VIRTIO_MMIO_MAX_QUEUES ||
+	    mmio_addr - vm->dev[i].base != VIRTIO_MMIO_QUEUE_NOTIFY)
+		return -EINVAL;
+	vm->dev[i].notify_fd[value] = efd;
+	return 0;
+}
+
+int vm_ioeventfd_remove(struct vm *vm, uint64_t mmio_addr, unsigned len,
+			bool match, uint64_t value, int efd)
+{
+	int i = fake_dev_of(vm, mmio_addr);
+
+	(void)len;
+	(void)match;
+	if (i < 0 || vm->dev[i].notify_fd[value] != efd)
+		return -ENOENT;
+	vm->dev[i].notify_fd[value] = -1;
+	return 0;
+}
+
+int vm_irqfd(struct vm *vm, unsigned gsi, int efd)
+{
+	unsigned i = gsi - VMM_VIRTIO_IRQ_BASE;
+
+	if (i >= vm->ndev)
+		return -EINVAL;
+	vm->dev[i].irqfd = efd;
+	return 0;
+}
+
+int vm_irq_line(struct vm *vm, unsigned gsi, int level)
+{
+	(void)vm;
+	(void)gsi;
+	(void)level;
+	return 0;
+}
+
+int vm_add_virtio_mmio(struct vm *vm, uint64_t *base, unsigned *irq)
+{
+	unsigned i = vm->ndev;
+
+	if (i == FAKE_MAX_DEV)
+		return -ENOSPC;
+	*base = VMM_VIRTIO_MMIO_BASE + i * VMM_VIRTIO_MMIO_SIZE;
+	*irq = VMM_VIRTIO_IRQ_BASE + i;
+	vm->dev[i].base = *base;
+	vm->dev[i].irqfd = -1;
+	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		vm->dev[i].notify_fd[q] = -1;
+	vm->ndev++;
+	return 0;
+}
+
+int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
+		  void *opaque)
+{
+	(void)name;
+	vm->destroy[vm->ndestroy] = destroy;
+	vm->destroy_opaque[vm->ndestroy++] = opaque;
+	return 0;
+}
+
+static void fake_destroy_all(void)
+{
+	while (fvm.ndestroy) {
+		fvm.ndestroy--;
+		fvm.destroy[fvm.ndestroy](fvm.destroy_opaque[fvm.ndestroy]);
+	}
+}
+
+#endif
