@@ -11,11 +11,13 @@
 #include "vmm/limits.h"
 
 extern const struct device_type virtio_blk_type;
+extern const struct device_type virtio_net_type;
 extern const struct device_type virtio_vsock_type;
 extern const struct device_type virtio_9p_type;
 
 const struct device_type *const device_types[] = {
 	&virtio_blk_type,
+	&virtio_net_type,
 	&virtio_vsock_type,
 	&virtio_9p_type,
 	NULL,

@@ -842,8 +842,17 @@ static void vnet_on_kick(void *opaque)
 static void vnet_on_tap(void *opaque)
 {
 	struct vnet *d = opaque;
+	struct epoll_event ev[VNET_MAX_PAIRS_CAP];
+	int n;
 
 	pthread_mutex_lock(&d->lock);
+	/* A TAP that went away reports EPOLLERR even while we do not watch
+	 * it for input: take the link down (which drops it from the set),
+	 * or this wake-up would repeat forever. */
+	n = epoll_wait(d->tap_epfd, ev, VNET_MAX_PAIRS_CAP, 0);
+	for (int i = 0; i < n; i++)
+		if (ev[i].events & (EPOLLERR | EPOLLHUP))
+			link_down(d, "poll", EBADFD);
 	if (d->active && !d->broken) {
 		run(d);
 	} else {

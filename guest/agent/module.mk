@@ -13,6 +13,8 @@ AGENT_SRCS   := guest/agent/agent.c guest/agent/job.c guest/agent/steps.c \
 AGENT_SRCS   += guest/agent/vsock_server.c
 AGENT_HDRS   := guest/agent/job.h guest/agent/steps.h guest/agent/report.h \
 		guest/common/pattern.h guest/common/vmm_abi.h
+AGENT_SRCS   += guest/agent/step_net.c
+AGENT_HDRS   += guest/agent/step_net.h
 AGENT_HDRS   += guest/agent/vsock_server.h
 AGENT_CFLAGS := -std=gnu11 $(WARN) -O2 -g0 -D_GNU_SOURCE -I.
 MKCPIO       := $(AGENT_DIR)/mkcpio

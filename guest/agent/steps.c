@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest/agent/step_net.h"
 #include "guest/common/pattern.h"
 
 #define SH_OUTPUT_MAX	1024	/* bytes of a command's output reported */
@@ -625,6 +626,7 @@ static const struct step_op ops[] = {
 	{ "echo", "text", op_echo },
 	{ "sleep", "ms", op_sleep },
 	{ "poweroff", "", op_poweroff },
+	{ "net", "dev addr gw mtu wait_ms", op_net },
 	{ "serve", "", op_serve },	/* vsock_server.c */
 };
 

@@ -234,6 +234,31 @@ static void make_tap(const char *name, bool multi_queue)
 	sh("ip link set %s up", name);
 }
 
+/* Once a TAP has a reader its carrier comes up, but the kernel's link
+ * watcher swaps the drop-everything qdisc for a real one only up to a
+ * second later: frames sent before that are lost.  Wait for it. */
+static void wait_carrier(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+
+	ck_assert_int_ge(s, 0);
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	for (int i = 0; i < 300; i++) {
+		/* IFF_RUNNING: operstate up, set by the link watcher just
+		 * before it activates the qdisc */
+		if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0 &&
+		    (ifr.ifr_flags & IFF_RUNNING)) {
+			close(s);
+			usleep(20000);
+			return;
+		}
+		usleep(10000);
+	}
+	close(s);
+	ck_abort_msg("%s: carrier never came up", ifname);
+}
+
 /* The far end: a packet socket on the TAP interface. */
 static int psock_open(const char *ifname, bool vnet_hdr)
 {
@@ -544,6 +569,7 @@ static int setup_dev(const char *extra, bool vnet_hdr)
 	make_tap("vt0", false);
 	snprintf(opt, sizeof(opt), "tap=vt0%s", extra);
 	ck_assert_msg(create(opt, err, sizeof(err)) == 0, "%s", err);
+	wait_carrier("vt0");
 	return psock_open("vt0", vnet_hdr);
 }
 
@@ -1245,6 +1271,37 @@ START_TEST(tap_deleted_link_down)
 }
 END_TEST
 
+/* The TAP goes while no driver runs the device: no spin either. */
+START_TEST(tap_deleted_while_inactive)
+{
+	int ps = setup_dev("", false);
+	double c0;
+
+	close(ps);
+	usleep(50000);
+	c0 = cpu_seconds();
+	sh("ip link del vt0");
+	usleep(300000);
+	ck_assert_msg(cpu_seconds() - c0 < 0.1, "device spun: %.3f s CPU",
+		      cpu_seconds() - c0);
+	/* a driver still starts it; its frames are dropped */
+	ck_assert_uint_eq(driver_init(std_features, 2) &
+			  VIRTIO_STATUS_NEEDS_RESET, 0);
+	{
+		uint8_t f[100];
+		struct virtio_net_hdr_mrg_rxbuf h = { 0 };
+
+		make_frame(f, sizeof(f), far_mac, far_mac, 1);
+		tx_frame(0, &h, f, sizeof(f));
+		kick(1);
+		ck_assert(wait_used(1, 1));
+	}
+	for (int i = 0; i < 200 && (cfg16(6) & VIRTIO_NET_S_LINK_UP); i++)
+		usleep(5000);
+	ck_assert_uint_eq(cfg16(6) & VIRTIO_NET_S_LINK_UP, 0);
+}
+END_TEST
+
 /* queues=2: five queues (two pairs and control); VQ_PAIRS_SET answers OK
  * for 1..2 and ERR beyond; a frame on pair 1's TX queue goes out. */
 static uint8_t ctrl_cmd(uint8_t cls, uint8_t cmd, uint16_t arg)
@@ -1276,6 +1333,7 @@ START_TEST(multiqueue)
 	make_tap("vt0", true);
 	ck_assert_msg(create("tap=vt0,queues=2", err, sizeof(err)) == 0, "%s",
 		      err);
+	wait_carrier("vt0");
 	ps = psock_open("vt0", false);
 	ck_assert(dev_features() & (1ULL << VIRTIO_NET_F_MQ));
 	ck_assert_uint_eq(cfg16(8), 2);
@@ -1340,6 +1398,7 @@ static Suite *suite(void)
 	tcase_add_test(t, feature_dependencies);
 	tcase_add_test(t, notify_on_unset_queue);
 	tcase_add_test(t, tap_deleted_link_down);
+	tcase_add_test(t, tap_deleted_while_inactive);
 	tcase_add_test(t, multiqueue);
 	suite_add_tcase(s, t);
 	return s;
