@@ -64,8 +64,9 @@
 
 #define HDR_SIZE	((uint32_t)sizeof(struct virtio_vsock_hdr))
 #define SHUT_BOTH	(VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND)
-/* tell the guest our fwd_cnt when it thinks we have less room than this */
-#define CREDIT_THRESHOLD	(VSOCK_BUF_ALLOC / 4)
+/* tell the guest our fwd_cnt when it thinks we have less room than this:
+ * early enough that a streaming guest hears of the room before it runs out */
+#define CREDIT_THRESHOLD	(VSOCK_BUF_ALLOC / 2)
 #define TICK_MS		10	/* timer period while a deadline is pending */
 
 /* epoll data for what is not a connection */

@@ -15,7 +15,9 @@
  * a buffer of at most VSOCK_BUF_ALLOC bytes for guest data the host socket
  * did not take yet (the credit we grant; allocated only while data waits),
  * and VSOCK_CTRL_QUEUE queued resets for packets that belong to no
- * connection: 64 x 256 KiB = 16 MiB at most, plus a few KiB of state.
+ * connection: 32 x 1 MiB = 32 MiB at most, plus a few KiB of state.
+ * (A large window is what lets a guest stream without waiting for credit
+ * updates, each of which costs it an exit or two.)
  *
  * Threads: one device thread (an event loop) does all socket and ring
  * work; create/destroy on the VMM's thread, activate/reset on vCPU threads
@@ -55,8 +57,8 @@ void virtio_vsock_transport_reset(struct vsock_dev *d);
 /* Limits (see above) */
 #define VSOCK_HOST_CID		2
 #define VSOCK_QUEUE_SIZE	256
-#define VSOCK_MAX_CONNS		64
-#define VSOCK_BUF_ALLOC		(256U << 10)	/* our receive buffer, per connection */
+#define VSOCK_MAX_CONNS		32
+#define VSOCK_BUF_ALLOC		(1U << 20)	/* our receive buffer, per connection */
 #define VSOCK_MAX_PKT		(64U << 10)	/* payload of one packet */
 #define VSOCK_CTRL_QUEUE	256
 #define VSOCK_CONNECT_LINE_MAX	32		/* "CONNECT <port>\n", as Firecracker */

@@ -165,6 +165,12 @@ static int serve_exec(int conn, char **argv)
 		dup2(err[1], 2);
 		signal(SIGPIPE, SIG_DFL);
 		execvp(argv[0], argv);
+		/* a busybox initramfs has its applets only inside busybox */
+		if (errno == ENOENT && !strchr(argv[0], '/') &&
+		    access("/bin/busybox", X_OK) == 0) {
+			execv("/bin/busybox", argv);
+			errno = ENOENT;
+		}
 		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
