@@ -152,6 +152,7 @@ void q2_cache_free(struct q2cache *c);
 void q2_cache_invalidate(struct q2cache *c, uint64_t off);
 uint8_t *q2_cache_peek(struct q2cache *c, uint64_t off);
 void q2_cache_mark_dirty(struct q2cache *c, uint64_t off);
+void q2_cache_rekey(struct q2cache *c, uint64_t from, uint64_t to);
 int q2_cache_get(struct q2img *im, struct q2cache *c, uint64_t off,
 		 uint8_t **buf);
 int q2_meta_barrier(struct q2img *im);
