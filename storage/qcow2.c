@@ -209,7 +209,7 @@ static struct q2img *img_new(const char *path, bool raw, bool writable,
 	end = lseek(im->fd, 0, SEEK_END);
 	if (end < 0)
 		FAIL("%s: cannot find its size: %s", path, strerror(errno));
-	im->file_size = (uint64_t)end;
+	im->file_size = im->open_file_size = (uint64_t)end;
 	if (lock_file(im->fd, writable) < 0)
 		FAIL("%s: image is locked by another process (%s)", path,
 		     writable ? "in use" : "opened for writing");

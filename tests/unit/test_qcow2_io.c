@@ -318,6 +318,39 @@ START_TEST(freed_cluster_waits_for_readers)
 }
 END_TEST
 
+/* The file is made long enough for an allocation reservation at once, so
+ * data writes fill holes instead of extending the file (which ext4 does one
+ * at a time with O_DIRECT); a clean close trims it back to what is used. */
+START_TEST(reservation_extends_then_trims)
+{
+	uint8_t *b = malloc(MiB);
+	struct blk_dev *d;
+	struct stat st;
+
+	ck_assert_ptr_nonnull(b);
+	sh("qemu-img create -q -f qcow2 x.qcow2 256M");
+	d = open_ok("x.qcow2", false);
+	pattern_fill(b, 3, 0, MiB);
+	do_io(d, BLK_OP_WRITE, 0, b, MiB);
+	ck_assert_int_eq(stat(path("x.qcow2"), &st), 0);
+	ck_assert_msg(st.st_size >= 32 * (off_t)MiB,
+		      "file not extended for the reservation: %lld bytes",
+		      (long long)st.st_size);
+	d->ops->close(d);
+	ck_assert_int_eq(stat(path("x.qcow2"), &st), 0);
+	ck_assert_msg(st.st_size > (off_t)MiB && st.st_size < 2 * (off_t)MiB,
+		      "file not trimmed at close: %lld bytes",
+		      (long long)st.st_size);
+	sh("qemu-img check -q x.qcow2");
+	d = open_ok("x.qcow2", true);
+	memset(b, 0, MiB);
+	do_io(d, BLK_OP_READ, 0, b, MiB);
+	ck_assert_uint_eq(pattern_check(b, 3, 0, MiB), MiB);
+	d->ops->close(d);
+	free(b);
+}
+END_TEST
+
 /* ---- internal snapshots ---- */
 
 /* Apply one request to the image and to the model of the disk. */
@@ -656,6 +689,7 @@ int main(void)
 	tcase_add_test(tc, concurrent_alloc_cow);
 	tcase_add_test(tc, freed_cluster_waits_for_readers);
 	tcase_add_test(tc, write_with_snapshots);
+	tcase_add_test(tc, reservation_extends_then_trims);
 	tcase_add_test(tc, malformed_headers);
 	tcase_add_test(tc, malformed_tables);
 	tcase_add_test(tc, backing_errors);
