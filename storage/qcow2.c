@@ -18,8 +18,13 @@
  *   is relative to the directory of the image naming it.  Chains deeper
  *   than QCOW2_MAX_CHAIN or with a file twice (same device and inode) are
  *   refused.  Backing files are opened read-only, shared-locked, buffered.
- * - Internal snapshots: readable; writing is refused at open, since shared
- *   clusters would need copy-on-write of L2 tables.
+ * - Internal snapshots: read and written as QEMU does.  Their L1 tables
+ *   are never read; what they share with the active image has a refcount
+ *   above 1 and no COPIED flag, and is copied on write: an L2 table when a
+ *   write, discard or write-zeroes first touches it (qcow2_cluster.c), a
+ *   data or compressed cluster whenever it is written (qcow2_io.c), so a
+ *   snapshot's data never changes.  Creating, applying or deleting
+ *   snapshots is left to qemu-img.
  * - Unknown autoclear bits (bitmaps) are cleared on a writable open, as the
  *   spec asks of writers that do not maintain them.
  * - Encryption, external data files, extended L2 entries, unknown
@@ -204,7 +209,7 @@ static struct q2img *img_new(const char *path, bool raw, bool writable,
 	end = lseek(im->fd, 0, SEEK_END);
 	if (end < 0)
 		FAIL("%s: cannot find its size: %s", path, strerror(errno));
-	im->file_size = (uint64_t)end;
+	im->file_size = im->open_file_size = (uint64_t)end;
 	if (lock_file(im->fd, writable) < 0)
 		FAIL("%s: image is locked by another process (%s)", path,
 		     writable ? "in use" : "opened for writing");
@@ -444,9 +449,6 @@ static int check_features(struct q2img *im, const struct hdr_info *h,
 	if (h->incompat & QCOW2_INCOMPAT_CORRUPT)
 		fprintf(stderr, "qcow2: %s: image is marked corrupt; opened "
 			"read-only\n", path);
-	if (im->nb_snapshots && im->writable)
-		REFUSE("%s: image has %u internal snapshots; writing such images is "
-		       "not supported (use readonly=on)", path, im->nb_snapshots);
 	return 0;
 }
 

@@ -104,6 +104,8 @@ struct q2img {
 	/* the reservation: clusters referenced (refcount 1), not yet used */
 	uint64_t reserved_first, reserved_count;	/* cluster index, count */
 	uint64_t next_reservation;	/* clusters the next one asks for */
+	uint64_t open_file_size;	/* the file's length when opened */
+	bool extended;		/* the file was made longer for a reservation */
 	bool meta_unsynced;	/* metadata written since the last fdatasync */
 	/* L1 / refcount table entries set in memory, not yet written */
 	struct q2range l1_dirty, reftable_dirty;
@@ -152,6 +154,7 @@ void q2_cache_free(struct q2cache *c);
 void q2_cache_invalidate(struct q2cache *c, uint64_t off);
 uint8_t *q2_cache_peek(struct q2cache *c, uint64_t off);
 void q2_cache_mark_dirty(struct q2cache *c, uint64_t off);
+void q2_cache_rekey(struct q2cache *c, uint64_t from, uint64_t to);
 int q2_cache_get(struct q2img *im, struct q2cache *c, uint64_t off,
 		 uint8_t **buf);
 int q2_meta_barrier(struct q2img *im);

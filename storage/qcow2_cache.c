@@ -73,6 +73,17 @@ void q2_cache_mark_dirty(struct q2cache *c, uint64_t off)
 			c->dirty[i] = true;
 }
 
+/* The table cached for host offset from now stands for host offset to
+ * (a copy was just written there). */
+void q2_cache_rekey(struct q2cache *c, uint64_t from, uint64_t to)
+{
+	unsigned i;
+
+	for (i = 0; i < c->slots; i++)
+		if (c->table_off[i] == from)
+			c->table_off[i] = to;
+}
+
 /* The table at host offset off if it is cached, else NULL. */
 uint8_t *q2_cache_peek(struct q2cache *c, uint64_t off)
 {

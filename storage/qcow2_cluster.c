@@ -178,9 +178,54 @@ int q2_fill_old(struct q2img *im, uint64_t entry, uint64_t gc,
 	}
 }
 
+/* The L2 table at old is shared with a snapshot (refcount > 1): copy it
+ * into a fresh cluster for the active L1 table (copy on write).  The copy
+ * keeps every entry but drops the COPIED flags: what a shared table points
+ * to is shared too, and a stale flag must not let a write land in a
+ * snapshot's cluster.  The old table loses the active image's reference
+ * only once the L1 entry pointing at the copy is in the file (after the
+ * next commit: q2_free_later), so a crash in between leaks at most. */
+static int l2_copy(struct q2img *im, uint64_t old, uint64_t *copy)
+{
+	uint64_t off, got, i;
+	uint8_t *t;
+	int ret = q2_alloc_clusters(im, 1, &off, &got);
+
+	if (ret)
+		return ret;
+	q2_cache_invalidate(&im->l2_cache, off);
+	ret = q2_cache_get(im, &im->l2_cache, old, &t);
+	if (ret)
+		goto fail;
+	for (i = 0; i < im->l2_entries; i++) {
+		uint64_t e = qcow2_be64(t + i * 8);
+
+		if (e & QCOW2_OFLAG_COPIED)
+			qcow2_put_be64(t + i * 8, e & ~QCOW2_OFLAG_COPIED);
+	}
+	/* the cached table now holds the copy (the old one is the
+	 * snapshot's alone from here, and never read again) */
+	q2_cache_rekey(&im->l2_cache, old, off);
+	ret = q2_pwrite(im->fd, t, im->cluster_size, off);
+	if (ret) {
+		q2_cache_invalidate(&im->l2_cache, off);
+		goto fail;
+	}
+	if (off + im->cluster_size > im->file_size)
+		im->file_size = off + im->cluster_size;
+	im->meta_unsynced = true;
+	q2_free_later(im, old);		/* no memory: the old table leaks */
+	*copy = off;
+	return 0;
+fail:
+	q2_refcount_update(im, off, im->cluster_size, -1);
+	return ret;
+}
+
 /* Make the L2 table of L1 index l1i writable: allocate it (zeroed) if
- * missing.  A table without the COPIED flag is shared with a snapshot
- * unless its refcount is 1 (then only the flag was stale). */
+ * missing, copy it if shared with a snapshot.  A table without the COPIED
+ * flag is shared unless its refcount is 1 (then only the flag was
+ * stale). */
 int q2_l2_prepare(struct q2img *im, uint64_t l1i, uint64_t *l2off)
 {
 	uint64_t e = im->l1[l1i], off = e & QCOW2_OFFSET_MASK, got, v;
@@ -194,11 +239,15 @@ int q2_l2_prepare(struct q2img *im, uint64_t l1i, uint64_t *l2off)
 		ret = q2_refcount_get(im, off >> im->cluster_bits, &v);
 		if (ret)
 			return ret;
-		if (v != 1) {
-			q2_report(im, "L2 table at %#llx is shared (refcount %llu): "
-				  "writing images with internal snapshots is not supported",
-				  (unsigned long long)off, (unsigned long long)v);
-			return -ENOTSUP;
+		if (v == 0) {
+			q2_report(im, "L2 table at %#llx has refcount 0",
+				  (unsigned long long)off);
+			return -EIO;
+		}
+		if (v > 1) {
+			ret = l2_copy(im, off, &off);
+			if (ret)
+				return ret;
 		}
 	} else {
 		ret = q2_alloc_clusters(im, 1, &off, &got);

@@ -542,7 +542,19 @@ static int64_t zero_step(struct q2req *q, uint64_t off, uint64_t len)
 		free(olds);
 		return ret;
 	}
-	/* entries are gone: now their clusters may be freed (and reused) */
+	/* entries are gone: now their clusters may be freed (and reused).
+	 * If the table is a fresh copy of a snapshot's (q2_l2_prepare), the
+	 * file's L1 entry still points at the shared original, which holds
+	 * the old entries: that L1 entry goes out first. */
+	for (j = 0; j < nfull && olds[j] == newe; j++)
+		;
+	if (j < nfull && !q2_range_empty(&im->l1_dirty)) {
+		ret = q2_meta_commit(im, false);
+		if (ret) {
+			free(olds);
+			return ret;	/* the old clusters leak at worst */
+		}
+	}
 	for (j = 0; j < nfull; j++)
 		if (olds[j] != newe)
 			q2_free_entry(im, olds[j]);

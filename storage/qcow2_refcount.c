@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Write refcount metadata (blocks, table entries); what it changes must
@@ -369,10 +370,28 @@ static int alloc_run(struct q2img *im, uint64_t n, uint64_t *host,
  * refcount I/O).  Nothing can point at them on disk before the next
  * q2_meta_barrier.  Reservations start at 32 MiB and double while the
  * image keeps allocating (up to 256 MiB or 64Ki clusters).  A crash leaks
- * at most the unused rest (clusters past the end of the file, mostly: no
- * space), and a clean close gives it back. */
+ * at most the unused rest (a hole at the end of the file, mostly: no
+ * space), and a clean close gives it back and trims the file.
+ *
+ * The file is made long enough for the whole reservation at once (a
+ * sparse ftruncate): data written past the end of a file is an extending
+ * write, which the file system serializes and waits for (ext4 with
+ * O_DIRECT: a journalled orphan entry and a synchronous wait per write),
+ * while writes into holes inside it go in parallel like a sparse raw
+ * file's. */
 #define QCOW2_RESV_MIN (32ULL << 20)
 #define QCOW2_RESV_MAX (256ULL << 20)
+
+/* Make the file at least end bytes long (never shorter: metadata may lie
+ * past what we last knew).  A failure only costs speed. */
+static void extend_file(struct q2img *im, uint64_t end)
+{
+	struct stat st;
+
+	if (fstat(im->fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size < end && ftruncate(im->fd, (off_t)end) == 0)
+		im->extended = true;
+}
 
 int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
 		      uint64_t *got)
@@ -393,7 +412,7 @@ int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
 			return ret;
 		im->reserved_first = h >> im->cluster_bits;
 		im->reserved_count = g;
-
+		extend_file(im, h + (g << im->cluster_bits));
 	}
 	*got = n < im->reserved_count ? n : im->reserved_count;
 	*host = im->reserved_first << im->cluster_bits;
@@ -402,15 +421,29 @@ int q2_alloc_clusters(struct q2img *im, uint64_t n, uint64_t *host,
 	return 0;
 }
 
-/* Give back what is left of the reservation (clean close). */
+/* Give back what is left of the reservation, and the file space past
+ * every cluster in use that extend_file added (clean close). */
 int q2_release_reservation(struct q2img *im)
 {
+	uint64_t first = im->reserved_first << im->cluster_bits;
+	uint64_t len = im->reserved_count << im->cluster_bits;
+	struct stat st;
 	int ret = 0;
 
-	if (im->reserved_count)
-		ret = q2_refcount_update(im, im->reserved_first << im->cluster_bits,
-				   im->reserved_count << im->cluster_bits, -1);
+	if (len) {
+		ret = q2_refcount_update(im, first, len, -1);
+		/* nothing lies past a reservation that ends the image */
+		if (!ret && first + len == im->alloc_end)
+			im->alloc_end = first;
+	}
 	im->reserved_count = 0;
+	if (!ret && im->extended && fstat(im->fd, &st) == 0) {
+		uint64_t end = im->alloc_end > im->open_file_size ?
+			       im->alloc_end : im->open_file_size;
+
+		if (end < (uint64_t)st.st_size && ftruncate(im->fd, (off_t)end))
+			ret = -errno;
+	}
 	return ret;
 }
 

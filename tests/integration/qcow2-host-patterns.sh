@@ -1,12 +1,14 @@
 #!/bin/bash
-# timeout: 400
+# timeout: 600
 # qcow2 through the block layer (host tool blkio), qemu-img as the referee.
 # For v2 and v3 images with 512 B, 64 KiB and 2 MiB clusters, alone and on a
 # two-level backing chain ending in raw, and for compressed images (zlib,
 # zstd): seeded writes (sequential, random, unaligned, partial clusters),
 # write-zeroes, discard + rewrite go to the image and to a raw reference;
 # then `qemu-img check` is clean, `qemu-img convert -O raw` equals the
-# reference, and the backing files are byte-identical.
+# reference, and the backing files are byte-identical.  The same with an
+# internal snapshot taken (qemu-img snapshot -c) before the workload: then
+# also `qemu-img snapshot -a` brings back the snapshot's data.
 . "$(dirname "$0")/lib.sh"
 BLKIO=${BLKIO:-$BUILD/tools/blkio}
 [ -x "$BLKIO" ] || fail "$BLKIO not built"
@@ -59,11 +61,26 @@ referee() {	# check + compare, and backing files unchanged
 	fi
 }
 
-run_case() {	# run_case COMPAT CLUSTER BACKING(0|1) [CACHE]
-	local compat=$1 cs=$2 back=$3
+# take an internal snapshot of data already in the image; workload and
+# referee run over it, then the snapshot is applied and must be intact
+snapshot_take() {
+	both fill --seed 5 --offset $(al $((M / 2 + 17))) --length $((9 * M)) --bs 64K --qd 4
+	qemu-img snapshot -c s1 "$dir/img.qcow2" || fail "$name: qemu-img snapshot -c"
+	cp "$dir/ref.raw" "$dir/snap.raw"
+}
+
+snapshot_check() {
+	qemu-img snapshot -a s1 "$dir/img.qcow2" || fail "$name: qemu-img snapshot -a"
+	qemu-img check -q "$dir/img.qcow2" || fail "$name: qemu-img check after snapshot -a"
+	qemu-img convert -O raw "$dir/img.qcow2" "$dir/out.raw" || fail "$name: convert"
+	cmp "$dir/out.raw" "$dir/snap.raw" || fail "$name: the snapshot's data changed"
+}
+
+run_case() {	# run_case COMPAT CLUSTER BACKING(0|1) [CACHE] [snap]
+	local compat=$1 cs=$2 back=$3 snap=${5:-}
 	CACHE=${4:+--cache $4}
 	A=1; [ "${4:-}" = none ] && A=512	# O_DIRECT: sector-aligned I/O only
-	name="compat=$compat cluster=$cs backing=$back${4:+ cache=$4}"
+	name="compat=$compat cluster=$cs backing=$back${4:+ cache=$4}${snap:+ snapshot}"
 	dir=$TEST_TMP/$compat-$cs-$back; rm -rf "$dir"; mkdir -p "$dir"
 	base_sum=
 	if [ "$back" = 1 ]; then
@@ -82,8 +99,10 @@ run_case() {	# run_case COMPAT CLUSTER BACKING(0|1) [CACHE]
 			"$dir/img.qcow2" $SIZE || fail "create"
 		truncate -s $SIZE "$dir/ref.raw"
 	fi
+	[ -n "$snap" ] && snapshot_take
 	workload 42
 	referee
+	[ -n "$snap" ] && snapshot_check
 	echo "ok: $name"
 	rm -rf "$dir"
 }
@@ -99,6 +118,12 @@ run_case 1.1 65536 1 none
 for opts in lazy_refcounts=on preallocation=metadata refcount_bits=1 refcount_bits=64; do
 	run_case "1.1,$opts" 4096 0
 done
+
+# internal snapshots: shared L2 tables and clusters are copied on write
+run_case 0.10 65536 0 "" snap
+run_case 1.1 512 0 "" snap
+run_case 1.1 65536 1 "" snap
+run_case 1.1 2M 1 none snap
 
 # more L2 tables than the cache holds (512 B clusters: 1024 tables map 32
 # MiB): dirty tables are written back when evicted
@@ -119,8 +144,8 @@ echo "ok: $name"
 
 # compressed images: writes into compressed clusters copy the rest of the
 # cluster from the decompressed data
-for ct in zlib zstd; do
-	name="compressed $ct"
+for ct in zlib zstd zlib+snapshot; do
+	name="compressed $ct"; snap=${ct#zlib}; ct=${ct%+snapshot}
 	dir=$TEST_TMP/c-$ct; mkdir -p "$dir"; base_sum=; CACHE=; A=1
 	truncate -s $SIZE "$dir/src.raw"
 	for i in $(seq 0 63); do
@@ -141,7 +166,11 @@ for ct in zlib zstd; do
 			--offset $((i * 256 * 1024 + 700)) --length 3000 >/dev/null ||
 			fail "$name: compressed cluster $i reads wrong"
 	done
+	[ -n "$snap" ] && { qemu-img snapshot -c s1 "$dir/img.qcow2" || fail "$name: snapshot -c"
+		cp "$dir/ref.raw" "$dir/snap.raw"; }
 	workload 7
 	referee
+	[ -n "$snap" ] && snapshot_check
 	echo "ok: $name"
+	rm -rf "$dir"
 done

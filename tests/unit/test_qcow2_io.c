@@ -1,7 +1,8 @@
 /* tests/unit/test_qcow2_io.c - the qcow2 backend against qemu-img as the
  * referee: whole-disk reads of compressed images (zlib, zstd) and of a
  * three-level backing chain equal `qemu-img convert -O raw`; many
- * allocating writes in flight on the same clusters all land; malformed
+ * allocating writes in flight on the same clusters all land; writes to
+ * images with internal snapshots leave the snapshots as they were; malformed
  * headers and tables are refused with a clear error. */
 #include <check.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "guest/common/pattern.h"
@@ -316,6 +318,167 @@ START_TEST(freed_cluster_waits_for_readers)
 }
 END_TEST
 
+/* The file is made long enough for an allocation reservation at once, so
+ * data writes fill holes instead of extending the file (which ext4 does one
+ * at a time with O_DIRECT); a clean close trims it back to what is used. */
+START_TEST(reservation_extends_then_trims)
+{
+	uint8_t *b = malloc(MiB);
+	struct blk_dev *d;
+	struct stat st;
+
+	ck_assert_ptr_nonnull(b);
+	sh("qemu-img create -q -f qcow2 x.qcow2 256M");
+	d = open_ok("x.qcow2", false);
+	pattern_fill(b, 3, 0, MiB);
+	do_io(d, BLK_OP_WRITE, 0, b, MiB);
+	ck_assert_int_eq(stat(path("x.qcow2"), &st), 0);
+	ck_assert_msg(st.st_size >= 32 * (off_t)MiB,
+		      "file not extended for the reservation: %lld bytes",
+		      (long long)st.st_size);
+	d->ops->close(d);
+	ck_assert_int_eq(stat(path("x.qcow2"), &st), 0);
+	ck_assert_msg(st.st_size > (off_t)MiB && st.st_size < 2 * (off_t)MiB,
+		      "file not trimmed at close: %lld bytes",
+		      (long long)st.st_size);
+	sh("qemu-img check -q x.qcow2");
+	d = open_ok("x.qcow2", true);
+	memset(b, 0, MiB);
+	do_io(d, BLK_OP_READ, 0, b, MiB);
+	ck_assert_uint_eq(pattern_check(b, 3, 0, MiB), MiB);
+	d->ops->close(d);
+	free(b);
+}
+END_TEST
+
+/* ---- internal snapshots ---- */
+
+/* Apply one request to the image and to the model of the disk. */
+static void model_io(struct blk_dev *d, uint8_t *model, enum blk_op op,
+		     uint64_t off, uint64_t len, uint64_t seed)
+{
+	uint8_t *b = NULL;
+
+	if (op == BLK_OP_WRITE) {
+		b = malloc(len);
+		ck_assert_ptr_nonnull(b);
+		pattern_fill(b, seed, off, len);
+		memcpy(model + off, b, len);
+	} else {
+		memset(model + off, 0, len);	/* no backing file: zeroes */
+	}
+	do_io(d, op, off, b, len);
+	free(b);
+}
+
+static void expect_image(const char *name, const uint8_t *model,
+			 uint64_t size, const char *what)
+{
+	uint64_t len, off;
+	uint8_t *got;
+
+	sh("qemu-img check -q %s", name);
+	sh("qemu-img convert -O raw %s cmp.raw", name);
+	got = slurp("cmp.raw", &len);
+	ck_assert_uint_eq(len, size);
+	for (off = 0; off < size && got[off] == model[off]; off++)
+		;
+	ck_assert_msg(off == size, "%s: byte %#llx differs", what,
+		      (unsigned long long)off);
+	free(got);
+}
+
+/* The file as a kill would leave it now (every write so far done, nothing
+ * more): qemu-img check may find leaks (exit 3), never corruption. */
+static void expect_crash_consistent(const char *name, const char *what)
+{
+	char cmd[600];
+	int rc;
+
+	sh("cp %s crash.qcow2", name);
+	snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s' >/dev/null 2>&1",
+		 path("crash.qcow2"));
+	rc = system(cmd);
+	ck_assert_msg(WIFEXITED(rc) && (WEXITSTATUS(rc) == 0 ||
+					WEXITSTATUS(rc) == 3),
+		      "%s: a crash now leaves a corrupt image (check %d)", what,
+		      WEXITSTATUS(rc));
+}
+
+/* Writes of every kind into an image with internal snapshots (qemu-img
+ * snapshot -c): partial and whole clusters, runs across L2 tables, write
+ * zeroes, discard; a second snapshot then more writes (refcounts of 3).
+ * qemu-img check stays clean, the active disk is what was written, and
+ * qemu-img snapshot -a brings back each snapshot's data unchanged. */
+static void snapshot_writes(const char *opts, uint64_t cs)
+{
+	uint64_t size = 8 * MiB, l2_span = cs / 8 * cs;
+	uint8_t *model = malloc(size), *snap1, *snap2;
+	struct blk_dev *d;
+
+	ck_assert_ptr_nonnull(model);
+	sh("rm -f s.qcow2 && qemu-img create -q -f qcow2 -o %s s.qcow2 8M",
+	   opts);
+	sh("qemu-io -f qcow2 -c 'write -P 0x11 0 3M' -c 'write -P 0x22 5M 2M' "
+	   "-c 'write -c -P 0x33 7M 512k' s.qcow2 >/dev/null");
+	sh("qemu-img snapshot -c s1 s.qcow2");
+	sh("qemu-img convert -O raw s.qcow2 snap1.raw");
+	snap1 = slurp("snap1.raw", &size);
+	memcpy(model, snap1, size);
+
+	d = open_ok("s.qcow2", false);
+	model_io(d, model, BLK_OP_WRITE, cs + 100, 3 * cs, 1);	/* partial */
+	model_io(d, model, BLK_OP_WRITE, 8 * cs, 4 * cs, 2);	/* whole */
+	model_io(d, model, BLK_OP_WRITE, 5 * MiB + 3, 5000, 3);
+	model_io(d, model, BLK_OP_WRITE, 7 * MiB + 700, 2 * cs, 4); /* compressed */
+	if (l2_span < 6 * MiB)	/* a run across two L2 tables */
+		model_io(d, model, BLK_OP_WRITE, l2_span - cs - 10, 2 * cs + 20, 5);
+	model_io(d, model, BLK_OP_WRITE_ZEROES, 16 * cs, 2 * cs, 0);
+	expect_crash_consistent("s.qcow2", "writes over s1, unflushed");
+	model_io(d, model, BLK_OP_DISCARD, 20 * cs, 3 * cs, 0);
+	expect_crash_consistent("s.qcow2", "discard over s1");
+	model_io(d, model, BLK_OP_WRITE, 4 * MiB, 3 * cs + 1, 6); /* was empty */
+	do_io(d, BLK_OP_FLUSH, 0, NULL, 0);
+	model_io(d, model, BLK_OP_WRITE, cs + 200, 100, 7);	/* now COPIED */
+	d->ops->close(d);
+	expect_image("s.qcow2", model, size, "after writes over s1");
+
+	sh("qemu-img snapshot -c s2 s.qcow2");
+	snap2 = malloc(size);
+	ck_assert_ptr_nonnull(snap2);
+	memcpy(snap2, model, size);
+	d = open_ok("s.qcow2", false);
+	model_io(d, model, BLK_OP_WRITE, 0, 2 * cs + 5, 8);	/* refcount 3 */
+	model_io(d, model, BLK_OP_WRITE, cs + 150, 300, 9);
+	model_io(d, model, BLK_OP_DISCARD, 8 * cs, cs, 0);
+	expect_crash_consistent("s.qcow2", "discard over s2");
+	model_io(d, model, BLK_OP_WRITE, 6 * MiB, MiB, 10);
+	d->ops->close(d);
+	expect_image("s.qcow2", model, size, "after writes over s2");
+
+	sh("qemu-img snapshot -a s2 s.qcow2");
+	expect_image("s.qcow2", snap2, size, "snapshot s2 applied");
+	sh("qemu-img snapshot -a s1 s.qcow2");
+	expect_image("s.qcow2", snap1, size, "snapshot s1 applied");
+	/* and writes after applying one land as well */
+	d = open_ok("s.qcow2", false);
+	memcpy(model, snap1, size);
+	model_io(d, model, BLK_OP_WRITE, 2 * cs - 7, 20, 11);
+	d->ops->close(d);
+	expect_image("s.qcow2", model, size, "written after applying s1");
+	free(model);
+	free(snap1);
+	free(snap2);
+}
+
+START_TEST(write_with_snapshots)
+{
+	snapshot_writes("cluster_size=65536", 64 * KiB);
+	snapshot_writes("compat=0.10,cluster_size=4096", 4 * KiB);
+	snapshot_writes("cluster_size=512", 512);
+}
+END_TEST
+
 /* ---- malformed images ---- */
 
 static void patch(const char *name, uint64_t off, const void *b, size_t n)
@@ -525,6 +688,8 @@ int main(void)
 	tcase_add_test(tc, concurrent_alloc);
 	tcase_add_test(tc, concurrent_alloc_cow);
 	tcase_add_test(tc, freed_cluster_waits_for_readers);
+	tcase_add_test(tc, write_with_snapshots);
+	tcase_add_test(tc, reservation_extends_then_trims);
 	tcase_add_test(tc, malformed_headers);
 	tcase_add_test(tc, malformed_tables);
 	tcase_add_test(tc, backing_errors);
