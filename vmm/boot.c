@@ -243,14 +243,15 @@ static int parse_elf(const uint8_t *buf, size_t size,
 	bi->kernel_start = lo;
 	bi->kernel_end = hi;
 	bi->initrd_addr_max = VMM_MMIO_HOLE_START - 1;
-	bi->cmdline_max = bi->is_linux || pvh_entry ? LINUX_CMDLINE_MAX :
-			  VMM_CMDLINE_MAX - 1;
+	/* Linux (its vmlinux always has a "Linux" note) gets Linux's limit and
+	 * options; a PVH kernel without one (the test kernel) reads the whole
+	 * command-line area */
+	bi->cmdline_max = bi->is_linux ? LINUX_CMDLINE_MAX : VMM_CMDLINE_MAX - 1;
 	if (pvh_entry) {
 		if (pvh_entry < lo || pvh_entry >= hi)
 			return errf(err, errlen, "PVH entry %#llx is outside the kernel",
 				    (unsigned long long)pvh_entry);
 		bi->kind = KERNEL_ELF_PVH;
-		bi->is_linux = true;
 		bi->entry = pvh_entry;
 		return 0;
 	}

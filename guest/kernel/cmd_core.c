@@ -64,7 +64,8 @@ static int cmd_smp(struct cmd_args *a)
 					i, p.apic_id, cpus[i]->apic_id);
 		native += p.native;
 	}
-	kprintf("smp: %u cpus online, %u APs native\n", ncpus, native);
+	kprintf("smp: %u cpus online, %u APs native (cpus from: %s)\n", ncpus,
+		native, cpus_source);
 	return 0;
 }
 

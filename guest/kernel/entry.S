@@ -1,18 +1,82 @@
-/* guest/kernel/entry.S - entry points: the BSP's 64-bit entry (from the
- * VMM), the AP real-mode trampoline, interrupt stubs, and MSR access with a
- * #GP fixup.
+/* guest/kernel/entry.S - entry points: the BSP's 64-bit entry (from vmm)
+ * and its PVH entry (any VMM that boots an ELF by its Xen PVH note), the AP
+ * real-mode trampoline, interrupt stubs, and MSR access with a #GP fixup.
  */
 #define STACK_SIZE	16384
+#define BOOT_LINUX	0	/* kernel.h: what kmain's first argument is */
+#define BOOT_PVH	1
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+
+/* The PVH note: the VMM enters pvh_start in 32-bit protected mode.  The
+ * descriptor is 8 bytes, as Linux's (some loaders read 8 whatever the size);
+ * the section's 4-byte alignment keeps the segment's p_align at 4, which
+ * loaders use to find the descriptor after the name. */
+	.section .note.pvh, "a", @note
+	.balign	4
+	.long	4			/* n_namesz: "Xen\0" */
+	.long	8			/* n_descsz */
+	.long	XEN_ELFNOTE_PHYS32_ENTRY
+	.asciz	"Xen"
+	.balign	4
+	.quad	pvh_start
+	.balign	4
 
 	.section .text.entry, "ax"
 	.code64
 	.globl	_start
-/* The VMM enters here in long mode with its boot identity map, interrupts
- * off and %rsi = boot_params.  Switch to CPU 0's stack and go to C. */
+/* vmm enters here in long mode with its boot identity map, interrupts off
+ * and %rsi = boot_params.  Switch to CPU 0's stack and go to C. */
 _start:
 	cli
 	lea	cpu_stacks + STACK_SIZE(%rip), %rsp
 	mov	%rsi, %rdi
+	mov	$BOOT_LINUX, %esi
+	xor	%ebp, %ebp
+	call	kmain
+1:	cli
+	hlt
+	jmp	1b
+
+/* PVH entry (xen/include/public/arch-x86/hvm/start_info.h): 32-bit
+ * protected mode, paging off, flat CS/DS, %ebx = hvm_start_info, no stack.
+ * Load our GDT, turn on PAE + long mode + paging with the static identity
+ * map below, and far-jump to 64-bit code.  On a PVM host this runs
+ * instruction-emulated: the few instructions here are all it costs. */
+	.code32
+	.globl	pvh_start
+pvh_start:
+	cli
+	cld
+	mov	%ebx, %esi		/* kept for kmain */
+	lgdtl	pvh_gdtr
+	mov	$0x18, %eax
+	mov	%eax, %ds
+	mov	%eax, %es
+	mov	%eax, %ss
+	mov	%eax, %fs
+	mov	%eax, %gs
+	mov	%cr4, %eax
+	or	$0x20, %eax		/* PAE */
+	mov	%eax, %cr4
+	mov	$boot_pml4, %eax
+	mov	%eax, %cr3
+	mov	$0xc0000080, %ecx	/* EFER */
+	rdmsr
+	or	$0x100, %eax		/* LME */
+	wrmsr
+	mov	%cr0, %eax
+	or	$0x80000001, %eax	/* PG | PE */
+	mov	%eax, %cr0
+	ljmpl	$0x10, $pvh_entry64
+
+	.code64
+pvh_entry64:
+	xor	%eax, %eax
+	mov	%eax, %fs
+	mov	%eax, %gs
+	lea	cpu_stacks + STACK_SIZE(%rip), %rsp
+	mov	%esi, %edi		/* zero-extends: the start info's GPA */
+	mov	$BOOT_PVH, %esi
 	xor	%ebp, %ebp
 	call	kmain
 1:	cli
@@ -182,5 +246,29 @@ tramp_gdtr:
 tramp_cr3:
 	.quad	0
 trampoline_end:
+
+/* The PVH entry's boot page tables, built by the assembler so the emulated
+ * entry code has nothing to fill: identity map of 0-4 GiB with 2 MiB pages,
+ * U/S=1 at every level (PVM livelocks on a U/S=0 entry), the same map as
+ * vmm's boot tables.  paging_init() replaces them. */
+	.data
+	.balign	4096
+boot_pml4:
+	.quad	boot_pdpt + 7
+	.fill	511, 8, 0
+boot_pdpt:
+	.quad	boot_pds + 7, boot_pds + 0x1007, boot_pds + 0x2007, boot_pds + 0x3007
+	.fill	508, 8, 0
+boot_pds:
+	.set	pde, 0
+	.rept	2048
+	.quad	(pde << 21) | 0x87	/* P W U/S PS */
+	.set	pde, pde + 1
+	.endr
+
+	.balign	8
+pvh_gdtr:
+	.word	8 * 8 - 1
+	.long	gdt
 
 	.section .note.GNU-stack, "", @progbits

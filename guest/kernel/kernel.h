@@ -205,13 +205,39 @@ void ioapic_route(unsigned irq, unsigned vector, unsigned apic_id);
 void ioapic_mask(unsigned irq);
 
 /* smp.c */
+extern const char *cpus_source;	/* "MP table", "ACPI MADT" or "none" */
 void smp_boot(void);
 /* Run fn(arg) on CPU index i and wait (bounded); returns 0 or -1. */
 int smp_call(unsigned i, work_fn fn, void *arg, uint64_t timeout_us);
 
+/* boot.c: what the loader handed over, from either entry */
+#define BOOT_LINUX	0	/* vmm's 64-bit entry: boot_params */
+#define BOOT_PVH	1	/* the PVH entry: hvm_start_info */
+#define E820_MAX	128
+struct e820_entry {
+	uint64_t addr, size;
+	uint32_t type;		/* 1 = RAM */
+} __attribute__((packed));
+struct boot_data {
+	unsigned kind;		/* BOOT_LINUX or BOOT_PVH */
+	struct e820_entry e820[E820_MAX];
+	unsigned e820_n;
+	uint64_t initrd_start, initrd_end;
+	uint64_t rsdp;		/* ACPI RSDP from the PVH start info, or 0 */
+};
+extern struct boot_data boot;
+/* Copy the command line, memory map and initrd out of the loader's data
+ * at ptr (boot_params or hvm_start_info, per kind); panics on garbage. */
+void boot_data_read(uint64_t ptr, unsigned kind);
+
+/* acpi.c: CPUs and IOAPICs from the MADT (QEMU describes them this way) */
+/* The enabled processors' APIC IDs (at most max); returns how many, 0 if
+ * there is no ACPI or no MADT. */
+unsigned acpi_madt_cpus(unsigned *apic_ids, unsigned max);
+
 /* mem.c: e820 and a page allocator over the free RAM above the kernel */
 extern uint64_t ram_bytes;
-void mem_init(const uint8_t *boot_params);
+void mem_init(void);
 void *page_alloc(uint64_t npages);	/* zeroed, page aligned, or NULL */
 void mem_print(void);
 /* Mark where the allocator may be rewound to (per command). */

@@ -2,32 +2,17 @@
  *
  * Boot: opt in to PVM native mode as early as possible (everything before it
  * is instruction-emulated on a PVM host, ~0.5 us per instruction), then copy
- * the command line and e820 map out of boot_params, build page tables, start
- * the APs, write the boot-ready marker and run `vmmtest.run=cmd,cmd,...`.
+ * the command line and memory map out of boot_params or the PVH start info
+ * (boot.c), build page tables, start the APs, write the boot-ready marker
+ * and run `vmmtest.run=cmd,cmd,...`.
  */
 #include "kernel.h"
 
 unsigned blk_probe_all(void);
 
-#define BP_EXT_CMD_LINE_PTR	0x0c8
-#define BP_CMD_LINE_PTR		0x228
 #define DEFAULT_RUN		"hello,smp,timer"
 
-char cmdline[VMM_CMDLINE_MAX];
 static char run_list[4096];
-
-static void copy_cmdline(const uint8_t *bp)
-{
-	uint64_t p = *(const uint32_t *)(bp + BP_CMD_LINE_PTR) |
-		     (uint64_t)*(const uint32_t *)(bp + BP_EXT_CMD_LINE_PTR) << 32;
-	const char *s = (const char *)p;
-	size_t i = 0;
-
-	if (p)
-		for (; i < sizeof(cmdline) - 1 && s[i]; i++)
-			cmdline[i] = s[i];
-	cmdline[i] = 0;
-}
 
 static bool strstr_cmdline(const char *needle)
 {
@@ -214,7 +199,8 @@ static bool run_one(const char *item, size_t len)
 	return false;
 }
 
-void kmain(const uint8_t *bp)
+/* info: boot_params (kind BOOT_LINUX) or hvm_start_info (BOOT_PVH) */
+void kmain(uint64_t info, unsigned kind)
 {
 	struct cpu *c = this_cpu();
 	unsigned pass = 0, failed = 0;
@@ -225,11 +211,11 @@ void kmain(const uint8_t *bp)
 	cpu_early_init(c, 0);	/* emulated until this returns on PVM */
 	t_native = rdtsc();
 	cpu_late_init();
-	copy_cmdline(bp);
+	boot_data_read(info, kind);
 	if (cmdline_get("vmmtest.native", 0, run_list, sizeof(run_list)) == 0 &&
 	    !strcmp(run_list, "0"))
 		pvm_opt_out(c);		/* compare with the emulated speed */
-	mem_init(bp);
+	mem_init();
 	paging_init();
 	console_init();
 	tsc_calibrate();
@@ -243,10 +229,10 @@ void kmain(const uint8_t *bp)
 	kprintf("boot: %lu us from kernel entry to ready (%lu us before the "
 		"native opt-in)\n", tsc_us(t_ready - t_entry),
 		tsc_us(t_native - t_entry));
-	kprintf("vmm test kernel: %s mode, %u cpus, tsc %lu kHz\n",
+	kprintf("vmm test kernel: %s mode, %u cpus, tsc %lu kHz, %s entry\n",
 		c->vif ? "PVM native" :
 		(pvm_host || pvm_emulated ? "PVM emulated" : "hardware"),
-		ncpus, tsc_khz);
+		ncpus, tsc_khz, kind == BOOT_PVH ? "PVH" : "64-bit");
 	kprintf("cmdline: %s\n", cmdline);
 	mem_print();
 

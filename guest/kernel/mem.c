@@ -1,19 +1,9 @@
-/* guest/kernel/mem.c - the e820 map from boot_params and a bump page
- * allocator over the RAM above the kernel image (commands rewind it). */
+/* guest/kernel/mem.c - the e820 map (boot.c read it from either entry) and
+ * a bump page allocator over the RAM above the kernel image (commands
+ * rewind it). */
 #include "kernel.h"
 
-#define BP_E820_ENTRIES	0x1e8
-#define BP_RAMDISK_IMAGE 0x218
-#define BP_RAMDISK_SIZE	0x21c
-#define BP_E820_TABLE	0x2d0
-#define E820_MAX	128
-
-struct e820_entry {
-	uint64_t addr, size;
-	uint32_t type;
-} __attribute__((packed));
-
-static struct e820_entry e820[E820_MAX];
+static struct e820_entry *e820 = boot.e820;
 static unsigned e820_n;
 uint64_t ram_bytes;
 static uint64_t initrd_start, initrd_end;
@@ -24,17 +14,12 @@ extern uint8_t _end[];
 static unsigned cur_region;
 static uint64_t cur_addr;
 
-void mem_init(const uint8_t *bp)
+void mem_init(void)
 {
-	unsigned n = bp[BP_E820_ENTRIES];
-
-	if (n > E820_MAX)
-		n = E820_MAX;
-	memcpy(e820, bp + BP_E820_TABLE, n * sizeof(e820[0]));
-	e820_n = n;
-	initrd_start = *(const uint32_t *)(bp + BP_RAMDISK_IMAGE);
-	initrd_end = initrd_start + *(const uint32_t *)(bp + BP_RAMDISK_SIZE);
-	for (unsigned i = 0; i < n; i++)
+	e820_n = boot.e820_n;
+	initrd_start = boot.initrd_start;
+	initrd_end = boot.initrd_end;
+	for (unsigned i = 0; i < e820_n; i++)
 		if (e820[i].type == 1)
 			ram_bytes += e820[i].size;
 	cur_region = 0;

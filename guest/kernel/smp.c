@@ -1,5 +1,6 @@
-/* guest/kernel/smp.c - find the CPUs in the MP table, start the APs with
- * INIT/SIPI/SIPI through a real-mode trampoline, and run work on them. */
+/* guest/kernel/smp.c - find the CPUs in the MP table (vmm's) or the ACPI
+ * MADT (acpi.c: QEMU's), start the APs with INIT/SIPI/SIPI through a
+ * real-mode trampoline, and run work on them. */
 #include "kernel.h"
 
 #define TRAMPOLINE_BASE	0x1000	/* free low memory; SIPI vector 0x01 */
@@ -12,6 +13,7 @@ extern const uint8_t tramp_gdtr[], tramp_cr3[];
 uint8_t apic_to_cpu[256];	/* read by the trampoline */
 
 static unsigned mp_apic_ids[MAX_CPUS];
+const char *cpus_source = "none";	/* where smp_boot found the CPUs */
 
 static uint8_t checksum(const uint8_t *p, unsigned len)
 {
@@ -166,13 +168,25 @@ static void start_aps(unsigned n)
 void smp_boot(void)
 {
 	struct cpu *bsp = this_cpu();
-	unsigned n = mp_parse(), idx = 1;
+	unsigned n = 0, idx = 1;
 	uint8_t *tr = (uint8_t *)TRAMPOLINE_BASE;
 	struct __attribute__((packed)) { uint16_t limit; uint32_t base; } g;
+	char pick[8];
 
 	irq_register(VEC_WAKE, wake_handler);
+	/* Tables are read before the trampoline page or any allocation can
+	 * overwrite one the firmware left in RAM.  vmmtest.cpus=acpi: the
+	 * MADT even when there is an MP table too (QEMU's microvm has both),
+	 * so tests reach the MADT parser. */
+	if (cmdline_get("vmmtest.cpus", 0, pick, sizeof(pick)) != 0 ||
+	    strcmp(pick, "acpi"))
+		n = mp_parse();
+	if (n)
+		cpus_source = "MP table";
+	else if ((n = acpi_madt_cpus(mp_apic_ids, MAX_CPUS)))
+		cpus_source = "ACPI MADT";
 	if (n == 0) {
-		kprintf("smp: no MP table, 1 cpu\n");
+		kprintf("smp: neither an MP table nor an ACPI MADT, 1 cpu\n");
 		ncpus = 1;
 		return;
 	}

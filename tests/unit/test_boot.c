@@ -111,10 +111,12 @@ START_TEST(bzimage_bad)
 }
 END_TEST
 
-/* ELF64 with one PT_LOAD and optionally a PVH note */
-static uint8_t *make_elf(size_t *size, uint64_t paddr, uint64_t memsz, bool pvh)
+/* ELF64 with one PT_LOAD and optionally a PVH note and a "Linux" note
+ * (every Linux vmlinux has one: build salt) */
+enum { NOTE_PVH = 1, NOTE_LINUX = 2 };
+static uint8_t *make_elf(size_t *size, uint64_t paddr, uint64_t memsz, int notes)
 {
-	size_t sz = 4096 + 4096;
+	size_t sz = 4096 + 4096, nlen = 0;
 	uint8_t *b = calloc(1, sz);
 	Elf64_Ehdr *eh = (Elf64_Ehdr *)b;
 	Elf64_Phdr *ph = (Elf64_Phdr *)(b + sizeof(*eh));
@@ -128,18 +130,27 @@ static uint8_t *make_elf(size_t *size, uint64_t paddr, uint64_t memsz, bool pvh)
 	eh->e_entry = paddr + 0x10;
 	eh->e_phoff = sizeof(*eh);
 	eh->e_phentsize = sizeof(*ph);
-	eh->e_phnum = pvh ? 2 : 1;
+	eh->e_phnum = notes ? 2 : 1;
 	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 4096, .p_vaddr = paddr,
 			      .p_paddr = paddr, .p_filesz = 4096, .p_memsz = memsz };
-	if (pvh) {
+	if (notes & NOTE_LINUX) {
+		Elf64_Nhdr n = { .n_namesz = 6, .n_descsz = 4, .n_type = 0x100 };
+
+		memcpy(note + nlen, &n, sizeof(n));
+		memcpy(note + nlen + sizeof(n), "Linux", 6);	/* padded to 8 */
+		nlen += sizeof(n) + 8 + 4;
+	}
+	if (notes & NOTE_PVH) {
 		Elf64_Nhdr n = { .n_namesz = 4, .n_descsz = 8, .n_type = 18 };
 
-		memcpy(note, &n, sizeof(n));
-		memcpy(note + sizeof(n), "Xen", 4);
-		put64(note + sizeof(n) + 4, paddr + 0x40);
-		ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 1024,
-				      .p_filesz = sizeof(n) + 4 + 8 };
+		memcpy(note + nlen, &n, sizeof(n));
+		memcpy(note + nlen + sizeof(n), "Xen", 4);
+		put64(note + nlen + sizeof(n) + 4, paddr + 0x40);
+		nlen += sizeof(n) + 4 + 8;
 	}
+	if (notes)
+		ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 1024,
+				      .p_filesz = nlen };
 	*size = sz;
 	return b;
 }
@@ -147,7 +158,7 @@ static uint8_t *make_elf(size_t *size, uint64_t paddr, uint64_t memsz, bool pvh)
 START_TEST(elf_kinds)
 {
 	size_t sz;
-	uint8_t *b = make_elf(&sz, 0x100000, 0x3000, false);
+	uint8_t *b = make_elf(&sz, 0x100000, 0x3000, 0);
 	struct boot_info bi;
 
 	ck_assert_int_eq(boot_parse_kernel(b, sz, &mem, &bi, err, sizeof(err)), 0);
@@ -156,13 +167,25 @@ START_TEST(elf_kinds)
 	ck_assert_uint_eq(bi.entry, 0x100010);
 	ck_assert_uint_eq(bi.nseg, 1);
 	ck_assert_uint_eq(bi.seg[0].mem_size, 0x3000);
+	ck_assert_uint_eq(bi.cmdline_max, VMM_CMDLINE_MAX - 1);
 	free(b);
 
-	b = make_elf(&sz, 0x1000000, 0x3000, true);
+	/* a Linux vmlinux: PVH entry, Linux's command-line limit and quirks */
+	b = make_elf(&sz, 0x1000000, 0x3000, NOTE_PVH | NOTE_LINUX);
 	ck_assert_int_eq(boot_parse_kernel(b, sz, &mem, &bi, err, sizeof(err)), 0);
 	ck_assert_int_eq(bi.kind, KERNEL_ELF_PVH);
 	ck_assert(bi.is_linux);
 	ck_assert_uint_eq(bi.entry, 0x1000040);
+	ck_assert_uint_eq(bi.cmdline_max, 2047);
+	free(b);
+
+	/* PVH without "Linux" (the test kernel): PVH entry, not Linux */
+	b = make_elf(&sz, 0x100000, 0x3000, NOTE_PVH);
+	ck_assert_int_eq(boot_parse_kernel(b, sz, &mem, &bi, err, sizeof(err)), 0);
+	ck_assert_int_eq(bi.kind, KERNEL_ELF_PVH);
+	ck_assert(!bi.is_linux);
+	ck_assert_uint_eq(bi.entry, 0x100040);
+	ck_assert_uint_eq(bi.cmdline_max, VMM_CMDLINE_MAX - 1);
 	free(b);
 }
 END_TEST
@@ -170,7 +193,7 @@ END_TEST
 START_TEST(elf_bad)
 {
 	size_t sz;
-	uint8_t *b = make_elf(&sz, 0x100000, 0x3000, false);
+	uint8_t *b = make_elf(&sz, 0x100000, 0x3000, 0);
 	Elf64_Ehdr *eh = (Elf64_Ehdr *)b;
 	Elf64_Phdr *ph = (Elf64_Phdr *)(b + sizeof(*eh));
 	struct boot_info bi;
