@@ -267,7 +267,7 @@ linux_once() {	# linux_once vmm|qemu OUT: prints wall seconds
 }
 # one Linux guest at a time machine-wide (the tests' lock)
 exec 5>/tmp/vmm-linux-guest.lock
-flock 5
+flock -w 1800 5 || { echo "peers: linux skipped: /tmp/vmm-linux-guest.lock busy for 30 min"; exit $status; }
 for i in $(seq "${BENCH_PEERS_LINUX_RUNS:-1}"); do
 	for v in vmm qemu; do
 		if r=$(linux_once $v "$work/linux.$v.out"); then
