@@ -1,5 +1,5 @@
 #!/bin/bash
-# Three real runs of one matrix (64M x 8M,16M x 5 iterations of the test
+# Three real runs of one matrix (64M x 8M,16M x 4 iterations of the test
 # kernel's raw sequential reads): compare finds no regression between two
 # identical runs nor a run and itself, and catches (exit 1, every cell) a
 # run whose figures were scaled down by VMM_MATRIX_SCALE (the injected
@@ -23,7 +23,7 @@ cmp_run() {	# cmp_run WANT_STATUS A B [ARGS...]: compare, output in $T/cmp
 # host hits both alike; the threshold is wide all the same, and the
 # slowdown injected below is wider still.
 # shellcheck disable=SC2054
-m=(--vmm "$MX_VMM" --workload blk-seqread-raw --memory 64M --size 8M,16M --iterations 5)
+m=(--vmm "$MX_VMM" --workload blk-seqread-raw --memory 64M --size 8M,16M --iterations 4)
 "$MATRIX" run "${m[@]}" --out "$T/r1" >"$T/out1" 2>&1 &
 r1=$!
 "$MATRIX" run "${m[@]}" --out "$T/r2" >"$T/out2" 2>&1 || { cat "$T/out2"; fail "run r2"; }

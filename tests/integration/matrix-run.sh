@@ -28,14 +28,19 @@ grep -q '^64M     4M    1     3   3     0 ' "$T/m/summary.txt" || fail "summary 
 	fail "blkperf did not read the whole 8M disk"
 ls "$T"/vmm-matrix.* >/dev/null 2>&1 && fail "a cell left its work directory behind"
 
-# on a terminal: the progress line (cells, iteration, elapsed, ETA)
-script -qfec "'$MATRIX' run --vmm '$MX_VMM' --workload blk-seqwrite-raw --memory 64M --size 4M --iterations 2 --out '$T/tty' >/dev/null" \
-	"$T/typescript" >/dev/null </dev/null || fail "the run on a terminal failed: $(cat "$T/typescript")"
-grep -Eq 'cells 0/1 \[64M:4M:1 it 1/2\] elapsed [0-9:]+ ETA' "$T/typescript" || fail "no progress line: $(cat -v "$T/typescript")"
-grep -q 'cells 1/1 ' "$T/typescript" || fail "the progress line never counted the cell"
+# on a terminal (script(1) makes one): the progress line (cells, iteration,
+# elapsed, ETA)
+if script -qec true /dev/null </dev/null >/dev/null 2>&1; then
+	script -qfec "'$MATRIX' run --vmm '$MX_VMM' --workload blk-seqwrite-raw --memory 64M --size 4M --iterations 1 --out '$T/tty' >/dev/null" \
+		"$T/typescript" >/dev/null </dev/null || fail "the run on a terminal failed: $(cat "$T/typescript")"
+	grep -Eq 'cells 0/1 \[64M:4M:1 it 1/1\] elapsed [0-9:]+ ETA' "$T/typescript" || fail "no progress line: $(cat -v "$T/typescript")"
+	grep -q 'cells 1/1 ' "$T/typescript" || fail "the progress line never counted the cell"
+else
+	echo "no pseudo-terminal on this host: the progress line is not checked"
+fi
 
 # every other VM fails (call 0 is run's vmm --version, so iterations 1
-# and 3 of each cell): counted per cell, out of the stats, exit 1
+# and 3): counted, kept out of the stats, exit 1
 cat >"$T/flaky-vmm" <<EOS
 #!/bin/bash
 n=\$(cat "$T/count" 2>/dev/null || echo 0); echo \$((n + 1)) >"$T/count"
@@ -43,12 +48,12 @@ n=\$(cat "$T/count" 2>/dev/null || echo 0); echo \$((n + 1)) >"$T/count"
 exec "$MX_VMM" "\$@"
 EOS
 chmod +x "$T/flaky-vmm"
-"$MATRIX" run --vmm "$T/flaky-vmm" --workload blk-seqwrite-raw --memory 64M --size 4M,8M \
+"$MATRIX" run --vmm "$T/flaky-vmm" --workload blk-seqwrite-raw --memory 64M --size 4M \
 	--iterations 4 --out "$T/f" >"$T/out" 2>&1
 rc=$?
 [ $rc = 1 ] || { cat "$T/out"; fail "a run with failed iterations exited $rc, expected 1"; }
-/usr/bin/python3 "$MX_DIR/check-run.py" "$T/f" blk-seqwrite-raw 64M 4M,8M 4 2 || fail "failed iterations"
-grep -q 'failed: 64M 8M cpus 1 iteration 3: vmm exited 125' "$T/f/summary.txt" || fail "summary lacks the failure: $(cat "$T/f/summary.txt")"
+/usr/bin/python3 "$MX_DIR/check-run.py" "$T/f" blk-seqwrite-raw 64M 4M 4 2 || fail "failed iterations"
+grep -q 'failed: 64M 4M cpus 1 iteration 3: vmm exited 125' "$T/f/summary.txt" || fail "summary lacks the failure: $(cat "$T/f/summary.txt")"
 [ "$(mx_json "$T/f/cell-64M-4M.json" 'd["iterations"][0]["console_tail"][-1]')" = "flaky: failing call 1" ] ||
 	fail "a failed iteration does not keep the console's tail"
 
