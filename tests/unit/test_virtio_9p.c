@@ -401,7 +401,7 @@ static void lock_msg(uint32_t fid, uint8_t type, uint32_t flags)
 START_TEST(parked_locks)
 {
 	char path[128];
-	int pfd[2];
+	int pfd[2], release[2];
 	pid_t pid;
 	char c;
 
@@ -437,7 +437,10 @@ START_TEST(parked_locks)
 
 	/* a host process holds the file: the timer retries until it goes */
 	snprintf(path, sizeof(path), "%s/f", dir);
+	/* the host process holds it until told to go (no sleep: a loaded
+	 * machine must not let it go before the guest asked) */
 	ck_assert_int_eq(pipe(pfd), 0);
+	ck_assert_int_eq(pipe(release), 0);
 	pid = fork();
 	if (pid == 0) {
 		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
@@ -445,7 +448,8 @@ START_TEST(parked_locks)
 
 		if (fd < 0 || fcntl(fd, F_SETLK, &fl) || write(pfd[1], "l", 1) != 1)
 			_exit(1);
-		usleep(300000);
+		if (read(release[0], &c, 1) != 1)
+			_exit(1);
 		_exit(0);
 	}
 	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
@@ -453,11 +457,14 @@ START_TEST(parked_locks)
 	post(1);
 	kick();
 	ck_assert(!wait_used(1, 50));
+	ck_assert_int_eq(write(release[1], "g", 1), 1);
 	ck_assert(wait_used(1, 5000));	/* no kick: the timer did it */
 	take_used();
 	ck_assert_uint_eq(R.type, P9_RLOCK);
 	ck_assert_uint_eq(p9w_r8(&R), P9_LOCK_SUCCESS);
 	waitpid(pid, NULL, 0);
+	close(release[0]);
+	close(release[1]);
 
 	/* parked when the driver resets: the reset returns (the parked
 	 * chain ends without a reply) and a new session starts clean */
