@@ -542,12 +542,11 @@ static int64_t sync_exec(struct io_cb *cb)
 		ssize_t n;
 		int ret;
 
-		if (op == OP_FSYNC)
-			ret = cb->iovcnt ? fdatasync(cb->fd) : fsync(cb->fd);
-		else if (op == OP_FALLOC)
-			ret = fallocate(cb->fd, cb->iovcnt, (off_t)cb->off,
-					(off_t)cb->total);
 		if (op == OP_FSYNC || op == OP_FALLOC) {
+			ret = op == OP_FSYNC
+				? (cb->iovcnt ? fdatasync(cb->fd) : fsync(cb->fd))
+				: fallocate(cb->fd, cb->iovcnt, (off_t)cb->off,
+					    (off_t)cb->total);
 			if (ret == 0)
 				return 0;
 			if (errno == EINTR || errno == EAGAIN)
