@@ -12,6 +12,7 @@
  * leaked clusters.
  */
 #include "storage/qcow2.h"
+#include "storage/io_record.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -471,6 +472,7 @@ int q2_meta_barrier(struct q2img *im)
 		return 0;
 	if (fdatasync(im->fd) < 0)
 		return -errno;
+	io_record_sync(im->fd);
 	im->meta_unsynced = false;
 	return 0;
 }
@@ -653,6 +655,8 @@ static int grow_reftable(struct q2img *im, uint64_t min_entries)
 	ret = q2_pwrite(im->fd, tbuf, m * im->cs, (a + k) << im->cb);
 	if (!ret && fdatasync(im->fd))
 		ret = -errno;
+	else if (!ret)
+		io_record_sync(im->fd);
 	if (ret)
 		goto out;
 	qcow2_put_be64(hdr, (a + k) << im->cb);
@@ -660,6 +664,8 @@ static int grow_reftable(struct q2img *im, uint64_t min_entries)
 	ret = q2_pwrite(im->fd, hdr, 12, QH_RT_OFF);
 	if (!ret && fdatasync(im->fd))
 		ret = -errno;
+	else if (!ret)
+		io_record_sync(im->fd);
 	if (ret)
 		goto out;
 	free(im->rt);
