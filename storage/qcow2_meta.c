@@ -521,6 +521,9 @@ static int meta_commit(struct q2img *im, bool l2_follows)
 		ret = write_entries(im, im->rt, im->rt_dlo, im->rt_dhi, im->rt_off);
 		if (!ret)
 			im->rt_dlo = 1, im->rt_dhi = 0;
+		im->meta_unsynced = true;
+		if (!ret)
+			ret = q2_meta_barrier(im);
 	}
 	if (!ret && im->l1_dlo <= im->l1_dhi) {
 		ret = write_entries(im, im->l1, im->l1_dlo, im->l1_dhi, im->l1_off);
