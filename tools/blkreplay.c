@@ -1,5 +1,6 @@
 /* tools/blkreplay.c - rebuild an image as a power cut would leave it, from
- * the log vmm writes with VMM_IO_RECORD=PATH (storage/io_record.h).
+ * the log vmm writes with VMM_IO_RECORD=PATH (storage/io_record.h), and
+ * check what a power cut may leave.
  *
  *   blkreplay list  --log L --image P
  *       every record of P's file in log order, then a summary line:
@@ -12,15 +13,24 @@
  *       least.  --mix S adds a pseudo-random half (seed S) of the records
  *       after it, up to what barrier K+1 covers (to the end after the last):
  *       writes the disk may or may not have kept, in any combination.
+ *   blkreplay check --log L --image P --base B --format raw|qcow2
+ *                   [--rounds SEED:OFF:LEN,...] [--mix N] [--dir D]
+ *       builds the image at every barrier (and N mixes after each): qcow2
+ *       images must pass `qemu-img check` (exit 0, or 3: leaked clusters
+ *       only); round j (the seeded pattern of guest/common/pattern.h) was
+ *       written and then FLUSHed, so at the j-th FLUSH barrier rounds 1..j
+ *       must read back (later rounds win where they overlap).
  *   blkreplay writethrough --log L --image P
  *       every data record of P is covered by a barrier logged before the
  *       next data record of P (and the last by one at all): what a device
  *       without a write cache must do when the guest submits one write at
  *       a time.  Names the first write that was not durable in time.
  *
- * P is the image the log was recorded on (its device and inode pick its
- * records; its contents are not read).  Exit status: 0 done / holds, 1 the
- * check failed, 2 bad usage, an unreadable log or I/O error.
+ * --log may be given several times: logs of consecutive processes on the
+ * same image, replayed in order.  P is the image the log was recorded on
+ * (its device and inode pick its records; its contents are not read).
+ * Exit status: 0 done / holds, 1 the check failed, 2 bad usage, an
+ * unreadable log or I/O error.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,15 +41,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "guest/common/pattern.h"
 #include "storage/io_record.h"
 
 struct rec {
-	struct io_rec r;
-	long data_pos;		/* WRITE: where its bytes are in the log */
+	struct io_rec r;	/* seq made global over all the logs */
+	unsigned logi;		/* which log */
+	long data_pos;		/* WRITE: where its bytes are in that log */
 };
+
+#define MAX_LOGS 64
+static FILE *logs[MAX_LOGS];
+static unsigned nlogs;
 
 struct log {
 	struct rec *v;
@@ -62,19 +80,24 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: blkreplay list  --log L --image P\n"
 "       blkreplay build --log L --image P --base B --out O --barrier K [--mix SEED]\n"
-"       blkreplay writethrough --log L --image P\n");
+"       blkreplay check --log L --image P --base B --format raw|qcow2\n"
+"                       [--rounds SEED:OFF:LEN,...] [--mix N] [--dir D]\n"
+"       blkreplay writethrough --log L --image P\n"
+"       (--log may repeat: consecutive logs of one image)\n");
 }
 
-/* The records of the file at image, in log order. */
-static void load(FILE *f, const char *logpath, const char *image,
-		 struct log *l)
+/* Add the records of the file at image from log logi (after those of the
+ * logs before it: sequence numbers continue where they ended). */
+static void load(unsigned logi, const char *logpath, const char *image,
+		 struct log *l, uint64_t *base_seq)
 {
+	FILE *f = logs[logi];
+	uint64_t next = *base_seq;
 	struct stat st;
 	struct io_rec r;
 
 	if (stat(image, &st) < 0)
 		die("%s: cannot stat the image", image);
-	memset(l, 0, sizeof(*l));
 	while (fread(&r, sizeof(r), 1, f) == 1) {
 		long pos = ftell(f);
 
@@ -84,6 +107,9 @@ static void load(FILE *f, const char *logpath, const char *image,
 		if (r.type == IO_REC_WRITE &&
 		    (r.len > (uint64_t)1 << 40 || fseek(f, (long)r.len, SEEK_CUR)))
 			die("%s: truncated write record", logpath);
+		r.seq += *base_seq;
+		if (r.type < IO_REC_FLUSH && r.seq + 1 > next)
+			next = r.seq + 1;
 		if (r.dev != (uint64_t)st.st_dev || r.ino != (uint64_t)st.st_ino)
 			continue;
 		if (l->n == l->cap) {
@@ -93,11 +119,13 @@ static void load(FILE *f, const char *logpath, const char *image,
 				die("%s", "out of memory");
 		}
 		l->v[l->n].r = r;
+		l->v[l->n].logi = logi;
 		l->v[l->n].data_pos = pos;
 		l->n++;
 	}
 	if (ferror(f) || !feof(f))
 		die("%s: read error", logpath);
+	*base_seq = next;
 }
 
 static bool is_barrier(const struct io_rec *r)
@@ -170,8 +198,11 @@ static void copy_file(const char *from, const char *to)
 	close(in);
 }
 
-static void apply(FILE *f, int out, const struct io_rec *r, long data_pos)
+static void apply(int out, const struct rec *rec)
 {
+	const struct io_rec *r = &rec->r;
+	FILE *f = logs[rec->logi];
+	long data_pos = rec->data_pos;
 	static uint8_t buf[1 << 20];
 	uint64_t done = 0;
 	struct stat st;
@@ -214,15 +245,28 @@ static uint64_t xorshift(uint64_t *s)
 	return *s;
 }
 
-static int cmd_build(FILE *f, const struct log *l, const char *base,
-		     const char *outpath, unsigned long k, bool mix,
-		     uint64_t seed)
+static unsigned long count_barriers(const struct log *l)
+{
+	unsigned long b = 0;
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		b += is_barrier(&l->v[i].r);
+	return b;
+}
+
+/* outpath = base + what barrier k covers (+ a seeded mix of what follows);
+ * returns how many records went in. */
+static unsigned long build(const struct log *l, const char *base,
+			   const char *outpath, unsigned long k, bool mix,
+			   uint64_t seed, unsigned long *mixed)
 {
 	uint64_t covers = 0, next = UINT64_MAX, rng = seed * 2 + 1;
-	unsigned long b = 0, applied = 0, mixed = 0;
+	unsigned long b = 0, applied = 0;
 	size_t i;
 	int out;
 
+	*mixed = 0;
 	for (i = 0; i < l->n; i++) {
 		if (!is_barrier(&l->v[i].r))
 			continue;
@@ -231,11 +275,6 @@ static int cmd_build(FILE *f, const struct log *l, const char *base,
 			covers = l->v[i].r.seq;
 		else if (b == k + 1)
 			next = l->v[i].r.seq;
-	}
-	if (k > b) {
-		fprintf(stderr, "blkreplay: barrier %lu: the log has %lu\n", k,
-			b);
-		return 2;
 	}
 	copy_file(base, outpath);
 	out = open(outpath, O_WRONLY | O_CLOEXEC);
@@ -249,18 +288,239 @@ static int cmd_build(FILE *f, const struct log *l, const char *base,
 		if (is_barrier(r))
 			continue;
 		if (r->seq < covers) {
-			apply(f, out, r, l->v[i].data_pos);
+			apply(out, &l->v[i]);
 			applied++;
 		} else if (mix && r->seq < next && (xorshift(&rng) & 1)) {
-			apply(f, out, r, l->v[i].data_pos);
-			mixed++;
+			apply(out, &l->v[i]);
+			(*mixed)++;
 		}
 	}
 	if (close(out) < 0)
 		die("%s: write error", outpath);
-	printf("built %s: barrier %lu covers %" PRIu64 " records, %lu applied"
-	       ", %lu mixed in\n", outpath, k, covers, applied, mixed);
+	return applied;
+}
+
+static int cmd_build(const struct log *l, const char *base,
+		     const char *outpath, unsigned long k, bool mix,
+		     uint64_t seed)
+{
+	unsigned long b = count_barriers(l), applied, mixed;
+
+	if (k > b) {
+		fprintf(stderr, "blkreplay: barrier %lu: the log has %lu\n", k,
+			b);
+		return 2;
+	}
+	applied = build(l, base, outpath, k, mix, seed, &mixed);
+	printf("built %s: barrier %lu, %lu records applied, %lu mixed in\n",
+	       outpath, k, applied, mixed);
 	return 0;
+}
+
+/* --- check ------------------------------------------------------------ */
+struct round {
+	uint64_t seed, off, len;
+};
+
+/* Run argv with stdout and stderr into outfile; its exit status, or -1. */
+static int run_tool(char *const argv[], const char *outfile)
+{
+	posix_spawn_file_actions_t fa;
+	extern char **environ;
+	pid_t pid;
+	int st;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, outfile,
+					 O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ)) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+static void show(const char *path)
+{
+	char line[256];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	while (f && fgets(line, sizeof(line), f) && n++ < 20)
+		fprintf(stderr, "    %s", line);
+	if (f)
+		fclose(f);
+}
+
+/* qemu-img check: 0 clean, 3 leaks only (a crash may leak); 2 corrupt. */
+static bool qcow2_ok(const char *img, const char *dir, const char *what)
+{
+	char out[600];
+	char *argv[] = { "qemu-img", "check", "-f", "qcow2", (char *)img,
+			 NULL };
+	int rc;
+
+	snprintf(out, sizeof(out), "%s/qemu-img.out", dir);
+	rc = run_tool(argv, out);
+	if (rc == 0 || rc == 3)
+		return true;
+	fprintf(stderr, "blkreplay: %s: qemu-img check exit %d%s:\n", what, rc,
+		rc == 2 ? " (corrupt)" : "");
+	show(out);
+	return false;
+}
+
+/* The rounds 1..j as the image must hold them, checked on a raw file. */
+static bool rounds_ok(const char *raw, const struct round *rd, unsigned j,
+		      const char *what)
+{
+	int fd = open(raw, O_RDONLY | O_CLOEXEC);
+	uint8_t buf[65536];
+	unsigned k, m;
+
+	if (fd < 0)
+		die("%s: cannot open", raw);
+	for (k = 0; k < j; k++) {
+		uint64_t pos = rd[k].off, end = rd[k].off + rd[k].len;
+
+		while (pos < end) {
+			uint64_t n = end - pos < sizeof(buf) ? end - pos
+							     : sizeof(buf);
+			uint64_t bad;
+			ssize_t got;
+
+			/* skip what a later round (up to j) overwrote */
+			for (m = k + 1; m < j; m++)
+				if (pos >= rd[m].off &&
+				    pos < rd[m].off + rd[m].len)
+					break;
+			if (m < j) {
+				pos = rd[m].off + rd[m].len;
+				continue;
+			}
+			for (m = k + 1; m < j; m++)
+				if (rd[m].off > pos && rd[m].off < pos + n)
+					n = rd[m].off - pos;
+			got = pread(fd, buf, n, (off_t)pos);
+			if (got < 0)
+				die("%s: read error", raw);
+			if ((uint64_t)got < n)	/* past the end: zeroes */
+				memset(buf + got, 0, n - (uint64_t)got);
+			bad = pattern_check(buf, rd[k].seed, pos, n);
+			if (bad < n) {
+				fprintf(stderr, "blkreplay: %s: round %u (seed "
+					"%" PRIu64 ") lost: byte %" PRIu64
+					" is 0x%02x, expected 0x%02x\n", what,
+					k + 1, rd[k].seed, pos + bad, buf[bad],
+					pattern_byte(rd[k].seed, pos + bad));
+				close(fd);
+				return false;
+			}
+			pos += n;
+		}
+	}
+	close(fd);
+	return true;
+}
+
+static int cmd_check(const struct log *l, const char *base, bool qcow2,
+		     const struct round *rd, unsigned nrounds,
+		     unsigned long mixes, const char *dir)
+{
+	unsigned long nb = count_barriers(l), k, flushes = 0, states = 0, m;
+	char state[600], raw[600], what[64];
+	size_t i = 0;
+	bool ok = true;
+
+	snprintf(state, sizeof(state), "%s/state.img", dir);
+	snprintf(raw, sizeof(raw), "%s/state.raw", dir);
+	for (k = 0; k <= nb && ok; k++) {
+		unsigned long mixed;
+		bool flush = false;
+
+		/* which barrier is k: the next one in the log */
+		if (k > 0) {
+			while (!is_barrier(&l->v[i].r))
+				i++;
+			flush = l->v[i].r.type == IO_REC_FLUSH;
+			i++;
+		}
+		if (flush)
+			flushes++;
+		build(l, base, state, k, false, 0, &mixed);
+		states++;
+		snprintf(what, sizeof(what), "barrier %lu", k);
+		if (qcow2 && !qcow2_ok(state, dir, what)) {
+			ok = false;
+			break;
+		}
+		if (flush && flushes <= nrounds) {
+			const char *img = state;
+
+			if (qcow2) {
+				char *argv[] = { "qemu-img", "convert", "-f",
+						 "qcow2", "-O", "raw", state,
+						 raw, NULL };
+				char out[600];
+
+				snprintf(out, sizeof(out), "%s/convert.out",
+					 dir);
+				if (run_tool(argv, out)) {
+					fprintf(stderr, "blkreplay: %s: qemu-img "
+						"convert failed\n", what);
+					show(out);
+					ok = false;
+					break;
+				}
+				img = raw;
+			}
+			snprintf(what, sizeof(what), "FLUSH %lu (barrier %lu)",
+				 flushes, k);
+			if (!rounds_ok(img, rd, (unsigned)flushes, what)) {
+				ok = false;
+				break;
+			}
+		}
+		for (m = 0; m < mixes && qcow2 && ok; m++) {
+			build(l, base, state, k, true, k * 1000 + m, &mixed);
+			states++;
+			snprintf(what, sizeof(what), "barrier %lu + mix %lu",
+				 k, m);
+			ok = qcow2_ok(state, dir, what);
+		}
+	}
+	if (ok && flushes < nrounds) {
+		fprintf(stderr, "blkreplay: %u rounds were FLUSHed, but only "
+			"%lu FLUSHes reached the image file\n", nrounds,
+			flushes);
+		ok = false;
+	}
+	printf("check: %lu barriers (%lu FLUSH), %lu states built%s%s\n", nb,
+	       flushes, states, qcow2 ? ", qemu-img check on each" : "",
+	       ok ? ": ok" : ": FAILED");
+	return ok ? 0 : 1;
+}
+
+static unsigned parse_rounds(char *spec, struct round *rd, unsigned max)
+{
+	unsigned n = 0;
+	char *tok, *save = NULL;
+
+	for (tok = strtok_r(spec, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		unsigned long long a, b, c;
+		char extra;
+
+		if (n == max || sscanf(tok, "%llu:%llu:%llu%c", &a, &b, &c,
+				       &extra) != 3 || c == 0)
+			die("bad round '%s' (SEED:OFF:LEN, decimal)", tok);
+		rd[n++] = (struct round){ a, b, c };
+	}
+	return n;
 }
 
 static int cmd_writethrough(const struct log *l)
@@ -305,16 +565,21 @@ int main(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "barrier", required_argument, NULL, 'k' },
 		{ "mix", required_argument, NULL, 'm' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "dir", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *logpath = NULL, *image = NULL, *base = NULL, *out = NULL;
-	const char *cmd;
+	static struct round rounds[256];
+	const char *logpath[MAX_LOGS], *image = NULL, *base = NULL;
+	const char *out = NULL, *format = NULL, *dir = ".", *cmd;
 	unsigned long k = 0;
 	uint64_t seed = 0;
+	unsigned nrounds = 0, i;
 	bool have_k = false, mix = false;
 	struct log l;
-	FILE *f;
+	uint64_t seq = 0;
 	char *end;
 	int c, ret;
 
@@ -328,10 +593,20 @@ int main(int argc, char **argv)
 	optind = 2;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'l': logpath = optarg; break;
+		case 'l':
+			if (nlogs == MAX_LOGS)
+				die("%s", "too many --log");
+			logpath[nlogs++] = optarg;
+			break;
 		case 'i': image = optarg; break;
 		case 'b': base = optarg; break;
 		case 'o': out = optarg; break;
+		case 'f': format = optarg; break;
+		case 'd': dir = optarg; break;
+		case 'r':
+			nrounds = parse_rounds(optarg, rounds,
+					       sizeof(rounds) / sizeof(rounds[0]));
+			break;
 		case 'k':
 			errno = 0;
 			k = strtoul(optarg, &end, 10);
@@ -354,23 +629,34 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		die("unexpected argument '%s'", argv[optind]);
 	if (strcmp(cmd, "list") && strcmp(cmd, "build") &&
-	    strcmp(cmd, "writethrough"))
+	    strcmp(cmd, "writethrough") && strcmp(cmd, "check"))
 		die("unknown command '%s'", cmd);
-	if (!logpath || !image)
+	if (!nlogs || !image)
 		die("%s: --log and --image are required", cmd);
 	if (!strcmp(cmd, "build") && (!base || !out || !have_k))
 		die("%s", "build: --base, --out and --barrier are required");
-	f = fopen(logpath, "r");
-	if (!f)
-		die("%s: cannot open the log", logpath);
-	load(f, logpath, image, &l);
+	if (!strcmp(cmd, "check") && (!base || !format ||
+				      (strcmp(format, "raw") &&
+				       strcmp(format, "qcow2"))))
+		die("%s", "check: --base and --format raw|qcow2 are required");
+	memset(&l, 0, sizeof(l));
+	for (i = 0; i < nlogs; i++) {
+		logs[i] = fopen(logpath[i], "r");
+		if (!logs[i])
+			die("%s: cannot open the log", logpath[i]);
+		load(i, logpath[i], image, &l, &seq);
+	}
 	if (!strcmp(cmd, "list"))
 		ret = cmd_list(&l);
 	else if (!strcmp(cmd, "build"))
-		ret = cmd_build(f, &l, base, out, k, mix, seed);
+		ret = cmd_build(&l, base, out, k, mix, seed);
+	else if (!strcmp(cmd, "check"))
+		ret = cmd_check(&l, base, !strcmp(format, "qcow2"), rounds,
+				nrounds, mix ? (unsigned long)seed : 0, dir);
 	else
 		ret = cmd_writethrough(&l);
-	fclose(f);
+	for (i = 0; i < nlogs; i++)
+		fclose(logs[i]);
 	free(l.v);
 	return ret;
 }
