@@ -229,7 +229,7 @@ START_TEST(qcow2_flush_covers_metadata)
 	uint8_t *buf = NULL;
 	struct blk_dev *d;
 	struct log l;
-	unsigned syncs[3], i;
+	unsigned syncs[4], i;
 
 	snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 '%s' 16M", img);
 	ck_assert_int_eq(system(cmd), 0);
@@ -243,15 +243,41 @@ START_TEST(qcow2_flush_covers_metadata)
 	ck_assert_int_eq(run(d, BLK_OP_WRITE, 64 * KiB, buf, 4 * KiB), 0);
 	ck_assert_int_eq(run(d, BLK_OP_FLUSH, 0, NULL, 0), 0);	/* in place */
 	ck_assert_int_eq(run(d, BLK_OP_FLUSH, 0, NULL, 0), 0);	/* nothing */
+	/* allocating again, from clusters already counted (no refcount
+	 * changes): the data must still be durable before its L2 entries */
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(run(d, BLK_OP_WRITE, 8 * MiB + i * MiB, buf,
+				     256 * KiB), 0);
+	ck_assert_int_eq(run(d, BLK_OP_FLUSH, 0, NULL, 0), 0);
 	blk_close(d);
 	read_log(&l);
-	check_flushes(&l, 3, syncs);
+	check_flushes(&l, 4, syncs);
 	/* the first FLUSH made allocations reachable: refcounts first */
 	ck_assert_uint_le(syncs[0], 2);
 	ck_assert_uint_eq(syncs[1], 0);
 	ck_assert_uint_eq(syncs[2], 0);
-	/* metadata went to the file (more data records than the 5 writes) */
-	ck_assert_uint_gt(l.data, 5);
+	ck_assert_uint_le(syncs[3], 2);
+	/* metadata went to the file (more data records than the 8 writes) */
+	ck_assert_uint_gt(l.data, 8);
+	/* after the third FLUSH: the 256 KiB data writes, then a barrier
+	 * covering them before any metadata write */
+	{
+		unsigned f = 0, last_data = 0, j;
+
+		for (j = 0; j < l.n && f < 3; j++)
+			f += l.r[j].type == IO_REC_FLUSH;
+		for (; j < l.n && l.r[j].type == IO_REC_WRITE &&
+		       l.r[j].len == 256 * KiB; j++)
+			last_data = j;
+		ck_assert_uint_gt(last_data, 0);
+		for (; j < l.n && l.r[j].type != IO_REC_WRITE; j++)
+			if (l.r[j].type == IO_REC_SYNC &&
+			    l.r[j].seq > l.r[last_data].seq)
+				break;
+		ck_assert_msg(j < l.n && l.r[j].type == IO_REC_SYNC,
+			      "metadata reached the file before a barrier "
+			      "covering the data of the clusters it points to");
+	}
 	free(buf);
 }
 END_TEST
