@@ -427,72 +427,180 @@ static bool rounds_ok(const char *raw, const struct round *rd, unsigned j,
 	return true;
 }
 
+/* The image state at barrier k is built incrementally: one working copy
+ * advances from barrier to barrier (data records are numbered in log
+ * order, so what a barrier covers is a prefix of them).  A mix applies its
+ * records with an undo log (old bytes and the old size) and is rolled back
+ * after its check, so no state costs more than the records it adds. */
+struct undo {
+	uint64_t off, len;
+	uint8_t *old;
+};
+
+static void read_range(int fd, uint64_t off, uint8_t *buf, uint64_t len)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0)
+			die("%s", "reading the working image failed");
+		if (n == 0) {	/* past the end */
+			memset(buf + done, 0, len - done);
+			break;
+		}
+		done += (uint64_t)n;
+	}
+}
+
+static int open_work(const char *base, const char *state)
+{
+	int fd;
+
+	copy_file(base, state);
+	fd = open(state, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die("%s: cannot open", state);
+	return fd;
+}
+
+static bool state_checks(const char *state, const char *raw, const char *dir,
+			 bool qcow2, const struct round *rd, unsigned nrounds,
+			 unsigned long flushes, bool flush, const char *what)
+{
+	char what2[96];
+
+	if (qcow2 && !qcow2_ok(state, dir, what))
+		return false;
+	if (!flush || flushes > nrounds)
+		return true;
+	if (qcow2) {
+		char *argv[] = { "qemu-img", "convert", "-f", "qcow2", "-O",
+				 "raw", (char *)state, (char *)raw, NULL };
+		char out[600];
+
+		snprintf(out, sizeof(out), "%s/convert.out", dir);
+		if (run_tool(argv, out)) {
+			fprintf(stderr, "blkreplay: %s: qemu-img convert "
+				"failed\n", what);
+			show(out);
+			return false;
+		}
+	}
+	snprintf(what2, sizeof(what2), "FLUSH %lu (%s)", flushes, what);
+	return rounds_ok(qcow2 ? raw : state, rd, (unsigned)flushes, what2);
+}
+
 static int cmd_check(const struct log *l, const char *base, bool qcow2,
 		     const struct round *rd, unsigned nrounds,
 		     unsigned long mixes, const char *dir)
 {
 	unsigned long nb = count_barriers(l), k, flushes = 0, states = 0, m;
 	char state[600], raw[600], what[64];
-	size_t i = 0;
+	size_t i = 0, next_rec = 0, j;
+	uint64_t applied = 0;
+	struct undo *undo = malloc((l->n + 1) * sizeof(*undo));
 	bool ok = true;
+	int w;
 
+	if (!undo)
+		die("%s", "out of memory");
 	snprintf(state, sizeof(state), "%s/state.img", dir);
 	snprintf(raw, sizeof(raw), "%s/state.raw", dir);
+	w = open_work(base, state);
 	for (k = 0; k <= nb && ok; k++) {
-		unsigned long mixed;
+		uint64_t covers = 0, next = UINT64_MAX;
 		bool flush = false;
+		size_t bi;
 
-		/* which barrier is k: the next one in the log */
+		/* barrier k is the next one in the log; k + 1 the one after */
 		if (k > 0) {
 			while (!is_barrier(&l->v[i].r))
 				i++;
 			flush = l->v[i].r.type == IO_REC_FLUSH;
+			covers = l->v[i].r.seq;
 			i++;
 		}
+		for (bi = i; bi < l->n && !is_barrier(&l->v[bi].r); bi++)
+			;
+		if (bi < l->n)
+			next = l->v[bi].r.seq;
 		if (flush)
 			flushes++;
-		build(l, base, state, k, false, 0, &mixed);
+		if (covers < applied) {
+			/* overlapping syncs: this one covers less than an
+			 * earlier one did: start again from the base */
+			close(w);
+			w = open_work(base, state);
+			next_rec = 0;
+		}
+		for (; next_rec < l->n; next_rec++) {
+			const struct rec *r = &l->v[next_rec];
+
+			if (is_barrier(&r->r))
+				continue;
+			if (r->r.seq >= covers)
+				break;
+			apply(w, r);
+		}
+		applied = covers;
 		states++;
 		snprintf(what, sizeof(what), "barrier %lu", k);
-		if (qcow2 && !qcow2_ok(state, dir, what)) {
+		if (!state_checks(state, raw, dir, qcow2, rd, nrounds, flushes,
+				  flush, what)) {
 			ok = false;
 			break;
 		}
-		if (flush && flushes <= nrounds) {
-			const char *img = state;
-
-			if (qcow2) {
-				char *argv[] = { "qemu-img", "convert", "-f",
-						 "qcow2", "-O", "raw", state,
-						 raw, NULL };
-				char out[600];
-
-				snprintf(out, sizeof(out), "%s/convert.out",
-					 dir);
-				if (run_tool(argv, out)) {
-					fprintf(stderr, "blkreplay: %s: qemu-img "
-						"convert failed\n", what);
-					show(out);
-					ok = false;
-					break;
-				}
-				img = raw;
-			}
-			snprintf(what, sizeof(what), "FLUSH %lu (barrier %lu)",
-				 flushes, k);
-			if (!rounds_ok(img, rd, (unsigned)flushes, what)) {
-				ok = false;
-				break;
-			}
-		}
 		for (m = 0; m < mixes && qcow2 && ok; m++) {
-			build(l, base, state, k, true, k * 1000 + m, &mixed);
+			uint64_t rng = (k * 1000 + m) * 2 + 1, size0;
+			struct stat st;
+			size_t nu = 0;
+
+			for (j = 0; j < 16; j++)
+				xorshift(&rng);
+			if (fstat(w, &st) < 0)
+				die("%s", "stat of the working image failed");
+			size0 = (uint64_t)st.st_size;
+			for (j = next_rec; j < l->n; j++) {
+				const struct rec *r = &l->v[j];
+
+				if (is_barrier(&r->r))
+					continue;
+				if (r->r.seq >= next)
+					break;
+				if (!(xorshift(&rng) & 1))
+					continue;
+				undo[nu].off = r->r.off;
+				undo[nu].len = r->r.type == IO_REC_EXTEND ? 0
+								  : r->r.len;
+				undo[nu].old = malloc(undo[nu].len ? undo[nu].len
+								   : 1);
+				if (!undo[nu].old)
+					die("%s", "out of memory");
+				read_range(w, undo[nu].off, undo[nu].old,
+					   undo[nu].len);
+				nu++;
+				apply(w, r);
+			}
 			states++;
 			snprintf(what, sizeof(what), "barrier %lu + mix %lu",
 				 k, m);
 			ok = qcow2_ok(state, dir, what);
+			while (nu--) {
+				if (undo[nu].len &&
+				    pwrite(w, undo[nu].old, undo[nu].len,
+					   (off_t)undo[nu].off) !=
+				    (ssize_t)undo[nu].len)
+					die("%s", "undo write failed");
+				free(undo[nu].old);
+			}
+			if (ftruncate(w, (off_t)size0) < 0)
+				die("%s", "undo truncate failed");
 		}
 	}
+	close(w);
+	free(undo);
 	if (ok && flushes < nrounds) {
 		fprintf(stderr, "blkreplay: %u rounds were FLUSHed, but only "
 			"%lu FLUSHes reached the image file\n", nrounds,
