@@ -4,9 +4,11 @@
  *
  * With an alignment > 1 (cache=none), offsets and lengths must be aligned
  * (-EINVAL otherwise: virtio-blk works in sectors), but buffers need not be:
- * a request whose iovec bases or lengths are not aligned goes through an
- * aligned bounce buffer here, so every backend sees aligned memory.  Guests
- * that use aligned buffers (Linux: pages) never pay for the copy.
+ * a request whose iovec bases or lengths are not aligned goes through
+ * aligned bounce buffers here, so every backend sees aligned memory.  Guests
+ * that use aligned buffers (Linux: pages) never pay for the copy.  The
+ * bounce memory is a fixed pool per device, whatever the guest asks for
+ * (BLK_BOUNCE_* in block.h).
  */
 #include "storage/block_backend.h"
 
@@ -60,10 +62,14 @@ struct blk_dev *blk_open(const struct blk_opts *o, struct io_engine *e,
 	return d;
 }
 
+static void bounce_free(struct blk_bounce *b);
+
 void blk_close(struct blk_dev *d)
 {
-	if (d)
-		d->ops->close(d);
+	if (!d)
+		return;
+	bounce_free(d->bounce);
+	d->ops->close(d);
 }
 
 uint64_t blk_size(const struct blk_dev *d)
@@ -133,12 +139,39 @@ static int check_req(const struct blk_dev *d, const struct blk_req *r)
 	return 0;
 }
 
-/* --- bounce buffers for misaligned memory -------------------------------- */
-struct bounce {
-	struct blk_req inner;	/* what the backend sees */
-	struct blk_req *outer;	/* the caller's request */
+/* --- bounce buffers for misaligned memory --------------------------------
+ * The request length comes from the guest (up to SEG_MAX x SIZE_MAX, and
+ * several requests at once), so it never sizes an allocation: a misaligned
+ * request is copied through one slot's BLK_BOUNCE_CHUNK buffer, one chunk
+ * after the other.  A device has BLK_BOUNCE_SLOTS slots; requests that find
+ * none free wait in order (linked through their priv field, unused while
+ * they are ours) and start as slots free up.
+ *
+ * Chunks may complete inside the backend's submit (errors, zero reads), so
+ * all progress happens in pump(): a completion only records what happened,
+ * and a nested pump() call just asks the running one for another pass. */
+struct bounce_slot {
+	struct blk_req inner;	/* the current chunk, as the backend sees it */
+	struct blk_req *outer;	/* the caller's request; NULL: slot free */
+	struct blk_dev *dev;
 	struct iovec iov;
+	uint8_t *buf;		/* chunk bytes, aligned; allocated at first use */
+	uint64_t done;		/* bytes of outer finished */
+	int result;
+	enum { SLOT_FREE, SLOT_NEXT, SLOT_BUSY, SLOT_DONE } state;
 };
+
+struct blk_bounce {
+	struct bounce_slot slot[BLK_BOUNCE_SLOTS];
+	struct blk_req *wait_head, *wait_tail;
+	unsigned busy, peak;	/* slots holding a request, now and at most */
+	bool pumping, again;
+};
+
+static size_t bounce_chunk(const struct blk_dev *d)
+{
+	return d->alignment > BLK_BOUNCE_CHUNK ? d->alignment : BLK_BOUNCE_CHUNK;
+}
 
 static bool iov_aligned(const struct blk_req *r, unsigned align)
 {
@@ -151,56 +184,185 @@ static bool iov_aligned(const struct blk_req *r, unsigned align)
 	return true;
 }
 
-static void iov_copy(const struct iovec *iov, int iovcnt, uint8_t *buf,
-		     bool to_buf)
+/* Copy len bytes between buf and the iovec's bytes [skip, skip + len). */
+static void iov_copy_at(const struct iovec *iov, int iovcnt, uint64_t skip,
+			uint8_t *buf, size_t len, bool to_buf)
 {
 	int i;
 
-	for (i = 0; i < iovcnt; i++) {
+	for (i = 0; i < iovcnt && len; i++) {
+		size_t n;
+		uint8_t *p;
+
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		p = (uint8_t *)iov[i].iov_base + skip;
+		n = iov[i].iov_len - skip;
+		if (n > len)
+			n = len;
 		if (to_buf)
-			memcpy(buf, iov[i].iov_base, iov[i].iov_len);
+			memcpy(buf, p, n);
 		else
-			memcpy(iov[i].iov_base, buf, iov[i].iov_len);
-		buf += iov[i].iov_len;
+			memcpy(p, buf, n);
+		buf += n;
+		len -= n;
+		skip = 0;
 	}
 }
 
-static void bounce_done(struct blk_req *inner, int result)
+static void pump(struct blk_dev *d);
+
+static void chunk_done(struct blk_req *inner, int result)
 {
-	struct bounce *b = inner->opaque;
-	struct blk_req *r = b->outer;
+	struct bounce_slot *s = inner->opaque;
+	struct blk_req *r = s->outer;
 
 	if (result == 0 && r->op == BLK_OP_READ)
-		iov_copy(r->iov, r->iovcnt, b->iov.iov_base, false);
-	free(b->iov.iov_base);
-	free(b);
-	r->done(r, result);
+		iov_copy_at(r->iov, r->iovcnt, s->done, s->buf,
+			    (size_t)inner->len, false);
+	s->done += inner->len;
+	if (result) {
+		s->result = result;
+		s->state = SLOT_DONE;
+	} else {
+		s->state = s->done >= r->len ? SLOT_DONE : SLOT_NEXT;
+	}
+	pump(s->dev);
+}
+
+static void chunk_start(struct blk_dev *d, struct bounce_slot *s)
+{
+	struct blk_req *r = s->outer;
+	size_t chunk = bounce_chunk(d);
+	uint64_t left = r->len - s->done;
+	size_t len = left < chunk ? (size_t)left : chunk;
+
+	if (!s->buf) {
+		void *p = NULL;
+		size_t align = d->alignment < 4096 ? 4096 : d->alignment;
+
+		if (posix_memalign(&p, align, chunk)) {
+			s->result = -ENOMEM;
+			s->state = SLOT_DONE;
+			return;
+		}
+		s->buf = p;
+	}
+	if (r->op == BLK_OP_WRITE)
+		iov_copy_at(r->iov, r->iovcnt, s->done, s->buf, len, true);
+	s->iov.iov_base = s->buf;
+	s->iov.iov_len = len;
+	memset(&s->inner, 0, sizeof(s->inner));
+	s->inner.op = r->op;
+	s->inner.offset = r->offset + s->done;
+	s->inner.len = len;
+	s->inner.iov = &s->iov;
+	s->inner.iovcnt = 1;
+	s->inner.done = chunk_done;
+	s->inner.opaque = s;
+	s->state = SLOT_BUSY;
+	d->ops->submit(d, &s->inner);
+}
+
+/* Finish requests, hand free slots to waiters, start chunks; until nothing
+ * changes (callbacks may submit more). */
+static void pump(struct blk_dev *d)
+{
+	struct blk_bounce *b = d->bounce;
+	unsigned i;
+
+	if (b->pumping) {
+		b->again = true;
+		return;
+	}
+	b->pumping = true;
+	do {
+		b->again = false;
+		for (i = 0; i < BLK_BOUNCE_SLOTS; i++) {
+			struct bounce_slot *s = &b->slot[i];
+
+			if (s->state == SLOT_DONE) {
+				struct blk_req *r = s->outer;
+
+				s->outer = NULL;
+				s->state = SLOT_FREE;
+				b->busy--;
+				r->done(r, s->result);
+			}
+			if (s->state == SLOT_FREE && b->wait_head) {
+				s->outer = b->wait_head;
+				b->wait_head = s->outer->priv;
+				if (!b->wait_head)
+					b->wait_tail = NULL;
+				s->done = 0;
+				s->result = 0;
+				s->state = SLOT_NEXT;
+				if (++b->busy > b->peak)
+					b->peak = b->busy;
+			}
+			if (s->state == SLOT_NEXT)
+				chunk_start(d, s);
+			/* completed inside the submit, or failed to start */
+			if (s->state == SLOT_NEXT || s->state == SLOT_DONE)
+				b->again = true;
+		}
+	} while (b->again);
+	b->pumping = false;
 }
 
 static void bounce_submit(struct blk_dev *d, struct blk_req *r)
 {
-	size_t align = d->alignment < 4096 ? 4096 : d->alignment;
-	struct bounce *b = calloc(1, sizeof(*b));
-	void *buf = NULL;
+	struct blk_bounce *b = d->bounce;
+	unsigned i;
 
-	if (!b || r->len > SIZE_MAX || posix_memalign(&buf, align, r->len)) {
-		free(b);
-		r->done(r, -ENOMEM);
-		return;
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b) {
+			r->done(r, -ENOMEM);
+			return;
+		}
+		for (i = 0; i < BLK_BOUNCE_SLOTS; i++)
+			b->slot[i].dev = d;
+		d->bounce = b;
 	}
-	if (r->op == BLK_OP_WRITE)
-		iov_copy(r->iov, r->iovcnt, buf, true);
-	b->outer = r;
-	b->iov.iov_base = buf;
-	b->iov.iov_len = r->len;
-	b->inner.op = r->op;
-	b->inner.offset = r->offset;
-	b->inner.len = r->len;
-	b->inner.iov = &b->iov;
-	b->inner.iovcnt = 1;
-	b->inner.done = bounce_done;
-	b->inner.opaque = b;
-	d->ops->submit(d, &b->inner);
+	r->priv = NULL;
+	if (b->wait_tail)
+		b->wait_tail->priv = r;
+	else
+		b->wait_head = r;
+	b->wait_tail = r;
+	pump(d);
+}
+
+static void bounce_free(struct blk_bounce *b)
+{
+	unsigned i;
+
+	if (!b)
+		return;
+	for (i = 0; i < BLK_BOUNCE_SLOTS; i++)
+		free(b->slot[i].buf);
+	free(b);
+}
+
+size_t blk_bounce_held(const struct blk_dev *d)
+{
+	size_t n = 0;
+	unsigned i;
+
+	if (!d->bounce)
+		return 0;
+	for (i = 0; i < BLK_BOUNCE_SLOTS; i++)
+		if (d->bounce->slot[i].buf)
+			n += bounce_chunk(d);
+	return n;
+}
+
+unsigned blk_bounce_peak(const struct blk_dev *d)
+{
+	return d->bounce ? d->bounce->peak : 0;
 }
 
 void blk_submit(struct blk_dev *d, struct blk_req *r)

@@ -72,6 +72,20 @@ bool blk_can_write_zeroes(const struct blk_dev *d);
  * -EINVAL / -EROFS (the device maps them to its own status). */
 void blk_submit(struct blk_dev *d, struct blk_req *r);
 
+/* Guest buffers that do not meet blk_alignment() (cache=none) are copied
+ * through bounce buffers, BLK_BOUNCE_CHUNK bytes per backend I/O (or one
+ * alignment unit if larger).  A device bounces at most BLK_BOUNCE_SLOTS
+ * requests at a time, so it never holds more than
+ * BLK_BOUNCE_SLOTS x BLK_BOUNCE_CHUNK bytes (4 MiB) of bounce memory,
+ * allocated at first use and kept until blk_close(); further misaligned
+ * requests wait, in order, for a slot (they are never failed for it). */
+#define BLK_BOUNCE_CHUNK	(1u << 20)
+#define BLK_BOUNCE_SLOTS	4
+/* Bounce memory the device holds now (bytes), and the most requests it
+ * has bounced at once (for tests). */
+size_t blk_bounce_held(const struct blk_dev *d);
+unsigned blk_bounce_peak(const struct blk_dev *d);
+
 /* Parse "raw"/"qcow2"; -1 if unknown. */
 int blk_format_parse(const char *s);
 

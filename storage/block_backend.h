@@ -20,6 +20,7 @@ struct blk_dev {
 	bool readonly;
 	unsigned alignment;
 	bool can_discard, can_write_zeroes;
+	struct blk_bounce *bounce;	/* block.c's, for misaligned buffers */
 };
 
 /* Each returns NULL and fills err on failure. */

@@ -24,8 +24,12 @@
  * runs each op synchronously (preadv/pwritev/fdatasync/fallocate) when it is
  * submitted and signals the eventfd: same interface and semantics, none of
  * the speed.  A warning says so once per process.
+ *
+ * Every write, fallocate and fsync that completes is also reported to the
+ * io_record.h log, which is off except in power-loss tests.
  */
 #include "storage/io_engine.h"
+#include "storage/io_record.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -84,6 +88,7 @@ struct io_engine *io_engine_create(unsigned entries, char *err, size_t errlen)
 		snprintf(err, errlen, "io_uring: out of memory");
 		return NULL;
 	}
+	io_record_from_env();
 	env = getenv("VMM_IO_ENGINE");
 	if (env && strcmp(env, "sync") == 0) {
 		ret = -ENOSYS;
@@ -346,6 +351,8 @@ static int queue_rw(struct io_engine *e, uint8_t op, int fd,
 	 * to resume a short transfer, so it is never written through. */
 	cb->iov = (struct iovec *)iov;
 	cb->iovcnt = iovcnt;
+	cb->iov0 = iov;
+	cb->iovcnt0 = iovcnt;
 	cb->off = off;
 	cb->done = 0;
 	cb->total = total;
@@ -374,6 +381,8 @@ int io_engine_fsync(struct io_engine *e, int fd, bool datasync,
 	cb->iovcnt = datasync;	/* no iovec: the field holds the flag */
 	cb->iov = NULL;
 	cb->off = cb->done = cb->total = 0;
+	/* what is logged as complete now is what this sync makes durable */
+	cb->rec_covers = io_record_mark();
 	e->inflight++;
 	push(e, cb);
 	return 0;
@@ -471,8 +480,27 @@ static void zero_rest(struct io_cb *cb)
 		memset(cb->iov[i].iov_base, 0, cb->iov[i].iov_len);
 }
 
+/* An op reached the file: tell the power-loss log (off but in tests). */
+static void record(const struct io_cb *cb, int64_t res)
+{
+	if (res < 0 || !io_record_on())
+		return;
+	switch (cb->op & OP_MASK) {
+	case OP_WRITE:
+		io_record_writev(cb->fd, cb->iov0, cb->iovcnt0, cb->off);
+		break;
+	case OP_FALLOC:
+		io_record_fallocate(cb->fd, cb->iovcnt, cb->off, cb->total);
+		break;
+	case OP_FSYNC:
+		io_record_barrier(cb->fd, cb->rec_covers, IO_REC_FLUSH);
+		break;
+	}
+}
+
 static void finish(struct io_engine *e, struct io_cb *cb, int64_t res)
 {
+	record(cb, res);
 	if (cb->op & OP_IOV_HEAP) {
 		free(cb->iov);
 		cb->op &= (uint8_t)~OP_IOV_HEAP;
@@ -542,12 +570,11 @@ static int64_t sync_exec(struct io_cb *cb)
 		ssize_t n;
 		int ret;
 
-		if (op == OP_FSYNC)
-			ret = cb->iovcnt ? fdatasync(cb->fd) : fsync(cb->fd);
-		else if (op == OP_FALLOC)
-			ret = fallocate(cb->fd, cb->iovcnt, (off_t)cb->off,
-					(off_t)cb->total);
 		if (op == OP_FSYNC || op == OP_FALLOC) {
+			ret = op == OP_FSYNC
+				? (cb->iovcnt ? fdatasync(cb->fd) : fsync(cb->fd))
+				: fallocate(cb->fd, cb->iovcnt, (off_t)cb->off,
+					    (off_t)cb->total);
 			if (ret == 0)
 				return 0;
 			if (errno == EINTR || errno == EAGAIN)
@@ -593,6 +620,7 @@ static void sync_run_all(struct io_engine *e)
 		if (!e->wait_head)
 			e->wait_tail = NULL;
 		cb->done = (uint64_t)sync_exec(cb);	/* now the result */
+		record(cb, (int64_t)cb->done);
 		if (cb->op & OP_IOV_HEAP) {
 			free(cb->iov);
 			cb->op &= (uint8_t)~OP_IOV_HEAP;

@@ -29,6 +29,11 @@ struct io_cb {
 	uint64_t off, done, total;
 	struct iovec small_iov[1];
 	struct io_cb *next;	/* engine private: waiting for a free SQE */
+	/* engine private, for the io_record.h log: the caller's iovec as
+	 * queued (writes), or what a barrier covers (fsync) */
+	const struct iovec *iov0;
+	int iovcnt0;
+	uint64_t rec_covers;
 };
 
 struct io_engine *io_engine_create(unsigned entries, char *err, size_t errlen);

@@ -41,6 +41,7 @@
  * written but not flushed may be lost.
  */
 #include "storage/qcow2.h"
+#include "storage/io_record.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +98,7 @@ int q2_pread(int fd, void *buf, uint64_t len, uint64_t off)
 int q2_pwrite(int fd, const void *buf, uint64_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
+	uint64_t len0 = len, off0 = off;	/* for the power-loss log */
 
 	while (len) {
 		ssize_t n = pwrite(fd, p, len, (off_t)off);
@@ -112,6 +114,7 @@ int q2_pwrite(int fd, const void *buf, uint64_t len, uint64_t off)
 		off += n;
 		len -= n;
 	}
+	io_record_write(fd, buf, len0, off0);
 	return 0;
 }
 
@@ -686,7 +689,8 @@ static void qcow2_close(struct blk_dev *d)
 	if (s->img->writable) {
 		q2_l2_writeback(s->img);
 		q2_release_reservation(s->img);
-		fdatasync(s->img->fd);
+		if (fdatasync(s->img->fd) == 0)
+			io_record_sync(s->img->fd);
 	}
 	q2_img_close(s->img);
 	free(s->zero_buf);

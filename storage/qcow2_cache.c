@@ -15,6 +15,7 @@
  * All synchronous: pread/pwrite on the metadata fd.
  */
 #include "storage/qcow2.h"
+#include "storage/io_record.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -149,6 +150,7 @@ int q2_meta_barrier(struct q2img *im)
 		return 0;
 	if (fdatasync(im->fd) < 0)
 		return -errno;
+	io_record_sync(im->fd);
 	im->meta_unsynced = false;
 	return 0;
 }
@@ -187,6 +189,11 @@ int q2_meta_commit(struct q2img *im, bool l2_follows)
 				    im->reftable_off);
 		if (!ret)
 			im->reftable_dirty = Q2_RANGE_EMPTY;
+		/* the new refcount blocks' table entries before the L1/L2
+		 * pointers that make their clusters reachable */
+		im->meta_unsynced = true;
+		if (!ret)
+			ret = q2_meta_barrier(im);
 	}
 	if (!ret && !q2_range_empty(&im->l1_dirty)) {
 		ret = write_entries(im, im->l1, im->l1_dirty, im->l1_off);

@@ -174,6 +174,8 @@ static int alloc_end(struct qcow2 *s, struct q2alloc *a, int data_res)
 					       qcow2_l2_data_entry(a->host +
 								   (j << im->cluster_bits)));
 			q2_cache_mark_dirty(&im->l2_cache, a->l2off);
+			/* the new clusters' data before the entry: barrier */
+			im->meta_unsynced = true;
 			for (j = 0; j < a->count; j++)
 				q2_free_later(im, a->old[j]);	/* else a leak */
 		}

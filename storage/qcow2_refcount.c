@@ -17,6 +17,7 @@
  *   when it was freed has completed (quarantine).
  */
 #include "storage/qcow2.h"
+#include "storage/io_record.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -167,6 +168,8 @@ static int grow_reftable(struct q2img *im, uint64_t min_entries)
 			(area + n_blocks) << im->cluster_bits);
 	if (!ret && fdatasync(im->fd))
 		ret = -errno;
+	else if (!ret)
+		io_record_sync(im->fd);
 	if (ret)
 		goto out;
 	qcow2_put_be64(hdr, (area + n_blocks) << im->cluster_bits);
@@ -174,6 +177,8 @@ static int grow_reftable(struct q2img *im, uint64_t min_entries)
 	ret = q2_pwrite(im->fd, hdr, 12, QH_RT_OFF);
 	if (!ret && fdatasync(im->fd))
 		ret = -errno;
+	else if (!ret)
+		io_record_sync(im->fd);
 	if (ret)
 		goto out;
 	free(im->reftable);

@@ -290,59 +290,77 @@ static int open_error(const char *path, int err, bool readonly, bool direct,
 	return -err;
 }
 
-struct blk_dev *raw_open(const struct blk_opts *o, struct io_engine *e,
-			 char *err, size_t errlen)
+/* Phase 1: open the image and check it is something we can serve.
+ * Returns the fd, or -1 with err filled. */
+static int raw_open_file(const struct blk_opts *o, struct stat *st, char *err,
+			 size_t errlen)
 {
 	bool direct = o->cache == BLK_CACHE_NONE;
 	int flags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
 		    (direct ? O_DIRECT : 0);
-	struct raw_dev *rd;
-	struct flock fl;
-	struct stat st;
-	unsigned align = 1;
-	uint64_t size;
-	int fd;
+	int fd = open(o->path, flags);
 
-	fd = open(o->path, flags);
 	if (fd < 0) {
 		open_error(o->path, errno, o->readonly, direct, err, errlen);
-		return NULL;
+		return -1;
 	}
-	if (fstat(fd, &st) < 0) {
+	if (fstat(fd, st) < 0) {
 		snprintf(err, errlen, "%s: %s", o->path, strerror(errno));
 		goto fail;
 	}
-	if (S_ISDIR(st.st_mode)) {
+	if (S_ISDIR(st->st_mode)) {
 		snprintf(err, errlen, "%s: is a directory, not an image",
 			 o->path);
 		goto fail;
 	}
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode)) {
 		snprintf(err, errlen,
 			 "%s: not a regular file or block device", o->path);
 		goto fail;
 	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* Phase 2: an OFD lock over the whole file (read lock when readonly), so
+ * two VMMs never write one image.  0, or -1 with err filled. */
+static int raw_lock(int fd, const struct blk_opts *o, char *err, size_t errlen)
+{
+	struct flock fl;
 
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = o->readonly ? F_RDLCK : F_WRLCK;
 	fl.l_whence = SEEK_SET;
-	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-		if (errno == EAGAIN || errno == EACCES)
-			snprintf(err, errlen, "%s: image is in use by another "
-				 "process (locked)", o->path);
-		else
-			snprintf(err, errlen, "%s: cannot lock image: %s",
-				 o->path, strerror(errno));
-		goto fail;
-	}
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES)
+		snprintf(err, errlen, "%s: image is in use by another "
+			 "process (locked)", o->path);
+	else
+		snprintf(err, errlen, "%s: cannot lock image: %s", o->path,
+			 strerror(errno));
+	return -1;
+}
 
-	if (S_ISBLK(st.st_mode)) {
+/* Phase 3: the size the guest sees and the alignment I/O needs (O_DIRECT:
+ * the size rounds down to it).  0, or -1 with err filled. */
+static int raw_geometry(int fd, const struct stat *st, const struct blk_opts *o,
+			uint64_t *sizep, unsigned *alignp, char *err,
+			size_t errlen)
+{
+	bool direct = o->cache == BLK_CACHE_NONE;
+	unsigned align = 1;
+	uint64_t size;
+
+	if (S_ISBLK(st->st_mode)) {
 		int lbs = 512;
 
 		if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
 			snprintf(err, errlen, "%s: BLKGETSIZE64: %s", o->path,
 				 strerror(errno));
-			goto fail;
+			return -1;
 		}
 		if (direct) {
 			if (ioctl(fd, BLKSSZGET, &lbs) < 0 || lbs < 512)
@@ -350,27 +368,66 @@ struct blk_dev *raw_open(const struct blk_opts *o, struct io_engine *e,
 			align = (unsigned)lbs;
 		}
 	} else {
-		size = (uint64_t)st.st_size;
+		size = (uint64_t)st->st_size;
 		if (direct) {
 			align = file_dio_align(fd);
 			if (align == 0) {
 				snprintf(err, errlen, "%s: cache=none (O_DIRECT)"
 					 " is not supported here", o->path);
-				goto fail;
+				return -1;
 			}
 		}
 	}
 	if (size == 0) {
 		snprintf(err, errlen, "%s: image is empty (0 bytes)", o->path);
-		goto fail;
+		return -1;
 	}
 	size -= size % align;
 	if (size == 0) {
 		snprintf(err, errlen, "%s: image is smaller than one %u-byte "
 			 "block (cache=none)", o->path, align);
-		goto fail;
+		return -1;
 	}
+	*sizep = size;
+	*alignp = align;
+	return 0;
+}
 
+/* Phase 4: what DISCARD and WRITE_ZEROES can use on this file. */
+static void raw_probe_zeroing(struct raw_dev *rd, const struct stat *st)
+{
+	if (rd->dev.readonly)
+		return;
+	if (rd->is_blockdev) {
+		/* the kernel turns both into discard / zeroout */
+		rd->punch_ok = true;
+	} else {
+		/* a hole punched past EOF changes nothing, but fails where
+		 * the file system cannot punch */
+		rd->punch_ok = fallocate(rd->fd, FALLOC_FL_PUNCH_HOLE |
+					 FALLOC_FL_KEEP_SIZE,
+					 (off_t)st->st_size, 4096) == 0;
+	}
+	rd->zero_range_ok = true;
+	rd->dev.can_discard = rd->punch_ok;
+	/* always: writing zeroes is the last resort */
+	rd->dev.can_write_zeroes = true;
+}
+
+struct blk_dev *raw_open(const struct blk_opts *o, struct io_engine *e,
+			 char *err, size_t errlen)
+{
+	struct raw_dev *rd;
+	struct stat st;
+	unsigned align;
+	uint64_t size;
+	int fd = raw_open_file(o, &st, err, errlen);
+
+	if (fd < 0)
+		return NULL;
+	if (raw_lock(fd, o, err, errlen) ||
+	    raw_geometry(fd, &st, o, &size, &align, err, errlen))
+		goto fail;
 	rd = calloc(1, sizeof(*rd));
 	if (!rd) {
 		snprintf(err, errlen, "%s: out of memory", o->path);
@@ -383,22 +440,7 @@ struct blk_dev *raw_open(const struct blk_opts *o, struct io_engine *e,
 	rd->dev.size = size;
 	rd->dev.readonly = o->readonly;
 	rd->dev.alignment = align;
-	if (!o->readonly) {
-		if (rd->is_blockdev) {
-			/* the kernel turns both into discard / zeroout */
-			rd->punch_ok = true;
-		} else {
-			/* a hole punched past EOF changes nothing, but fails
-			 * where the file system cannot punch */
-			rd->punch_ok = fallocate(fd, FALLOC_FL_PUNCH_HOLE |
-						 FALLOC_FL_KEEP_SIZE,
-						 (off_t)st.st_size, 4096) == 0;
-		}
-		rd->zero_range_ok = true;
-		rd->dev.can_discard = rd->punch_ok;
-		/* always: writing zeroes is the last resort */
-		rd->dev.can_write_zeroes = true;
-	}
+	raw_probe_zeroing(rd, &st);
 	return &rd->dev;
 fail:
 	close(fd);

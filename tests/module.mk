@@ -7,3 +7,12 @@ ALL_TARGETS += $(UNIT_TESTS)
 $(BUILD)/tests/unit/test_%: $(BUILD)/tests/unit/test_%.o $(LIBVMM)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(LIBCHECK) $(HOST_LIBS)
+
+# make powerloss-long: the power-loss replay with more rounds, larger writes
+# and more mixes per barrier (tests/integration/storage-powerloss.sh with
+# POWERLOSS_LONG=1; about 10-30 min); results go in docs/DURABILITY.md
+.PHONY: powerloss-long
+powerloss-long: all
+	@t=$$(mktemp -d); TEST_TMP=$$t BUILD=$(CURDIR)/$(BUILD) POWERLOSS_LONG=1 \
+		timeout 3600 bash tests/integration/storage-powerloss.sh; rc=$$?; \
+		rm -rf $$t; exit $$rc

@@ -25,3 +25,12 @@ ALL_TARGETS += $(BUILD)/tools/vsock-peer
 $(BUILD)/tools/vsock-peer: $(BUILD)/tools/vsock-peer.o
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_LDFLAGS) -o $@ $^
+
+
+# blkreplay: power-loss images from a VMM_IO_RECORD log (tests)
+TOOLS += $(BUILD)/tools/blkreplay
+ALL_TARGETS += $(BUILD)/tools/blkreplay
+
+$(BUILD)/tools/blkreplay: $(BUILD)/tools/blkreplay.o $(LIBVMM)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(HOST_LIBS)

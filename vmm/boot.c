@@ -54,6 +54,7 @@
 #define HVM_START_MAGIC		0x336ec578
 #define PVH_MEMMAP_GPA		(VMM_PVH_START_INFO_GPA + 0x40)
 #define PVH_MODLIST_GPA		(VMM_PVH_START_INFO_GPA + 0x200)
+#define PVH_MEMMAP_ENTRY	24	/* struct hvm_memmap_table_entry */
 
 #define PAGE_SIZE		4096ULL
 #define LINUX_CMDLINE_MAX	2047	/* x86 COMMAND_LINE_SIZE - 1 */
@@ -463,14 +464,16 @@ static void write_gdt(struct guest_mem *mem)
 	gdt[5] = 0;
 }
 
-static void write_pvh_start_info(struct guest_mem *mem,
-				 const struct boot_info *bi)
+int boot_write_pvh_start_info(struct guest_mem *mem, const struct boot_info *bi)
 {
 	uint8_t *si = guest_mem_ptr(mem, VMM_PVH_START_INFO_GPA, 0x40);
 	struct e820_entry e820[4];
 	unsigned n = boot_e820(mem, e820), i;
-	uint8_t *mm = guest_mem_ptr(mem, PVH_MEMMAP_GPA, 4 * 24);
+	uint8_t *mm = guest_mem_ptr(mem, PVH_MEMMAP_GPA, 4 * PVH_MEMMAP_ENTRY);
+	uint8_t *mod = guest_mem_ptr(mem, PVH_MODLIST_GPA, 32);
 
+	if (!si || !mm || !mod)	/* RAM always covers them (16 MiB at least) */
+		return -1;
 	memset(si, 0, 0x40);
 	wr32(si + 0, HVM_START_MAGIC);
 	wr32(si + 4, 1);				/* version */
@@ -478,20 +481,21 @@ static void write_pvh_start_info(struct guest_mem *mem,
 	wr64(si + 40, PVH_MEMMAP_GPA);			/* memmap_paddr */
 	wr32(si + 48, n);				/* memmap_entries */
 	for (i = 0; i < n; i++) {
-		wr64(mm + i * 24, e820[i].addr);
-		wr64(mm + i * 24 + 8, e820[i].size);
-		wr32(mm + i * 24 + 16, e820[i].type);
-		wr32(mm + i * 24 + 20, 0);
+		uint8_t *ent = mm + i * PVH_MEMMAP_ENTRY;
+
+		wr64(ent, e820[i].addr);
+		wr64(ent + 8, e820[i].size);
+		wr32(ent + 16, e820[i].type);
+		wr32(ent + 20, 0);
 	}
 	if (bi->initrd_size) {
-		uint8_t *mod = guest_mem_ptr(mem, PVH_MODLIST_GPA, 32);
-
 		memset(mod, 0, 32);
 		wr64(mod, bi->initrd_gpa);
 		wr64(mod + 8, bi->initrd_size);
 		wr32(si + 12, 1);			/* nr_modules */
 		wr64(si + 16, PVH_MODLIST_GPA);		/* modlist_paddr */
 	}
+	return 0;
 }
 
 static int setup_boot_cpu(struct vm *vm, const struct boot_info *bi,
@@ -556,7 +560,8 @@ int boot_setup(struct vm *vm, const struct boot_info *bi, char *err,
 	memcpy(cl, vm->cmdline, vm->cmdline_len + 1);
 	boot_fill_params(guest_mem_ptr(&vm->mem, VMM_ZERO_PAGE_GPA, BOOT_PARAMS_SIZE),
 			 bi, &vm->mem, VMM_CMDLINE_GPA);
-	write_pvh_start_info(&vm->mem, bi);
+	if (boot_write_pvh_start_info(&vm->mem, bi))
+		return errf(err, errlen, "guest RAM too small for the boot data");
 	write_gdt(&vm->mem);
 	write_page_tables(&vm->mem);
 	if (mptable_write(vm, err, errlen))

@@ -52,6 +52,11 @@ unsigned boot_e820(const struct guest_mem *mem, struct e820_entry *e);
 void boot_fill_params(uint8_t *zp, const struct boot_info *bi,
 		      const struct guest_mem *mem, uint64_t cmdline_gpa);
 
+/* Write the PVH start info (hvm_start_info version 1), its memory map (the
+ * e820 entries as hvm_memmap_table_entry) and the initrd's module entry at
+ * VMM_PVH_START_INFO_GPA.  0, or -1 if RAM does not cover that area. */
+int boot_write_pvh_start_info(struct guest_mem *mem, const struct boot_info *bi);
+
 /* Read the kernel from path into guest memory. */
 int boot_load_kernel(struct vm *vm, const char *path, struct boot_info *bi,
 		     char *err, size_t errlen);

@@ -203,6 +203,39 @@ static int cmd_readline(struct cmd_args *a)
 	return 0;
 }
 
+/* contail[:n=4096:then=exit|reboot|hang:status=3] - n console bytes with
+ * no newline, then "<END-OF-CONSOLE>", then at once the exit port (with
+ * status), an i8042 reset, or a halt until the VMM's --timeout: the VMM must
+ * not lose the last bytes (tests/integration/vmm-console-tail.sh). */
+static int cmd_contail(struct cmd_args *a)
+{
+	uint64_t n = arg_num(a, "n", 4096), status = arg_num(a, "status", 3);
+	char how[8], chunk[65];
+	const char *then = arg_str(a, "then", "exit", how, sizeof(how));
+
+	if (n == UINT64_MAX || status == UINT64_MAX)
+		return -1;
+	if (status > 63 || (strcmp(then, "exit") && strcmp(then, "reboot") &&
+			    strcmp(then, "hang")))
+		return fail_why(a, "then=exit|reboot|hang, status 0..63");
+	for (uint64_t i = 0; i < n;) {
+		unsigned k = 0;
+
+		while (k < 64 && i < n)
+			chunk[k++] = (char)('a' + i++ % 26);
+		chunk[k] = 0;
+		kputs(chunk);
+	}
+	kputs("<END-OF-CONSOLE>");
+	if (!strcmp(then, "exit"))
+		vmm_exit((int)status);
+	if (!strcmp(then, "reboot"))
+		outb(0x64, 0xfe);
+	for (;;)
+		irq_wait();
+	return -1;
+}
+
 const struct command core_commands[] = {
 	{ "readline", cmd_readline, "read a console line: readline[:timeout_ms=5000]" },
 	{ "hello", cmd_hello, "print a greeting" },
@@ -215,5 +248,7 @@ const struct command core_commands[] = {
 	{ "fault", cmd_fault, "page fault on purpose (exit status 2)" },
 	{ "hang", cmd_hang, "halt forever (for --timeout)" },
 	{ "reboot", cmd_reboot, "reset through the i8042" },
+	{ "contail", cmd_contail, "console bytes without a newline, then exit at "
+	  "once: contail[:n=4096:then=exit|reboot|hang:status=3]" },
 	{ NULL, NULL, NULL },
 };

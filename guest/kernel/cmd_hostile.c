@@ -360,10 +360,247 @@ static int cmd_blkreset(struct cmd_args *a)
 	return 0;
 }
 
+/* ---- blkhog: a guest that tries to make the VMM hold host memory ----
+ * Requests whose segments all point at one buffer at an odd address: with
+ * cache=none the VMM must copy them through bounce memory, and the guest
+ * chooses their length (up to SEG_MAX x SIZE_MAX, ~1 GiB, from a few MiB of
+ * its own RAM) and how many are in flight.  The host measures its RSS
+ * (tests/integration/blk-hostile-memory.sh); here we check the answers:
+ * requests within the advertised limits complete OK (a cap makes them wait,
+ * never fail), requests beyond them fail, and a head made available again
+ * while in flight is not answered twice (the device may put itself in
+ * NEEDS_RESET for it: we reset and go on). */
+#define HOG_WAIT_US	300000000ULL	/* 300 s: TCG-nested hosts are slow */
+
+struct hog {
+	struct blk_dev *d;
+	struct vring_desc *tables;	/* one page per request */
+	uint8_t *buf;			/* seglen + 1 bytes, used from +1 */
+	struct blk_req *r[256];
+	unsigned n;
+	uint64_t reqlen;		/* bytes per request */
+};
+
+/* Queue request i: segs segments of seglen bytes (the last seglen_last) at
+ * buf + 1, one indirect descriptor in the ring, its table on page i of
+ * h->tables (on pages i and i + 1 when longer than a page). */
+static int hog_queue(struct hog *h, unsigned i, bool write, uint64_t sector,
+		     unsigned segs, uint32_t seglen, uint32_t seglen_last)
+{
+	const uint16_t N = VRING_DESC_F_NEXT, W = VRING_DESC_F_WRITE;
+	struct vring_desc *t = h->tables + i * (PAGE_SIZE / sizeof(*t));
+	struct blk_req *r = blk_req_get(h->d);
+	struct vring_desc c;
+	unsigned k;
+
+	if (!r)
+		return -1;
+	r->hdr.type = write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
+	r->hdr.reserved = 0;
+	r->hdr.sector = sector;
+	r->status = 0xff;
+	t[0] = (struct vring_desc){ (uint64_t)&r->hdr, 16, N, 1 };
+	for (k = 1; k <= segs; k++)
+		t[k] = (struct vring_desc){ (uint64_t)h->buf + 1,
+			k == segs ? seglen_last : seglen,
+			(uint16_t)(N | (write ? 0 : W)), (uint16_t)(k + 1) };
+	t[segs + 1] = (struct vring_desc){ (uint64_t)&r->status, 1, W, 0 };
+	c = (struct vring_desc){ (uint64_t)t, (segs + 2) * 16,
+				 VRING_DESC_F_INDIRECT, 0 };
+	if (blk_queue_raw(h->d, r, &c, 1, true) < 0) {
+		blk_req_put(h->d, r);
+		return -1;
+	}
+	h->r[i] = r;
+	return 0;
+}
+
+/* Wait until requests [0, h->n) are answered or the device asks for a
+ * reset.  Returns 1 on NEEDS_RESET, 0 when all answered, -1 on timeout. */
+static int hog_wait(struct hog *h)
+{
+	uint64_t t0 = rdtsc(), next = 0;
+
+	for (;;) {
+		unsigned left = 0;
+
+		blk_poll(h->d);
+		for (unsigned i = 0; i < h->n; i++)
+			left += h->r[i]->result == BLK_S_PENDING;
+		if (!left)
+			return 0;
+		if (tsc_us(rdtsc() - t0) > HOG_WAIT_US)
+			return -1;
+		if (tsc_us(rdtsc() - t0) >= next) {
+			next = tsc_us(rdtsc() - t0) + 10000;
+			if (blk_status(h->d) & VIRTIO_STATUS_NEEDS_RESET)
+				return 1;
+		}
+		blk_wait_used(h->d);
+	}
+}
+
+static void hog_put_all(struct hog *h)
+{
+	for (unsigned i = 0; i < h->n; i++)
+		blk_req_put(h->d, h->r[i]);
+	h->n = 0;
+}
+
+/* blkhog[:dev=0:n=16:segs=4:seglen=SIZE_MAX:rounds=2:repost=4] */
+static int cmd_blkhog(struct cmd_args *a)
+{
+	uint64_t dn = arg_num(a, "dev", 0), n = arg_num(a, "n", 16);
+	uint64_t segs, seglen, rounds = arg_num(a, "rounds", 2);
+	uint64_t repost = arg_num(a, "repost", 4), span;
+	struct blk_dev *d = blk_get((unsigned)dn);
+	struct hog h = { .d = d };
+	unsigned resets = 0, failed_ok = 0;
+	char why[96];
+	int w;
+
+	if (dn == UINT64_MAX || n == UINT64_MAX || rounds == UINT64_MAX ||
+	    repost == UINT64_MAX)
+		return -1;
+	if (!d)
+		return fail_why(a, "no virtio-blk device %lu", dn);
+	if (!d->ok && blk_reinit(d) < 0)
+		return fail_why(a, "device %lu unusable: %s", dn, d->v.why);
+	if (!(d->v.features & (1ULL << VIRTIO_F_INDIRECT_DESC)) ||
+	    !d->seg_max || !d->size_max)
+		return fail_why(a, "needs INDIRECT_DESC, SEG_MAX and SIZE_MAX");
+	segs = arg_num(a, "segs", d->seg_max);
+	seglen = arg_num(a, "seglen", d->size_max);
+	if (segs == UINT64_MAX || seglen == UINT64_MAX)
+		return -1;
+	if (n == 0 || n > 64 || n > d->q->vq.qsize / 2 || segs == 0 ||
+	    segs > d->seg_max || seglen < 1024 || seglen % 512 ||
+	    seglen > d->size_max || segs + 2 > PAGE_SIZE / 16)
+		return fail_why(a, "n 1..64 (half the queue), segs 1..seg_max, "
+				"seglen 1K..size_max in sectors");
+	h.reqlen = segs * seglen;
+	if (h.reqlen + 512 > d->capacity * 512)
+		return fail_why(a, "disk smaller than one request (%lu bytes)",
+				h.reqlen);
+	span = d->capacity * 512 / h.reqlen;	/* requests that fit */
+	h.tables = page_alloc(n + 2);	/* + 2 for one oversized table */
+	h.buf = page_alloc(seglen / PAGE_SIZE + 2);
+	if (!h.tables || !h.buf)
+		return fail_why(a, "out of memory");
+	for (uint64_t i = 0; i < seglen + 1; i++)
+		h.buf[i] = (uint8_t)(i * 7);
+	blk_set_wait(d, BLK_SPIN_DEFAULT);
+
+	for (uint64_t round = 0; round < rounds; round++) {
+		bool write = round & 1;
+
+		uint16_t used0 = d->q->vq.last_used;
+
+		/* n maximal requests at once, all over one odd buffer */
+		for (unsigned i = 0; i < n; i++, h.n++)
+			if (hog_queue(&h, i, write, (i % span) * (h.reqlen / 512),
+				      (unsigned)segs, (uint32_t)seglen,
+				      (uint32_t)seglen) < 0)
+				return fail_why(a, "round %lu: cannot queue", round);
+		/* and the first head offered again, repost times */
+		for (uint64_t k = 0; k < repost; k++) {
+			d->q->vq.avail[2 + d->q->vq.avail_idx % d->q->vq.qsize] =
+				h.r[0]->head;
+			d->q->vq.avail_idx++;
+		}
+		blk_kick(d);
+		w = hog_wait(&h);
+		if (w < 0)
+			return fail_why(a, "round %lu: no answer in %llu s", round,
+					HOG_WAIT_US / 1000000);
+		if (w == 0 && repost) {	/* late second answers, if any */
+			uint64_t t0 = rdtsc();
+
+			while (tsc_us(rdtsc() - t0) < 100000)
+				blk_poll(d), cpu_relax();
+		}
+		if ((uint16_t)(d->q->vq.last_used - used0) > n)
+			return fail_why(a, "round %lu: %u answers for %lu "
+					"requests (a head answered twice)", round,
+					(uint16_t)(d->q->vq.last_used - used0), n);
+		if (w == 1) {
+			resets++;
+			hog_put_all(&h);
+			if (blk_reinit(d) < 0)
+				return fail_why(a, "re-init: %s", d->v.why);
+			blk_set_wait(d, BLK_SPIN_DEFAULT);
+			kprintf("blkhog: round %lu: %s of %lu x %lu bytes: "
+				"NEEDS_RESET (head offered again), reset\n",
+				round, write ? "writes" : "reads", n, h.reqlen);
+			continue;
+		}
+		for (unsigned i = 0; i < n; i++)
+			if (h.r[i]->result != VIRTIO_BLK_S_OK)
+				return fail_why(a, "round %lu: request %u: %s "
+						"(within the limits: must "
+						"succeed)", round, i,
+						blk_status_name(h.r[i]->result));
+		kprintf("blkhog: round %lu: %lu %s of %lu bytes ok%s\n", round,
+			n, write ? "writes" : "reads", h.reqlen,
+			repost ? " (re-offered head not answered twice)" : "");
+		hog_put_all(&h);
+	}
+
+	/* beyond the limits: one segment too many, one segment too long */
+	for (unsigned k = 0; k < 2; k++) {
+		unsigned ns = k == 0 ? d->seg_max + 1 : 1;
+		uint32_t sl = k == 0 ? 512 : d->size_max + 512;
+
+		if (ns + 2 > 2 * PAGE_SIZE / 16 || (k == 1 && d->size_max >
+						     (1u << 31)))
+			continue;
+		if (k == 1 && (uint64_t)sl > seglen + 1) {
+			/* the buffer is seglen + 1 bytes: one longer segment
+			 * needs a larger one */
+			uint8_t *big = page_alloc(sl / PAGE_SIZE + 2);
+
+			if (!big)
+				return fail_why(a, "out of memory");
+			h.buf = big;
+		}
+		/* its table (up to 2 pages) goes after the n others */
+		if (hog_queue(&h, (unsigned)n, false, 0, ns, sl, sl) < 0)
+			return fail_why(a, "cannot queue an oversized request");
+		h.r[0] = h.r[n];
+		h.n = 1;
+		blk_kick(d);
+		w = hog_wait(&h);
+		if (w < 0)
+			return fail_why(a, "oversized request: no answer");
+		if (w == 0 && h.r[0]->result == VIRTIO_BLK_S_OK)
+			failed_ok++;
+		kprintf("blkhog: %s: %s\n", k == 0 ? "seg_max + 1 segments" :
+			"a segment of size_max + 512", w == 1 ? "NEEDS_RESET" :
+			blk_status_name(h.r[0]->result));
+		hog_put_all(&h);
+		if (w == 1) {
+			resets++;
+			if (blk_reinit(d) < 0)
+				return fail_why(a, "re-init: %s", d->v.why);
+		}
+	}
+	if (failed_ok)
+		return fail_why(a, "%u requests beyond SEG_MAX/SIZE_MAX completed OK",
+				failed_ok);
+	if (sanity(d, 1000, why, sizeof(why)) < 0)
+		return fail_why(a, "device broken afterwards: %s", why);
+	blk_set_wait(d, BLK_SPIN_POLL);
+	kprintf("blkhog: dev=%lu %lu rounds of %lu x %lu bytes, %u resets, "
+		"device ok\n", dn, rounds, n, h.reqlen, resets);
+	return 0;
+}
+
 const struct command hostile_commands[] = {
 	{ "blkhostile", cmd_blkhostile,
 	  "malformed chains: blkhostile[:dev=0:other=1]" },
 	{ "blknego", cmd_blknego, "refused feature sets, then a normal one" },
 	{ "blkreset", cmd_blkreset, "reset with reads in flight: rounds=10:qd=16" },
+	{ "blkhog", cmd_blkhog, "huge misaligned requests, re-offered heads: "
+	  "blkhog[:dev=0:n=16:segs=SEG_MAX:seglen=SIZE_MAX:rounds=2:repost=4]" },
 	{ NULL, NULL, NULL },
 };

@@ -272,6 +272,86 @@ START_TEST(zero_page)
 }
 END_TEST
 
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* The PVH start info a PVH kernel (Linux's xen_pvh / pvh.c) reads, decoded
+ * here by the layout of the Xen ABI (start_info.h), not by boot.c's own
+ * constants: hvm_start_info version 1 (56 bytes), hvm_memmap_table_entry
+ * (addr, size, type, reserved: a 24-byte stride), hvm_modlist_entry. */
+static void check_pvh(uint64_t ram, uint64_t low, uint64_t initrd_size)
+{
+	uint8_t *host = calloc(1, 2 * MiB);
+	struct guest_mem m = { host, ram, low };
+	struct boot_info bi;
+	struct e820_entry e[4];
+	unsigned n = boot_e820(&m, e), i;
+	uint8_t *si = host + VMM_PVH_START_INFO_GPA, *mm;
+	uint64_t mm_gpa, ram_total = 0, prev_end = 0;
+
+	memset(&bi, 0, sizeof(bi));
+	bi.initrd_gpa = 0x1000000;
+	bi.initrd_size = initrd_size;
+	memset(host, 0xee, 2 * MiB);	/* stale bytes must not show through */
+	ck_assert_int_eq(boot_write_pvh_start_info(&m, &bi), 0);
+	ck_assert_uint_eq(get32(si), 0x336ec578);	/* XEN_HVM_START_MAGIC */
+	ck_assert_uint_eq(get32(si + 4), 1);		/* version */
+	ck_assert_uint_eq(get32(si + 8), 0);		/* flags */
+	ck_assert_uint_eq(get64(si + 24), VMM_CMDLINE_GPA);
+	ck_assert_uint_eq(get64(si + 32), 0);		/* rsdp: none */
+	mm_gpa = get64(si + 40);
+	ck_assert_uint_eq(get32(si + 48), n);		/* memmap_entries */
+	ck_assert_uint_eq(get32(si + 52), 0);
+	/* the map lies in RAM, past the 56-byte struct, below the zero page */
+	ck_assert_uint_ge(mm_gpa, VMM_PVH_START_INFO_GPA + 56);
+	ck_assert_uint_eq(mm_gpa % 8, 0);
+	ck_assert_uint_le(mm_gpa + n * 24, VMM_ZERO_PAGE_GPA);
+	mm = host + mm_gpa;
+	for (i = 0; i < n; i++) {
+		const uint8_t *ent = mm + i * 24;
+
+		ck_assert_uint_eq(get64(ent), e[i].addr);
+		ck_assert_uint_eq(get64(ent + 8), e[i].size);
+		ck_assert_uint_eq(get32(ent + 16), e[i].type);
+		ck_assert_uint_eq(get32(ent + 20), 0);
+		/* sorted, not overlapping, RAM (1) or reserved (2) */
+		ck_assert_uint_ge(get64(ent), prev_end);
+		prev_end = get64(ent) + get64(ent + 8);
+		ck_assert(get32(ent + 16) == 1 || get32(ent + 16) == 2);
+		if (get32(ent + 16) == 1)
+			ram_total += get64(ent + 8);
+	}
+	/* the entry after the last is not mistaken for one: the count says
+	 * where the map ends */
+	ck_assert_uint_lt(n, 5);
+	/* all RAM but the EBDA and the legacy hole is listed as RAM */
+	ck_assert_uint_eq(ram_total, ram - (0x100000 - VMM_MPTABLE_GPA));
+	ck_assert_uint_eq(prev_end, ram > low ? 0x100000000ULL + (ram - low)
+					      : low);
+	if (initrd_size) {
+		uint64_t ml = get64(si + 16);
+
+		ck_assert_uint_eq(get32(si + 12), 1);	/* nr_modules */
+		ck_assert_uint_ge(ml, mm_gpa + n * 24);	/* after the map */
+		ck_assert_uint_eq(ml % 8, 0);
+		ck_assert_uint_eq(get64(host + ml), bi.initrd_gpa);
+		ck_assert_uint_eq(get64(host + ml + 8), initrd_size);
+		ck_assert_uint_eq(get64(host + ml + 16), 0);	/* no cmdline */
+	} else {
+		ck_assert_uint_eq(get32(si + 12), 0);
+		ck_assert_uint_eq(get64(si + 16), 0);
+	}
+	free(host);
+}
+
+START_TEST(pvh_memmap)
+{
+	check_pvh(256 * MiB, 256 * MiB, 0);		/* low RAM only */
+	check_pvh(256 * MiB, 256 * MiB, 5 * MiB);	/* with an initrd */
+	check_pvh(4096 * MiB, 3072 * MiB, 1 * MiB);	/* RAM above 4 GiB */
+	check_pvh(16 * MiB, 16 * MiB, 0);		/* the smallest guest */
+}
+END_TEST
+
 static uint8_t checksum(const uint8_t *p, size_t n)
 {
 	uint8_t s = 0;
@@ -321,6 +401,7 @@ int main(void)
 	tcase_add_test(tc, elf_bad);
 	tcase_add_test(tc, e820_maps);
 	tcase_add_test(tc, zero_page);
+	tcase_add_test(tc, pvh_memmap);
 	tcase_add_test(tc, mptable);
 	suite_add_tcase(s, tc);
 	return check_run(s);

@@ -493,6 +493,153 @@ START_TEST(cache_none_misaligned_buffers)
 }
 END_TEST
 
+/* VmRSS or VmHWM of this process, KiB. */
+static long status_kib(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	long v = -1;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, strlen(key)) == 0)
+			v = strtol(line + strlen(key) + 1, NULL, 10);
+	fclose(f);
+	ck_assert_int_ge(v, 0);
+	return v;
+}
+
+/* Submit n requests at once and wait for all; returns the most the engine
+ * had in flight right after the submits. */
+static unsigned run_many(struct blk_dev *d, struct sync_req *s, unsigned n)
+{
+	unsigned i, pending, most;
+
+	for (i = 0; i < n; i++)
+		blk_submit(d, &s[i].r);
+	most = io_engine_inflight(eng);
+	io_engine_submit(eng);
+	do {
+		ck_assert_int_ge(io_engine_wait(eng), 0);
+		pending = 0;
+		for (i = 0; i < n; i++)
+			pending += s[i].calls == 0;
+	} while (pending);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(s[i].calls, 1);
+		ck_assert_int_eq(s[i].result, 0);
+	}
+	return most;
+}
+
+/* cache=none with misaligned guest buffers: the length of a request (the
+ * guest's choice) never sizes an allocation.  Many large requests whose
+ * segments all point at one misaligned 1 MiB buffer (as a hostile guest
+ * can) go through the fixed bounce pool: at most BLK_BOUNCE_SLOTS of them
+ * reach the backend at once, the rest wait and then complete, and the
+ * process grows by about the pool, not by the requests. */
+START_TEST(cache_none_bounce_bounded)
+{
+	enum { NREQ = 16, SEGS = 16 };
+	static struct sync_req s[NREQ];
+	static struct iovec big[SEGS];
+	struct iovec wv[5], rv[3];
+	struct blk_dev *d;
+	char err[256];
+	uint8_t *w = abuf(4 * MiB + 4096), *r = abuf(4 * MiB + 4096);
+	uint8_t *one = abuf(MiB + 4096);
+	const uint64_t len = 3 * MiB + 512 * 7;	/* several chunks, a tail */
+	long rss0, hwm;
+	unsigned i, most;
+
+	make_image(img, 16 * MiB + 256 * MiB);
+	d = open_img(img, false, BLK_CACHE_NONE, err, sizeof(err));
+	if (!d && strstr(err, "not supported")) {
+		free(w);
+		free(r);
+		free(one);
+		return;
+	}
+	ck_assert_msg(d, "%s", err);
+
+	/* data crosses chunk and segment boundaries intact, both ways */
+	pattern_fill(w + 3, 21, 8 * MiB, len);
+	wv[0] = (struct iovec){ w + 3, 1000 };
+	wv[1] = (struct iovec){ w + 1003, MiB - 1000 + 17 };
+	wv[2] = (struct iovec){ w + 3 + MiB + 17, MiB };
+	wv[3] = (struct iovec){ w + 3 + 2 * MiB + 17, 5 };
+	wv[4] = (struct iovec){ w + 3 + 2 * MiB + 22, len - 2 * MiB - 22 };
+	memset(s, 0, sizeof(s));
+	s[0].r = (struct blk_req){ .op = BLK_OP_WRITE, .offset = 8 * MiB,
+				   .len = len, .iov = wv, .iovcnt = 5,
+				   .done = sync_done };
+	run_many(d, s, 1);
+	memset(r, 0, 4 * MiB);
+	rv[0] = (struct iovec){ r + 1, 2 * MiB - 9 };
+	rv[1] = (struct iovec){ r + 2 * MiB, 9 };
+	rv[2] = (struct iovec){ r + 2 * MiB + 4096 + 1, len - 2 * MiB };
+	memset(s, 0, sizeof(s));
+	s[0].r = (struct blk_req){ .op = BLK_OP_READ, .offset = 8 * MiB,
+				   .len = len, .iov = rv, .iovcnt = 3,
+				   .done = sync_done };
+	run_many(d, s, 1);
+	ck_assert_uint_eq(pattern_check(r + 1, 21, 8 * MiB, 2 * MiB - 9),
+			  2 * MiB - 9);
+	ck_assert_uint_eq(pattern_check(r + 2 * MiB, 21, 10 * MiB - 9, 9), 9);
+	ck_assert_uint_eq(pattern_check(r + 2 * MiB + 4097, 21, 10 * MiB,
+					len - 2 * MiB), len - 2 * MiB);
+
+	/* requests over one misaligned 1 MiB buffer: 8 writes of 2 MiB, then
+	 * 16 reads of 16 MiB (of a hole, so the disk is not what is timed) */
+	memset(one, 0x5a, MiB + 4096);
+	for (i = 0; i < SEGS; i++)
+		big[i] = (struct iovec){ one + 1, MiB };
+	rss0 = status_kib("VmRSS:");
+	for (int op = 0; op < 2; op++) {
+		unsigned n = op ? NREQ : NREQ / 2, segs = op ? SEGS : 2;
+
+		memset(s, 0, sizeof(s));
+		for (i = 0; i < n; i++)
+			s[i].r = (struct blk_req){
+				.op = op ? BLK_OP_READ : BLK_OP_WRITE,
+				.offset = op ? 16 * MiB + (uint64_t)i * SEGS * MiB
+					     : (uint64_t)i * 2 * MiB,
+				.len = segs * MiB, .iov = big, .iovcnt = (int)segs,
+				.done = sync_done };
+		if (op)
+			memset(one, 0x77, MiB + 4096);
+		most = run_many(d, s, n);
+		ck_assert_msg(most <= BLK_BOUNCE_SLOTS, "%u requests at the "
+			      "backend at once (at most %u may bounce)", most,
+			      BLK_BOUNCE_SLOTS);
+	}
+	hwm = status_kib("VmHWM:");
+	ck_assert_msg(hwm - rss0 < 64 * 1024, "RSS grew by %ld KiB for "
+		      "bounced requests (pool: %u KiB)", hwm - rss0,
+		      BLK_BOUNCE_SLOTS * (BLK_BOUNCE_CHUNK >> 10));
+	/* the reads (of a hole) landed in the caller's buffer, no further */
+	ck_assert_uint_eq(one[1], 0);
+	ck_assert_uint_eq(one[MiB], 0);
+	ck_assert_uint_eq(one[0], 0x77);
+	ck_assert_uint_eq(one[MiB + 1], 0x77);
+	/* and the writes reached the file */
+	memset(s, 0, sizeof(s));
+	s[0].r = (struct blk_req){ .op = BLK_OP_READ, .offset = 14 * MiB,
+				   .len = 2 * MiB, .iov = big, .iovcnt = 2,
+				   .done = sync_done };
+	run_many(d, s, 1);
+	ck_assert_uint_eq(one[1], 0x5a);
+	ck_assert_uint_eq(one[MiB], 0x5a);
+	ck_assert_uint_eq(blk_bounce_peak(d), BLK_BOUNCE_SLOTS);
+	ck_assert_uint_le(blk_bounce_held(d),
+			  (size_t)BLK_BOUNCE_SLOTS * BLK_BOUNCE_CHUNK);
+	blk_close(d);
+	free(w);
+	free(r);
+	free(one);
+}
+END_TEST
+
 START_TEST(open_errors)
 {
 	char err[256], path[400];
@@ -605,6 +752,7 @@ static void add_tests(TCase *tc, bool sync)
 	tcase_add_test(tc, lock_conflicts);
 	tcase_add_test(tc, cache_none);
 	tcase_add_test(tc, cache_none_misaligned_buffers);
+	tcase_add_test(tc, cache_none_bounce_bounded);
 	tcase_add_test(tc, open_errors);
 	tcase_add_test(tc, queue_depth);
 }
