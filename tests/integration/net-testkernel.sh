@@ -16,7 +16,7 @@ out=$TEST_TMP/out
 
 # 1. info, ping, guest->host frames: 2000 of 1514 bytes then 200 TSO frames
 # of 65280 (sequence numbers continue), every byte checked by the sink
-nsx "$NETIO" sink --if vt0 --count 2200 --verify full --wait-ms 60000 \
+nsx "$NETIO" sink --if vt0 --count 2200 --verify full --wait-ms 60000 --idle-ms 60000 \
 	>"$TEST_TMP/sink" 2>&1 &
 sink=$!
 vmm_ns "$out" --kernel "$TESTKERNEL" --timeout 90 --net tap=vt0 \
