@@ -415,6 +415,8 @@ static void mmio_reset(void *opaque)
 
 	lock_from_vcpu(vd);
 	vd->active = false;
+	if (vd->cls->cancel)
+		vd->cls->cancel(vd->dev);
 	/* the device thread keeps reaping; completions now only count */
 	while (vd->inflight)
 		pthread_cond_wait(&vd->drained, &vd->lock);

@@ -88,6 +88,12 @@ struct virtio_dev_class {
 	/* About to sleep: drain completion sources the polls left signalled;
 	 * > 0 if that completed something (the loop goes on).  NULL: none. */
 	int (*before_sleep)(void *dev);
+	/* A reset begins (the device is inactive now): end, with
+	 * virtio_dev_complete (which only counts now), the chains the device
+	 * holds with nothing pending on them -- receive buffers posted ahead,
+	 * say -- or the reset would wait for them forever.  vCPU thread, lock
+	 * held.  NULL: none. */
+	void (*cancel)(void *dev);
 	/* After a reset drained: forget per-activation state.  vCPU thread,
 	 * lock held.  NULL: none. */
 	void (*reset)(void *dev);

@@ -14,10 +14,11 @@
  *   the guest has no buffers left (or a long frame's tail waits in the
  *   spill area for more) we stop reading the TAP (its fd leaves our epoll
  *   set) and wait for the guest's refill notify: no drop loop, no spin.
- * - Batches: a round handles every queue, publishes each used ring once
- *   and raises at most one interrupt (EVENT_IDX permitting).  While work
+ * - Batches: the device runs on devices/virtio_dev (its thread and work
+ *   loop): a round handles every queue, each used ring is published once
+ *   and at most one interrupt raised (EVENT_IDX permitting); while work
  *   flows, and for a short window after it, notifies stay suppressed and
- *   the rings and the TAP are polled (adaptive, as in virtio_blk.c).
+ *   the rings and the TAP are polled.
  *
  * A TAP that fails (interface deleted) turns the link down (config status,
  * config interrupt, one log line); TX chains are then completed and
@@ -27,10 +28,9 @@
  * pair about 90 KiB (the RX stash of 1020 iovecs and 256 chain entries,
  * the 64 KiB spill area, 257 TX iovecs), whatever the guest does.
  *
- * Locking: d->lock covers the queue state.  The loop thread holds it while
- * it works; activate and reset (vCPU threads, under the transport's lock)
- * take it, announcing themselves through lock_wanted so that a busy loop
- * lets go soon.
+ * Locking: everything but config_read runs under the virtio_dev lock
+ * (work, before_sleep and the TAP handler on the device thread; activate,
+ * cancel and reset on a vCPU thread).  The link status is an atomic.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,9 +52,9 @@
 #include <unistd.h>
 
 #include "devices/registry.h"
+#include "devices/virtio_dev.h"
 #include "devices/virtio_mmio.h"
 #include "devices/virtqueue.h"
-#include "vmm/event_loop.h"
 #include "vmm/vm.h"
 
 #define VNET_QUEUE_SIZE		256
@@ -75,8 +75,6 @@
 #define RX_BATCH		64	/* frames per queue before publishing */
 #define TX_BATCH		256
 #define CTRL_IOV_MAX		16
-#define GUEST_LOG_LINES		50
-#define DEFAULT_POLL_US		200
 
 /* Config space (struct virtio_net_config) up to and including mtu */
 #define CFG_MAC		0
@@ -107,8 +105,8 @@ struct vnet_pair {
 	bool watched;		/* fd in the device's TAP epoll set */
 	bool attached;		/* the TAP steers frames to this queue */
 	bool starved;		/* not enough RX room: waiting for a refill */
-	struct virtq *rx, *tx;
-	uint64_t rx_inflight[VNET_QUEUE_SIZE / 64];	/* popped heads */
+	unsigned rxq, txq;	/* their queue indexes */
+	uint16_t rx_size;	/* RX queue size (0: not set up) */
 	/* RX stash: popped, checked chains not used yet, in ring order */
 	struct rx_chain chain[VNET_QUEUE_SIZE];
 	unsigned nchain, niov;
@@ -126,60 +124,27 @@ struct vnet {
 	char name[24];
 	char ifname[IFNAMSIZ];
 	bool created;		/* we created the TAP: it goes with us */
-	struct virtio_mmio *t;
-	struct event_loop *loop;
+	struct virtio_dev *vd;
 	int tap_epfd;		/* the TAP fds we currently read */
-	int kick_fd;		/* the work loop reschedules itself */
 	unsigned max_pairs;
 	uint8_t mac[6];
 	uint16_t mtu;
 	uint16_t status;	/* atomic: VIRTIO_NET_S_LINK_UP */
-	int log_budget;		/* guest-triggered lines left (atomic) */
 
-	pthread_mutex_t lock;
-	int lock_wanted;	/* atomic: a vCPU waits for d->lock */
-	bool active;		/* DRIVER_OK and not reset */
-	bool broken;		/* NEEDS_RESET set: no more work */
+	/* under the virtio_dev lock */
 	bool link_down;		/* the TAP failed */
 	uint64_t features;
 	bool mrg;		/* MRG_RXBUF */
 	uint32_t rx_need;	/* bytes of RX room for the largest frame */
 	unsigned active_pairs;
-	struct virtq *ctrl;
+	bool ctrl;		/* control queue served */
 	unsigned ctrl_index;
-	uint32_t pending_used;	/* queues (bits) with unpublished entries */
-	uint64_t poll_ns;
-	unsigned poll_misses, poll_skip, poll_streak;
 	uint64_t rx_dropped, tx_dropped;
 	struct vnet_pair pair[];
 };
 
-/* A guest-triggered log line: budgeted, like the transport's. */
-static void guest_warn(struct vnet *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void guest_warn(struct vnet *d, const char *fmt, ...)
-{
-	int take = virtio_log_take(&d->log_budget);
-	char msg[200];
-	va_list ap;
-
-	if (!take)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	vm_log(d->name, "%s%s", msg,
-	       take == 2 ? " (further guest errors not logged)" : "");
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
-}
+/* Guest-triggered lines: the device's one budget (virtio_dev). */
+#define guest_warn(d, ...)	virtio_dev_guest_error((d)->vd, __VA_ARGS__)
 
 static bool has(const struct vnet *d, unsigned bit)
 {
@@ -217,7 +182,7 @@ static void link_down(struct vnet *d, const char *op, int err)
 	}
 	__atomic_and_fetch(&d->status, (uint16_t)~VIRTIO_NET_S_LINK_UP,
 			   __ATOMIC_SEQ_CST);
-	virtio_mmio_config_changed(d->t);
+	virtio_mmio_config_changed(virtio_dev_transport(d->vd));
 }
 
 /* Attach or detach a TAP queue: a detached one gets no frames steered to
@@ -236,41 +201,10 @@ static void tap_attach(struct vnet *d, struct vnet_pair *p, bool on)
 		p->attached = on;
 }
 
-/* --- used ring batching --- */
-
-/* qi: the queue's index, for the publish batch */
-static void push(struct vnet *d, struct virtq *q, unsigned qi, uint16_t head,
-		 uint32_t len)
+/* End chain head of queue qi: a used entry (published with the round). */
+static void push(struct vnet *d, unsigned qi, uint16_t head, uint32_t len)
 {
-	virtq_push(q, head, len);
-	d->pending_used |= 1U << qi;
-}
-
-/* Publish every queue's new entries; one interrupt for all of them
- * (virtio-mmio has one line per device). */
-static void flush_used(struct vnet *d)
-{
-	bool irq = false;
-
-	while (d->pending_used) {
-		unsigned i = (unsigned)__builtin_ctz(d->pending_used);
-		struct virtq *q = virtio_mmio_queue(d->t, i);
-
-		d->pending_used &= d->pending_used - 1;
-		if (!q)
-			continue;
-		virtq_publish(q);
-		if (virtq_should_interrupt(q))
-			irq = true;
-	}
-	if (irq)
-		virtio_mmio_interrupt(d->t);
-}
-
-static void device_broken(struct vnet *d)
-{
-	d->broken = true;
-	virtio_mmio_set_needs_reset(d->t);
+	virtio_dev_complete(d->vd, qi, head, len);
 }
 
 /* --- TX --- */
@@ -372,11 +306,11 @@ static void tx_one(struct vnet *d, struct vnet_pair *p,
 			link_down(d, "write", errno);
 		goto drop;
 	}
-	push(d, p->tx, 2 * p->index + 1, e->head, 0);
+	push(d, p->txq, e->head, 0);
 	return;
 drop:
 	d->tx_dropped++;
-	push(d, p->tx, 2 * p->index + 1, e->head, 0);
+	push(d, p->txq, e->head, 0);
 }
 
 static unsigned tx_pair(struct vnet *d, struct vnet_pair *p)
@@ -384,15 +318,11 @@ static unsigned tx_pair(struct vnet *d, struct vnet_pair *p)
 	struct virtq_elem e;
 	unsigned n = 0;
 
-	while (n < TX_BATCH && !d->broken) {
-		int ret = virtq_pop(p->tx, &e, p->tx_iov + 1, TX_IOV_MAX);
-
-		if (ret == 0)
+	while (n < TX_BATCH) {
+		/* -1: the ring is broken (logged, NEEDS_RESET) */
+		if (virtio_dev_pop(d->vd, p->txq, &e, p->tx_iov + 1,
+				   TX_IOV_MAX) <= 0)
 			break;
-		if (ret < 0) {
-			device_broken(d);
-			break;
-		}
 		tx_one(d, p, &e);
 		n++;
 	}
@@ -400,19 +330,6 @@ static unsigned tx_pair(struct vnet *d, struct vnet_pair *p)
 }
 
 /* --- RX --- */
-
-static bool rx_bit(struct vnet_pair *p, uint16_t head)
-{
-	return p->rx_inflight[head / 64] & (1ULL << (head % 64));
-}
-
-static void rx_bit_set(struct vnet_pair *p, uint16_t head, bool on)
-{
-	if (on)
-		p->rx_inflight[head / 64] |= 1ULL << (head % 64);
-	else
-		p->rx_inflight[head / 64] &= ~(1ULL << (head % 64));
-}
 
 /* Pop RX chains into the stash until it holds want bytes (one chain
  * without MRG_RXBUF), the ring runs dry, or the stash is full.  0, or -1
@@ -426,23 +343,18 @@ static int rx_fill(struct vnet *d, struct vnet_pair *p, uint64_t want)
 
 		if (d->mrg ? p->stash_bytes >= want : p->nchain > 0)
 			return 0;
-		if (p->nchain == p->rx->size ||
+		if (p->nchain == p->rx_size ||
 		    p->niov + CHAIN_IOV_MAX > RX_IOV_MAX)
 			return 0;
-		ret = virtq_pop(p->rx, &e, p->rx_iov + p->niov, CHAIN_IOV_MAX);
+		/* (the walker refuses a head we still hold) */
+		ret = virtio_dev_pop(d->vd, p->rxq, &e, p->rx_iov + p->niov,
+				     CHAIN_IOV_MAX);
 		if (ret <= 0)
 			return ret;
-		if (rx_bit(p, e.head)) {
-			guest_warn(d, "RX head %u made available again while "
-				   "the device holds it; device needs reset",
-				   e.head);
-			p->rx->broken = true;
-			return -1;
-		}
 		if (e.n_out) {
 			guest_warn(d, "RX chain at head %u has device-readable "
 				   "buffers; device needs reset", e.head);
-			p->rx->broken = true;
+			virtio_dev_abandon(d->vd, p->rxq);
 			return -1;
 		}
 		if (e.in_len < VNET_HDR_LEN) {
@@ -450,10 +362,9 @@ static int rx_fill(struct vnet *d, struct vnet_pair *p, uint64_t want)
 				   "shorter than the %u-byte header; device "
 				   "needs reset", e.head, e.in_len,
 				   VNET_HDR_LEN);
-			p->rx->broken = true;
+			virtio_dev_abandon(d->vd, p->rxq);
 			return -1;
 		}
-		rx_bit_set(p, e.head, true);
 		c = &p->chain[p->nchain++];
 		c->head = e.head;
 		c->niov = (uint16_t)e.n_in;
@@ -471,7 +382,6 @@ static void rx_consume(struct vnet_pair *p, unsigned k)
 	for (unsigned i = 0; i < k; i++) {
 		iovs += p->chain[i].niov;
 		p->stash_bytes -= p->chain[i].len;
-		rx_bit_set(p, p->chain[i].head, false);
 	}
 	memmove(p->chain, p->chain + k, (p->nchain - k) * sizeof(p->chain[0]));
 	memmove(p->rx_iov, p->rx_iov + iovs,
@@ -480,12 +390,15 @@ static void rx_consume(struct vnet_pair *p, unsigned k)
 	p->niov -= iovs;
 }
 
-static void rx_stash_clear(struct vnet_pair *p)
+/* Give up the stash: each chain ends without a used entry when the
+ * device is inactive (cancel, drain); a spilled frame is lost. */
+static void rx_stash_drop(struct vnet *d, struct vnet_pair *p)
 {
+	for (unsigned i = 0; i < p->nchain; i++)
+		virtio_dev_complete(d->vd, p->rxq, p->chain[i].head, 0);
 	p->spilled = 0;
 	p->nchain = p->niov = 0;
 	p->stash_bytes = 0;
-	memset(p->rx_inflight, 0, sizeof(p->rx_inflight));
 }
 
 /* Write the 2 bytes of v at byte off of iov[0..cnt) (any split). */
@@ -541,7 +454,7 @@ static void rx_deliver(struct vnet *d, struct vnet_pair *p, uint64_t n)
 		uint32_t l = left < p->chain[i].len ? (uint32_t)left :
 			     p->chain[i].len;
 
-		push(d, p->rx, 2 * p->index, p->chain[i].head, l);
+		push(d, p->rxq, p->chain[i].head, l);
 		left -= l;
 	}
 	rx_consume(p, k);
@@ -561,16 +474,14 @@ static unsigned rx_pair(struct vnet *d, struct vnet_pair *p)
 	unsigned frames = 0;
 
 	p->starved = false;
-	while (frames < RX_BATCH && !d->broken && !d->link_down) {
+	while (frames < RX_BATCH && !d->link_down) {
 		unsigned k = 0, iovs = 0;
 		uint64_t room = 0;
 		struct iovec saved;
 		ssize_t n;
 
-		if (rx_fill(d, p, p->spilled ? p->spilled : d->rx_need) < 0) {
-			device_broken(d);
-			break;
-		}
+		if (rx_fill(d, p, p->spilled ? p->spilled : d->rx_need) < 0)
+			break;	/* NEEDS_RESET: no more work */
 		if (p->spilled) {
 			/* a frame waits for the rest of its buffers */
 			if (p->stash_bytes < p->spilled) {
@@ -646,7 +557,8 @@ static uint8_t ctrl_command(struct vnet *d, uint8_t cls, uint8_t cmd,
 			return VIRTIO_NET_ERR;
 		}
 		for (unsigned i = 0; i < pairs; i++)
-			if (!d->pair[i].rx || !d->pair[i].tx) {
+			if (!virtio_dev_queue(d->vd, d->pair[i].rxq) ||
+			    !virtio_dev_queue(d->vd, d->pair[i].txq)) {
 				guest_warn(d, "MQ_VQ_PAIRS_SET %u: queue pair "
 					   "%u not set up", pairs, i);
 				return VIRTIO_NET_ERR;
@@ -655,8 +567,9 @@ static uint8_t ctrl_command(struct vnet *d, uint8_t cls, uint8_t cmd,
 			struct vnet_pair *p = &d->pair[i];
 
 			if (i >= pairs) {
+				/* its posted buffers stay the driver's until
+				 * a reset (the spec: unused queues) */
 				tap_watch(d, p, false);
-				rx_stash_clear(p);
 			}
 			tap_attach(d, p, i < pairs);
 		}
@@ -672,19 +585,15 @@ static unsigned ctrl_run(struct vnet *d)
 	struct virtq_elem e;
 	unsigned n = 0;
 
-	while (d->ctrl && !d->broken) {
+	while (d->ctrl) {
 		struct virtio_net_ctrl_hdr h;
 		struct iovec *out = iov;
 		unsigned n_out, n_in;
 		uint8_t *ack, st;
-		int ret = virtq_pop(d->ctrl, &e, iov, CTRL_IOV_MAX);
 
-		if (ret == 0)
+		if (virtio_dev_pop(d->vd, d->ctrl_index, &e, iov,
+				   CTRL_IOV_MAX) <= 0)
 			break;
-		if (ret < 0) {
-			device_broken(d);
-			break;
-		}
 		n_out = e.n_out;
 		n_in = e.n_in;
 		ack = iov_take_last_byte(iov + e.n_out, &n_in);
@@ -692,8 +601,7 @@ static unsigned ctrl_run(struct vnet *d)
 			guest_warn(d, "control command at head %u has no "
 				   "writable ack byte; device needs reset",
 				   e.head);
-			d->ctrl->broken = true;
-			device_broken(d);
+			virtio_dev_abandon(d->vd, d->ctrl_index);
 			break;
 		}
 		if (iov_pull(&out, &n_out, &h, sizeof(h)) < sizeof(h)) {
@@ -704,148 +612,50 @@ static unsigned ctrl_run(struct vnet *d)
 			st = ctrl_command(d, h.class, h.cmd, out, n_out);
 		}
 		*ack = st;
-		push(d, d->ctrl, d->ctrl_index, e.head, 1);
+		push(d, d->ctrl_index, e.head, 1);
 		n++;
 	}
 	return n;
 }
 
-/* --- the work loop --- */
+/* --- the class callbacks (virtio_dev lock held) --- */
 
-static void notify_off(struct vnet *d)
+/* One round: control commands, then every active pair's TX and RX. */
+static int vnet_work(void *opaque)
 {
+	struct vnet *d = opaque;
+	unsigned work = ctrl_run(d);
+
 	for (unsigned i = 0; i < d->active_pairs; i++) {
-		virtq_disable_notify(d->pair[i].tx);
-		virtq_disable_notify(d->pair[i].rx);
+		work += tx_pair(d, &d->pair[i]);
+		work += rx_pair(d, &d->pair[i]);
 	}
+	return (int)work;
 }
 
-/* Going idle: ask for TX notifies, and for RX notifies where we wait for
- * room; read the TAPs that have room.  True if work arrived meanwhile. */
-static bool notify_on(struct vnet *d)
+/* Going to sleep: read the TAPs that have room to read into; where the
+ * guest has not given enough, the TAP stays out of the epoll set and the
+ * RX queue's notify (re-enabled by the loop) brings us back. */
+static int vnet_before_sleep(void *opaque)
 {
-	bool more = false;
+	struct vnet *d = opaque;
 
-	if (d->ctrl && virtq_enable_notify(d->ctrl))
-		more = true;
-	for (unsigned i = 0; i < d->active_pairs; i++) {
+	for (unsigned i = 0; i < d->max_pairs; i++) {
 		struct vnet_pair *p = &d->pair[i];
 
-		if (virtq_enable_notify(p->tx))
-			more = true;
-		if (p->starved) {
-			tap_watch(d, p, false);
-			if (virtq_enable_notify(p->rx))
-				more = true;
-		} else if (!d->link_down) {
-			tap_watch(d, p, true);
-		}
+		tap_watch(d, p, i < d->active_pairs && !p->starved &&
+			  !d->link_down);
 	}
-	return more;
+	return 0;
 }
 
-#define RUN_SLICE_NS	1000000	/* longest stay in one work loop */
-#define POLL_MISSES_MAX	3	/* empty windows in a row before backing off */
-#define POLL_BACKOFF	32	/* wake-ups without polling after that, */
-#define POLL_BACKOFF_MAX 8192	/* doubling with each streak up to this */
-
-/* Lock held.  See the header comment and virtio_blk.c's run_queue() for
- * the polling policy. */
-static void run(struct vnet *d)
-{
-	uint64_t idle_since = 0, start = now_ns();
-	bool polling = d->poll_ns && d->poll_skip == 0;
-
-	if (d->poll_skip)
-		d->poll_skip--;
-	for (;;) {
-		unsigned work = 0;
-
-		if (!d->active || d->broken)
-			break;
-		if (__atomic_load_n(&d->lock_wanted, __ATOMIC_RELAXED) ||
-		    now_ns() - start > RUN_SLICE_NS) {
-			uint64_t one = 1;
-
-			if (write(d->kick_fd, &one, sizeof(one)) < 0)
-				vm_log(d->name, "kick: %s", strerror(errno));
-			break;
-		}
-		notify_off(d);
-		work += ctrl_run(d);
-		for (unsigned i = 0; i < d->active_pairs && !d->broken; i++) {
-			work += tx_pair(d, &d->pair[i]);
-			work += rx_pair(d, &d->pair[i]);
-		}
-		flush_used(d);
-		if (work) {
-			if (idle_since)	/* polling paid */
-				d->poll_misses = d->poll_streak = 0;
-			idle_since = 0;
-			continue;
-		}
-		if (!d->active || d->broken)
-			break;
-		if (polling) {
-			uint64_t t = now_ns();
-
-			if (!idle_since)
-				idle_since = t;
-			if (t - idle_since < d->poll_ns) {
-				__builtin_ia32_pause();
-				continue;
-			}
-			if (++d->poll_misses >= POLL_MISSES_MAX) {
-				unsigned b = POLL_BACKOFF << d->poll_streak;
-
-				d->poll_misses = 0;
-				d->poll_skip = b < POLL_BACKOFF_MAX ? b :
-					       POLL_BACKOFF_MAX;
-				if (b < POLL_BACKOFF_MAX)
-					d->poll_streak++;
-				polling = false;
-			}
-		}
-		if (!notify_on(d))
-			break;
-		idle_since = 0;
-	}
-	flush_used(d);
-}
-
-static void run_locked(struct vnet *d)
-{
-	pthread_mutex_lock(&d->lock);
-	if (d->active && !d->broken)
-		run(d);
-	pthread_mutex_unlock(&d->lock);
-}
-
-static void vnet_notify(void *opaque, unsigned qi)
-{
-	struct vnet *d = opaque;
-
-	(void)qi;	/* queues without a ring are never looked at */
-	run_locked(d);
-}
-
-static void vnet_on_kick(void *opaque)
-{
-	struct vnet *d = opaque;
-	uint64_t v;
-
-	if (read(d->kick_fd, &v, sizeof(v)) < 0)
-		return;
-	run_locked(d);
-}
-
-static void vnet_on_tap(void *opaque)
+/* The TAP set is readable (a frame, or a TAP that went away). */
+static int vnet_on_tap(void *opaque)
 {
 	struct vnet *d = opaque;
 	struct epoll_event ev[VNET_MAX_PAIRS_CAP];
 	int n;
 
-	pthread_mutex_lock(&d->lock);
 	/* A TAP that went away reports EPOLLERR even while we do not watch
 	 * it for input: take the link down (which drops it from the set),
 	 * or this wake-up would repeat forever. */
@@ -853,14 +663,34 @@ static void vnet_on_tap(void *opaque)
 	for (int i = 0; i < n; i++)
 		if (ev[i].events & (EPOLLERR | EPOLLHUP))
 			link_down(d, "poll", EBADFD);
-	if (d->active && !d->broken) {
-		run(d);
-	} else {
-		/* nobody to read for: stop watching until DRIVER_OK */
-		for (unsigned i = 0; i < d->max_pairs; i++)
-			tap_watch(d, &d->pair[i], false);
+	if (virtio_dev_active(d->vd))
+		return 1;	/* the work loop reads */
+	/* nobody to read for: stop watching until DRIVER_OK */
+	for (unsigned i = 0; i < d->max_pairs; i++)
+		tap_watch(d, &d->pair[i], false);
+	return 0;
+}
+
+/* A reset begins, or teardown: the posted buffers we hold go back. */
+static void vnet_cancel(void *opaque)
+{
+	struct vnet *d = opaque;
+
+	for (unsigned i = 0; i < d->max_pairs; i++) {
+		tap_watch(d, &d->pair[i], false);
+		rx_stash_drop(d, &d->pair[i]);
 	}
-	pthread_mutex_unlock(&d->lock);
+}
+
+static void vnet_reset(void *opaque)
+{
+	struct vnet *d = opaque;
+
+	d->ctrl = false;
+	for (unsigned i = 0; i < d->max_pairs; i++) {
+		d->pair[i].rx_size = 0;
+		d->pair[i].starved = false;
+	}
 }
 
 /* --- transport callbacks (vCPU threads) --- */
@@ -879,13 +709,6 @@ static void vnet_config_read(void *opaque, uint32_t off, void *data,
 	memcpy(cfg + CFG_MAX_PAIRS, &v, 2);
 	memcpy(cfg + CFG_MTU, &d->mtu, 2);
 	memcpy(data, cfg + off, size);
-}
-
-static void lock_from_vcpu(struct vnet *d)
-{
-	__atomic_fetch_add(&d->lock_wanted, 1, __ATOMIC_SEQ_CST);
-	pthread_mutex_lock(&d->lock);
-	__atomic_fetch_sub(&d->lock_wanted, 1, __ATOMIC_SEQ_CST);
 }
 
 /* Feature dependencies (virtio 1.2, 5.1.3.1); NULL if met. */
@@ -909,19 +732,20 @@ static const char *feature_error(uint64_t f)
 	return NULL;
 }
 
+/* DRIVER_OK: returns how many queues are served, or -1 (NEEDS_RESET). */
 static int vnet_activate(void *opaque, uint64_t features)
 {
 	struct vnet *d = opaque;
 	const char *why = feature_error(features);
-	unsigned offload = 0, ctrl_q;
-	uint64_t one = 1;
+	bool mq = features & (1ULL << VIRTIO_NET_F_MQ);
+	unsigned offload = 0, served;
 	bool gso;
 
 	if (why) {
 		guest_warn(d, "driver accepted %s; device needs reset", why);
 		return -1;
 	}
-	if (!virtio_mmio_queue(d->t, 0) || !virtio_mmio_queue(d->t, 1)) {
+	if (!virtio_dev_queue(d->vd, 0) || !virtio_dev_queue(d->vd, 1)) {
 		guest_warn(d, "DRIVER_OK without receive queue 0 and transmit "
 			   "queue 1; device needs reset");
 		return -1;
@@ -933,75 +757,43 @@ static int vnet_activate(void *opaque, uint64_t features)
 	if (features & (1ULL << VIRTIO_NET_F_GUEST_TSO6))
 		offload |= TUN_F_TSO6;
 	gso = offload & (TUN_F_TSO4 | TUN_F_TSO6);
-	lock_from_vcpu(d);
 	d->features = features;
 	d->mrg = features & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
 	d->rx_need = VNET_HDR_LEN + (gso ? GSO_FRAME_MAX :
 				     ETH_HLEN_MAX + (uint32_t)d->mtu);
+	/* queue pairs 0..n, then the control queue (5.1.2) */
+	d->ctrl_index = mq ? 2 * d->max_pairs : 2;
+	d->ctrl = (features & (1ULL << VIRTIO_NET_F_CTRL_VQ)) &&
+		  virtio_dev_queue(d->vd, d->ctrl_index);
+	served = d->ctrl ? d->ctrl_index + 1 : 2;
 	for (unsigned i = 0; i < d->max_pairs; i++) {
 		struct vnet_pair *p = &d->pair[i];
+		struct virtq *rx = virtio_dev_queue(d->vd, p->rxq);
 
-		p->rx = virtio_mmio_queue(d->t, 2 * i);
-		p->tx = virtio_mmio_queue(d->t, 2 * i + 1);
-		rx_stash_clear(p);
+		p->rx_size = p->rxq < served && rx ? rx->size : 0;
+		p->nchain = p->niov = 0;
+		p->stash_bytes = p->spilled = 0;
 		p->starved = false;
-		if (p->rx)
-			p->rx->log_budget = &d->log_budget;
-		if (p->tx)
-			p->tx->log_budget = &d->log_budget;
 		/* what the TAP may hand us: only what the guest can take */
 		if (p->fd >= 0 && ioctl(p->fd, TUNSETOFFLOAD, offload) < 0)
 			vm_log(d->name, "TAP %s: TUNSETOFFLOAD %#x: %s",
 			       d->ifname, offload, strerror(errno));
 	}
-	ctrl_q = features & (1ULL << VIRTIO_NET_F_MQ) ? 2 * d->max_pairs : 2;
-	d->ctrl = features & (1ULL << VIRTIO_NET_F_CTRL_VQ) ?
-		  virtio_mmio_queue(d->t, ctrl_q) : NULL;
-	d->ctrl_index = ctrl_q;
-	if (d->ctrl)
-		d->ctrl->log_budget = &d->log_budget;
 	/* pair 0 only until the driver asks for more (5.1.6.5.5) */
 	for (unsigned i = 1; i < d->max_pairs; i++) {
 		tap_watch(d, &d->pair[i], false);
 		tap_attach(d, &d->pair[i], false);
 	}
 	d->active_pairs = 1;
-	d->pending_used = 0;
-	d->broken = false;
-	d->active = true;
-	pthread_mutex_unlock(&d->lock);
-	/* start reading (and take chains made available before DRIVER_OK) */
-	if (write(d->kick_fd, &one, sizeof(one)) < 0)
-		vm_log(d->name, "kick: %s", strerror(errno));
-	return 0;
-}
-
-static void vnet_reset(void *opaque)
-{
-	struct vnet *d = opaque;
-
-	lock_from_vcpu(d);
-	d->active = false;
-	d->broken = false;
-	d->ctrl = NULL;
-	d->pending_used = 0;
-	for (unsigned i = 0; i < d->max_pairs; i++) {
-		struct vnet_pair *p = &d->pair[i];
-
-		tap_watch(d, p, false);
-		rx_stash_clear(p);
-		p->rx = p->tx = NULL;
-	}
-	pthread_mutex_unlock(&d->lock);
+	return (int)served;
 }
 
 /* --- creation --- */
 
 static void vnet_free(struct vnet *d)
 {
-	if (d->loop)
-		event_loop_destroy(d->loop);
-	virtio_mmio_destroy(d->t);
+	/* stops the thread, then vnet_cancel (drain) ends what we hold */
+	virtio_dev_destroy(d->vd);
 	for (unsigned i = 0; i < d->max_pairs; i++) {
 		if (d->pair[i].fd >= 0)
 			close(d->pair[i].fd);	/* a TAP we made goes too */
@@ -1009,9 +801,6 @@ static void vnet_free(struct vnet *d)
 	}
 	if (d->tap_epfd >= 0)
 		close(d->tap_epfd);
-	if (d->kick_fd >= 0)
-		close(d->kick_fd);
-	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
 
@@ -1027,9 +816,10 @@ static uint64_t poll_ns_from_env(void)
 	unsigned long v;
 
 	if (!s || !*s)
-		return DEFAULT_POLL_US * 1000ULL;
+		return VIRTIO_DEV_POLL_US * 1000ULL;
 	v = strtoul(s, &end, 10);
-	return *end || v > 100000 ? DEFAULT_POLL_US * 1000ULL : v * 1000ULL;
+	return *end || v > 100000 ? VIRTIO_DEV_POLL_US * 1000ULL :
+	       v * 1000ULL;
 }
 
 /* Open queue i of the TAP (creating the interface when cfg names none).
@@ -1159,26 +949,29 @@ static void default_mac(const char *ifname, uint8_t mac[6])
 	mac[5] = (uint8_t)h;
 }
 
-static const struct virtio_dev_ops vnet_ops_template = {
+static const struct virtio_dev_class vnet_class_template = {
 	.device_id = VIRTIO_ID_NET,
 	.queue_max = VNET_QUEUE_SIZE,
 	.config_size = CFG_SIZE,
 	.config_read = vnet_config_read,
 	.config_write = NULL,
 	.activate = vnet_activate,
-	.notify = vnet_notify,
+	.work = vnet_work,
+	.before_sleep = vnet_before_sleep,
+	.cancel = vnet_cancel,
 	.reset = vnet_reset,
+	.drain = vnet_cancel,
 };
 
-/* Transport ops per queue count: num_queues is part of the ops. */
-static struct virtio_dev_ops vnet_ops[VNET_MAX_PAIRS + 1];
-static pthread_once_t vnet_ops_once = PTHREAD_ONCE_INIT;
+/* One class per queue-pair count: num_queues is part of the class. */
+static struct virtio_dev_class vnet_class[VNET_MAX_PAIRS + 1];
+static pthread_once_t vnet_class_once = PTHREAD_ONCE_INIT;
 
-static void vnet_ops_init(void)
+static void vnet_class_init(void)
 {
 	for (unsigned n = 1; n <= VNET_MAX_PAIRS; n++) {
-		vnet_ops[n] = vnet_ops_template;
-		vnet_ops[n].num_queues = 2 * n + (n > 1 ? 1 : 0);
+		vnet_class[n] = vnet_class_template;
+		vnet_class[n].num_queues = 2 * n + (n > 1 ? 1 : 0);
 	}
 }
 
@@ -1190,7 +983,7 @@ static int vnet_create(struct vm *vm, const void *cfg, char *err,
 	uint64_t features;
 	int st = VMM_EXIT_INTERNAL;
 
-	pthread_once(&vnet_ops_once, vnet_ops_init);
+	pthread_once(&vnet_class_once, vnet_class_init);
 	d = calloc(1, sizeof(*d) + c->queues * sizeof(d->pair[0]));
 	if (!d) {
 		errf(err, errlen, "virtio-net: out of memory");
@@ -1198,17 +991,16 @@ static int vnet_create(struct vm *vm, const void *cfg, char *err,
 	}
 	d->vm = vm;
 	d->max_pairs = c->queues;
-	d->tap_epfd = d->kick_fd = -1;
-	d->log_budget = GUEST_LOG_LINES;
-	d->poll_ns = poll_ns_from_env();
+	d->tap_epfd = -1;
 	d->active_pairs = 1;
 	d->status = VIRTIO_NET_S_LINK_UP;
 	d->created = !c->tap;
 	snprintf(d->name, sizeof(d->name), "virtio-net%u", c->index);
-	pthread_mutex_init(&d->lock, NULL);
 	for (unsigned i = 0; i < d->max_pairs; i++) {
 		d->pair[i].fd = -1;
 		d->pair[i].index = i;
+		d->pair[i].rxq = 2 * i;
+		d->pair[i].txq = 2 * i + 1;
 		d->pair[i].spill = malloc(SPILL_BYTES);
 		if (!d->pair[i].spill) {
 			errf(err, errlen, "%s: out of memory", d->name);
@@ -1237,8 +1029,7 @@ static int vnet_create(struct vm *vm, const void *cfg, char *err,
 
 	st = VMM_EXIT_INTERNAL;
 	d->tap_epfd = epoll_create1(EPOLL_CLOEXEC);
-	d->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (d->tap_epfd < 0 || d->kick_fd < 0) {
+	if (d->tap_epfd < 0) {
 		errf(err, errlen, "%s: %s", d->name, strerror(errno));
 		goto fail;
 	}
@@ -1253,12 +1044,6 @@ static int vnet_create(struct vm *vm, const void *cfg, char *err,
 			goto fail;
 		}
 	}
-	d->loop = event_loop_create(d->name);
-	if (!d->loop) {
-		errf(err, errlen, "%s: cannot create the device thread",
-		     d->name);
-		goto fail;
-	}
 	features = 1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_MTU |
 		   1ULL << VIRTIO_NET_F_STATUS | 1ULL << VIRTIO_NET_F_CSUM |
 		   1ULL << VIRTIO_NET_F_GUEST_CSUM |
@@ -1271,20 +1056,20 @@ static int vnet_create(struct vm *vm, const void *cfg, char *err,
 	if (d->max_pairs > 1)
 		features |= 1ULL << VIRTIO_NET_F_MQ |
 			    1ULL << VIRTIO_NET_F_CTRL_VQ;
-	d->t = virtio_mmio_create(vm, d->name, &vnet_ops[d->max_pairs], d,
-				  features, d->loop, err, errlen);
-	if (!d->t)
-		goto fail_leak;
-	if (event_loop_add(d->loop, d->tap_epfd, vnet_on_tap, d) < 0 ||
-	    event_loop_add(d->loop, d->kick_fd, vnet_on_kick, d) < 0 ||
-	    event_loop_start(d->loop) < 0) {
-		errf(err, errlen, "%s: cannot start the device thread",
-		     d->name);
-		goto fail_leak;
+	d->vd = virtio_dev_create(vm, d->name, &vnet_class[d->max_pairs], d,
+				  features, err, errlen);
+	if (!d->vd)
+		goto fail;
+	virtio_dev_set_poll_ns(d->vd, poll_ns_from_env());
+	if (virtio_dev_add_fd(d->vd, d->tap_epfd, vnet_on_tap) < 0) {
+		errf(err, errlen, "%s: cannot watch the TAP", d->name);
+		goto fail;
 	}
+	if (virtio_dev_start(d->vd, err, errlen) < 0)
+		goto fail;
 	if (vm_add_device(vm, d->name, vnet_destroy, d) < 0) {
 		errf(err, errlen, "%s: cannot register the device", d->name);
-		goto fail_leak;
+		goto fail;
 	}
 	if (d->created)
 		vm_log(d->name, "created TAP %s (removed on exit)", d->ifname);
@@ -1292,12 +1077,6 @@ static int vnet_create(struct vm *vm, const void *cfg, char *err,
 fail:
 	vnet_free(d);
 	return st;
-fail_leak:
-	/* The transport's MMIO handlers may point at d: keep it (the VMM
-	 * exits on this error), only stop the thread. */
-	event_loop_destroy(d->loop);
-	d->loop = NULL;
-	return VMM_EXIT_INTERNAL;
 }
 
 /* --- the --net option --- */

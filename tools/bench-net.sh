@@ -64,8 +64,14 @@ guest() {
 	local out=$work/guest.out far=$work/far.out g=() e=() line
 	for _ in $(seq "$RUNS"); do
 		if [ "$1" = tx ]; then
+			rm -f "$work/ready"
 			nsx timeout $((SECS + 60)) "$NETIO" sink --if vb0 \
-				--idle-ms 1000 --verify sample >"$far" 2>&1 &
+				--idle-ms 1000 --verify sample \
+				--ready "$work/ready" >"$far" 2>&1 &
+			for _ in $(seq 300); do
+				[ -e "$work/ready" ] && break
+				sleep 0.1
+			done
 		else
 			nsx timeout $((SECS + 60)) "$NETIO" source --if vb0 \
 				--frame "$2" --seconds $((SECS + 3)) --sync >"$far" 2>&1 &

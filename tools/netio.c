@@ -4,7 +4,7 @@
  * compared with).
  *
  *   netio sink   --if NAME [--seconds S] [--idle-ms MS] [--wait-ms MS]
- *                [--count N] [--verify full|sample]
+ *                [--count N] [--verify full|sample] [--ready FILE]
  *   netio source --if NAME --frame LEN [--seconds S] [--count N] [--sync]
  *                [--wait-ms MS]
  *   netio bench  --tap NAME --dir tx|rx --frame LEN [--seconds S]
@@ -12,7 +12,8 @@
  * sink: a packet socket on interface NAME counts the test frames arriving
  * there (from the guest), checks their contents and sequence numbers, and
  * stops S seconds after the first one, after --idle-ms (2000) without
- * one, at N frames, or when none came within --wait-ms (30000).
+ * one, at N frames, or when none came within --wait-ms (30000).  --ready:
+ * create FILE once the socket listens (a test starts the guest then).
  * source: sends N frames (or for S seconds) out of interface NAME, i.e. to
  * whoever reads the TAP (the guest); with --sync only once a test frame
  * came in (the guest's netperf rx sends one when it is ready).  Frames longer than NETFRAME_MSS+54
@@ -58,7 +59,7 @@
 #define PS_VHDR		((int)sizeof(struct virtio_net_hdr))
 
 struct opts {
-	const char *ifname, *tap, *dir;
+	const char *ifname, *tap, *dir, *ready;
 	uint32_t frame;
 	double seconds;
 	unsigned idle_ms, wait_ms;
@@ -474,7 +475,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: netio sink --if NAME [--seconds S] [--idle-ms MS] "
-		"[--wait-ms MS] [--count N] [--verify full|sample]\n"
+		"[--wait-ms MS] [--count N] [--verify full|sample] "
+		"[--ready FILE]\n"
 		"       netio source --if NAME --frame LEN [--seconds S] "
 		"[--count N] [--sync] [--wait-ms MS]\n"
 		"       netio bench --tap NAME --dir tx|rx --frame LEN "
@@ -494,6 +496,7 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'c' },
 		{ "wait-ms", required_argument, NULL, 'W' },
 		{ "sync", no_argument, NULL, 'S' },
+		{ "ready", required_argument, NULL, 'R' },
 		{ "verify", required_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -518,6 +521,7 @@ int main(int argc, char **argv)
 		case 'c': o.count = num(optarg, "--count"); break;
 		case 'W': o.wait_ms = (unsigned)num(optarg, "--wait-ms"); break;
 		case 'S': o.sync = true; break;
+		case 'R': o.ready = optarg; break;
 		case 'v':
 			if (strcmp(optarg, "full") && strcmp(optarg, "sample"))
 				usage();
@@ -535,6 +539,14 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "sink") && o.ifname) {
 		int fd = packet_socket(o.ifname, false);
+
+		if (o.ready) {
+			FILE *f = fopen(o.ready, "w");
+
+			if (!f)
+				die(o.ready, "cannot create");
+			fclose(f);
+		}
 
 		sink_run(fd, &o, &st);
 		print_stats("sink", &o, &st, true);

@@ -5,7 +5,8 @@
 #  guest A: the agent's net step, pings the host and guest B, then a file
 #   of NET_LINUX_SIZE (default 8M; 64M in net-linux-long.sh) over TCP host
 #   -> guest and guest -> host (busybox nc), SHA-256 equal on both sides;
-#  guest B: net step, pings A.
+#  guest B (two queue pairs, so the driver talks to the control queue):
+#   net step, pings A.
 # One boot each, run at the same time: each costs 15-40 s on a PVM host.
 # timeout: 1200
 . "$(dirname "$0")/lib.sh"
@@ -23,8 +24,10 @@ mem=$(( (bytes >> 20) * 2 + 96 ))M
 ip link add br0 type bridge || fail "cannot add a bridge"
 ip addr add 10.0.2.1/24 dev br0
 ip link set br0 up
+# B has two queue pairs (MQ, the control queue): a multi_queue TAP
+ip tuntap add dev vla mode tap vnet_hdr || fail "cannot add TAP vla"
+ip tuntap add dev vlb mode tap vnet_hdr multi_queue || fail "cannot add TAP vlb"
 for t in vla vlb; do
-	ip tuntap add dev $t mode tap vnet_hdr || fail "cannot add TAP $t"
 	ip link set $t master br0
 	ip link set $t up
 done
@@ -47,7 +50,7 @@ down_pid=$!
 LINUX_MEMORY=96M linux_start b 600 "
 net dev=eth0 addr=10.0.2.16/24 gw=10.0.2.1
 sh timeout=300 cmd=busybox ping -c 3 -w 280 10.0.2.15
-sleep ms=30000" --net tap=vlb
+sleep ms=30000" --net tap=vlb,queues=2
 b_pid=$LINUX_PID
 
 rc=0

@@ -16,9 +16,11 @@ out=$TEST_TMP/out
 
 # 1. info, ping, guest->host frames: 2000 of 1514 bytes then 200 TSO frames
 # of 65280 (sequence numbers continue), every byte checked by the sink
-nsx "$NETIO" sink --if vt0 --count 2200 --verify full --wait-ms 60000 \
-	>"$TEST_TMP/sink" 2>&1 &
+nsx "$NETIO" sink --if vt0 --count 2200 --verify full --wait-ms 60000 --idle-ms 60000 \
+	--ready "$TEST_TMP/sink.ready" >"$TEST_TMP/sink" 2>&1 &
 sink=$!
+for _ in $(seq 300); do [ -e "$TEST_TMP/sink.ready" ] && break; sleep 0.1; done
+[ -e "$TEST_TMP/sink.ready" ] || fail "netio sink never started"
 vmm_ns "$out" --kernel "$TESTKERNEL" --timeout 90 --net tap=vt0 \
 	--cmdline "vmmtest.net=10.0.2.15/24,gw=10.0.2.1 vmmtest.run=netinfo,netping:count=3,netperf:dir=tx:count=2000,netperf:dir=tx:count=200:frame=65280:seq=2000"
 expect_status $? 0 "$out"

@@ -1064,6 +1064,43 @@ START_TEST(rx_frame_waits_for_more_buffers)
 }
 END_TEST
 
+/* A reset while the device holds posted receive buffers (and the tail of
+ * a frame that did not fit) returns at once and the device starts over. */
+START_TEST(reset_with_buffers_held)
+{
+	int ps = setup_dev(",mtu=9000", false);
+	static uint8_t f[5000];
+	uint8_t mac[6];
+	struct timespec t0, t1;
+
+	driver_init(std_features, 2);
+	cfg_read(0, mac, 6);
+	rx_buffers(2, 2048);
+	kick(0);
+	make_frame(f, sizeof(f), mac, far_mac, 1);
+	far_send(ps, f, sizeof(f));		/* spills: 4096 bytes posted */
+	usleep(100000);
+	ck_assert_uint_eq(*used_idx(0), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_uint_eq(driver_init(std_features, 2) &
+			  VIRTIO_STATUS_NEEDS_RESET, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 2);
+	rx_buffers(8, 2048);
+	kick(0);
+	make_frame(f, 1000, mac, far_mac, 2);
+	far_send(ps, f, 1000);
+	ck_assert(wait_used(0, 1));
+	{
+		struct vring_used_elem u = take_used(0);
+
+		ck_assert_uint_eq(u.len, 12 + 1000);
+		ck_assert_mem_eq(ram + desc(0, u.id)->addr + 12, f, 1000);
+	}
+	close(ps);
+}
+END_TEST
+
 /* A 64 KiB TSO frame from the far end reaches a GUEST_TSO4 driver whole,
  * with its GSO header. */
 START_TEST(rx_tso_frame_whole)
@@ -1393,6 +1430,7 @@ static Suite *suite(void)
 	tcase_add_test(t, rx_starved_waits_for_refill);
 	tcase_add_test(t, rx_frame_waits_for_more_buffers);
 	tcase_add_test(t, rx_tso_frame_whole);
+	tcase_add_test(t, reset_with_buffers_held);
 	tcase_add_test(t, rx_hostile_chains_need_reset);
 	tcase_add_test(t, rx_too_small_buffer_drops);
 	tcase_add_test(t, feature_dependencies);
