@@ -5,7 +5,8 @@
 # run whose figures were scaled down by VMM_MATRIX_SCALE (the injected
 # slowdown); report makes one HTML page with a gnuplot PNG: a line per run,
 # error bars, the comparison tables.
-# timeout: 120
+# Seconds on a KVM host; the bound is wide for an emulated test host.
+# timeout: 480
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/integration/matrix/lib.sh"
 T=$TEST_TMP

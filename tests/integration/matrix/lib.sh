@@ -19,11 +19,6 @@ else
 fi
 [ -x "$TOP/build/tools/blkio" ] || fail "no build/tools/blkio (make first)"
 
-# mx_json FILE EXPR: print a Python expression over the JSON in FILE (as d)
-mx_json() {
-	/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
-}
-
 mx_done() {
 	if [ "$MX_STANDIN" = 1 ]; then
 		skip "no /dev/kvm: plumbing passed against the stand-in VMM; real VMs not run"
