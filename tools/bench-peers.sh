@@ -240,7 +240,7 @@ fi
 command -v mkfs.ext4 >/dev/null || { echo "peers: linux skipped: no mkfs.ext4"; exit $status; }
 LCMD="console=ttyS0 reboot=k panic=-1 random.trust_cpu=on rodata=off"
 JOB="mount serial=data at=/mnt/data;write path=/mnt/data/f seed=1 size=4M;verify path=/mnt/data/f seed=1 size=4M"
-mkfs.ext4 -q -F "$work/ext4.tmpl" 64M || exit 1
+mkfs.ext4 -q -F "$work/ext4.tmpl" 64M >/dev/null || exit 1
 pvm_opts=""
 linux_once() {	# linux_once vmm|qemu OUT: prints wall seconds
 	local t0 rc=0
