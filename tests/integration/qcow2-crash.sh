@@ -76,8 +76,18 @@ for i in $(seq 1 "$ITERS"); do
 	"$BLKIO" fill --image $img --format qcow2 --seed $((5000 + i)) --offset $woff \
 		--length $wlen --bs $(( (RANDOM % 2) ? 4096 : 3000 )) --qd 32 >/dev/null 2>&1 &
 	pid=$!
-	# grow.qcow2: past the open and the first reservation (the growth)
-	if [ $img = grow.qcow2 ]; then delay=$((100 + RANDOM % 800)); else delay=$((RANDOM % 120)); fi
+	if [ $img = grow.qcow2 ]; then
+		# wait (up to 20 s) until the refcount table first moved, then
+		# kill within the next 300 ms: later growths of the same write
+		for t in $(seq 2000); do
+			[ "$(reftable_at grow.qcow2)" != "$rt0" ] && break
+			kill -0 $pid 2>/dev/null || break
+			sleep 0.01
+		done
+		delay=$((RANDOM % 300))
+	else
+		delay=$((RANDOM % 120))
+	fi
 	sleep "0.$(printf "%03d" $delay)"
 	if kill -9 $pid 2>/dev/null; then killed_mid=$((killed_mid + 1)); fi
 	wait $pid 2>/dev/null
