@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 240
+# timeout: 400
 # Crash consistency of qcow2 writes: SIGKILL the writer (host tool blkio) at
 # random moments during heavy allocating writes - 4 KiB and unaligned
 # requests, 32 in flight - QCOW2_CRASH_ITERS times (default 24), taking
