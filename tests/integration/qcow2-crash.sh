@@ -119,6 +119,8 @@ for i in $(seq 1 "$ITERS"); do
 		cmp -s snap-now.raw snap-s1.raw || fail "iteration $i: the snapshot's data changed"
 	fi
 	[ $img = grow.qcow2 ] && [ "$(reftable_at grow.qcow2)" != "$rt0" ] && grown=$((grown + 1))
+	[ $((i % 50)) = 0 ] && echo "progress: $i kills ($killed_mid mid-write," \
+		"$rc3 leaking, $grown refcount table growths), $SECONDS s"
 	# every durable fill so far reads back (the upper half is scratch)
 	if [ $img != grow.qcow2 ]; then
 		qemu-img convert -O raw $img now.raw || fail "iteration $i: convert $img"
