@@ -37,8 +37,11 @@
  * entries) waits in memory and is written at FLUSH, close or the eviction
  * of a dirty L2 table, after one fdatasync barrier (qcow2_cache.c), so a
  * kill - or a power loss - between any two writes leaves at most leaked
- * clusters.  FLUSH = barrier, pointers, dirty L2 tables, fdatasync.  Data
- * written but not flushed may be lost.
+ * clusters.  References that replaced entries held (overwritten shared or
+ * compressed clusters, discards, L2 tables copied from snapshots) drop at
+ * the same write-back, after the pointers and a second barrier.  FLUSH =
+ * barrier, pointers, dirty L2 tables, [barrier, dropped references],
+ * fdatasync.  Data written but not flushed may be lost.
  */
 #include "storage/qcow2.h"
 #include "storage/io_record.h"

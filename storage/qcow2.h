@@ -60,6 +60,8 @@ struct q2quarantine {
 	uint64_t first, count, seq;
 };
 
+#define QCOW2_MAX_DEFERRED_FREES 65536
+
 /* One image of a chain: the top qcow2 or a read-only backing file (qcow2 or
  * raw). */
 struct q2img {
@@ -91,8 +93,9 @@ struct q2img {
 	int compression;
 	uint32_t nb_snapshots;
 	struct q2cache l2_cache, refblock_cache;
-	/* L2 entries replaced by allocations whose new entries are only in
-	 * a dirty table: their clusters are freed after the write-back */
+	/* L2 entries (or L2 tables) replaced by entries that are not yet
+	 * in the file, or not yet behind a barrier: their clusters are freed
+	 * after the next write-back; at most QCOW2_MAX_DEFERRED_FREES */
 	uint64_t *deferred_frees;
 	size_t n_deferred_frees, deferred_frees_cap;
 	uint8_t *zero_cluster;	/* cluster_size zero bytes, aligned */

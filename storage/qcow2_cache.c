@@ -227,7 +227,8 @@ int q2_free_later(struct q2img *im, uint64_t e)
 	return 0;
 }
 
-/* Write every dirty L2 table, then drop the references they replaced.
+/* Write every dirty L2 table, then drop the references they (and
+ * write-zeroes/discard, and L2 tables copied from snapshots) replaced.
  * Refcounts for the new clusters were made durable when reserved, and
  * their data writes have completed: the order of the crash rules holds. */
 int q2_l2_writeback(struct q2img *im)
@@ -252,6 +253,14 @@ int q2_l2_writeback(struct q2img *im)
 			return ret;
 		}
 		c->dirty[i] = false;
+	}
+	/* what held the references is out of the file; a barrier before
+	 * they drop, or a power loss could keep the old entry and lose its
+	 * refcount (and the cluster could be reused meanwhile) */
+	if (im->n_deferred_frees && fdatasync(im->fd) < 0) {
+		ret = -errno;
+		q2_report(im, "cannot sync the image: %s", strerror(-ret));
+		return ret;
 	}
 	for (j = 0; j < im->n_deferred_frees; j++)
 		q2_free_entry(im, im->deferred_frees[j]);	/* at worst a leak */

@@ -68,8 +68,8 @@ static int unzstd(struct q2img *im, const uint8_t *in, uint64_t inlen,
 }
 #endif
 
-/* Decompress the cluster an L2 entry describes; *out (cs bytes) is valid
- * until the next call for this image. */
+/* Decompress the cluster an L2 entry describes; *out (cluster_size bytes)
+ * is valid until the next call for this image. */
 int q2_decompress(struct q2img *im, uint64_t entry, const uint8_t **out)
 {
 	struct qcow2_cdesc d = qcow2_cdesc_decode(entry, im->cluster_bits);

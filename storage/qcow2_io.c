@@ -335,6 +335,17 @@ static void read_run(struct q2req *q)
 	req_put(q);
 }
 
+/* References waiting for the next write-back (q2_free_later) are capped
+ * at QCOW2_MAX_DEFERRED_FREES (512 KiB), whatever a guest discards or
+ * overwrites between flushes: at the cap, write back now.  Called where
+ * every deferred free's replacement entry is in place in memory. */
+static int bound_deferred_frees(struct q2img *im)
+{
+	if (im->n_deferred_frees < QCOW2_MAX_DEFERRED_FREES)
+		return 0;
+	return q2_l2_writeback(im);
+}
+
 /* Write guest bytes [off, off+len) (or zeroes): one op.  Returns the bytes
  * handled, 0 if the request now waits for an allocation in flight, or
  * -errno. */
@@ -354,6 +365,9 @@ static int64_t write_step(struct q2req *q, uint64_t off, uint64_t len,
 
 	if (zero && len > ((uint64_t)ALLOC_MAX << im->cluster_bits))
 		len = (uint64_t)ALLOC_MAX << im->cluster_bits;	/* iovec count */
+	ret = bound_deferred_frees(im);
+	if (ret)
+		return ret;
 	a = alloc_find(s, c);
 	if (a) {
 		q->wnext = a->waiters;
@@ -476,7 +490,9 @@ static void write_run(struct q2req *q)
  * with zeroes (WRITE_ZEROES) or left alone (DISCARD); whole clusters become
  * unallocated, or zero clusters when unallocated would show the backing
  * file.  v2 has no zero clusters: with a backing file, whole clusters are
- * written with zeroes (WRITE_ZEROES) or left alone (DISCARD). */
+ * written with zeroes (WRITE_ZEROES) or left alone (DISCARD).  The new
+ * entries are written at once; the clusters they released are freed at
+ * the next write-back (q2_l2_writeback). */
 static int64_t zero_step(struct q2req *q, uint64_t off, uint64_t len)
 {
 	struct qcow2 *s = q->s;
@@ -488,6 +504,9 @@ static int64_t zero_step(struct q2req *q, uint64_t off, uint64_t len)
 	uint8_t *t;
 	int ret;
 
+	ret = bound_deferred_frees(im);
+	if (ret)
+		return ret;
 	if (off != cstart || len < im->cluster_size) {
 		uint64_t cluster_end = cstart + im->cluster_size;
 		uint64_t plen = cluster_end - off < len ? cluster_end - off : len;
@@ -544,22 +563,12 @@ static int64_t zero_step(struct q2req *q, uint64_t off, uint64_t len)
 		free(olds);
 		return ret;
 	}
-	/* entries are gone: now their clusters may be freed (and reused).
-	 * If the table is a fresh copy of a snapshot's (q2_l2_prepare), the
-	 * file's L1 entry still points at the shared original, which holds
-	 * the old entries: that L1 entry goes out first. */
-	for (j = 0; j < nfull && olds[j] == newe; j++)
-		;
-	if (j < nfull && !q2_range_empty(&im->l1_dirty)) {
-		ret = q2_meta_commit(im, false);
-		if (ret) {
-			free(olds);
-			return ret;	/* the old clusters leak at worst */
-		}
-	}
+	/* the entries are gone from the file; their clusters lose these
+	 * references at the next write-back, after the L1 entry of a table
+	 * just copied from a snapshot's and after a barrier */
 	for (j = 0; j < nfull; j++)
 		if (olds[j] != newe)
-			q2_free_entry(im, olds[j]);
+			q2_free_later(im, olds[j]);	/* else a leak */
 	free(olds);
 	return (int64_t)(nfull << im->cluster_bits);
 }

@@ -286,7 +286,7 @@ START_TEST(freed_cluster_waits_for_readers)
 	struct blk_dev *d;
 	struct qcow2 *s;
 	struct q2map m;
-	struct req q[3];
+	struct req q[4];
 
 	ck_assert_ptr_nonnull(big);
 	ck_assert_ptr_nonnull(rbuf);
@@ -299,10 +299,11 @@ START_TEST(freed_cluster_waits_for_readers)
 	ck_assert_int_eq(m.kind, QCOW2_DATA);
 	host_a = m.host;
 	req_start(d, &q[0], BLK_OP_READ, 0, rbuf, cs);	/* in flight */
-	req_start(d, &q[1], BLK_OP_DISCARD, 0, NULL, cs);	/* frees host_a */
+	req_start(d, &q[1], BLK_OP_DISCARD, 0, NULL, cs);
+	req_start(d, &q[2], BLK_OP_FLUSH, 0, NULL, 0);	/* frees host_a */
 	pattern_fill(big, 2, 20 * cs, cs);
-	req_start(d, &q[2], BLK_OP_WRITE, 20 * cs, big, cs);	/* allocates */
-	wait_all(q, 3);
+	req_start(d, &q[3], BLK_OP_WRITE, 20 * cs, big, cs);	/* allocates */
+	wait_all(q, 4);
 	ck_assert_int_eq(q2_map(s->img, 20 * cs, cs, &m), 0);
 	ck_assert_int_eq(m.kind, QCOW2_DATA);
 	ck_assert_msg(m.host != host_a,
@@ -347,6 +348,41 @@ START_TEST(reservation_extends_then_trims)
 	do_io(d, BLK_OP_READ, 0, b, MiB);
 	ck_assert_uint_eq(pattern_check(b, 3, 0, MiB), MiB);
 	d->ops->close(d);
+	free(b);
+}
+END_TEST
+
+/* Discards drop references only at the next write-back (after a barrier);
+ * what waits is capped, however much a guest discards between flushes. */
+static void expect_crash_consistent(const char *name, const char *what);
+
+START_TEST(deferred_frees_bounded)
+{
+	uint64_t size = 48 * MiB, off;
+	uint8_t *b = malloc(MiB);
+	struct blk_dev *d;
+	struct qcow2 *s;
+
+	ck_assert_ptr_nonnull(b);
+	sh("qemu-img create -q -f qcow2 -o cluster_size=512 x.qcow2 48M");
+	d = open_ok("x.qcow2", false);
+	s = (struct qcow2 *)d;
+	for (off = 0; off < size; off += MiB) {
+		pattern_fill(b, 4, off, MiB);
+		do_io(d, BLK_OP_WRITE, off, b, MiB);
+	}
+	do_io(d, BLK_OP_FLUSH, 0, NULL, 0);
+	/* 98304 clusters discarded, no flush */
+	do_io(d, BLK_OP_DISCARD, 0, NULL, size);
+	ck_assert_uint_le(s->img->n_deferred_frees, QCOW2_MAX_DEFERRED_FREES);
+	ck_assert_uint_gt(s->img->n_deferred_frees, 0);
+	expect_crash_consistent("x.qcow2", "a discard of 48 MiB, unflushed");
+	do_io(d, BLK_OP_READ, 5 * MiB, b, MiB);
+	for (off = 0; off < MiB && !b[off]; off++)
+		;
+	ck_assert_msg(off == MiB, "discarded range reads back data");
+	d->ops->close(d);
+	sh("qemu-img check -q x.qcow2");
 	free(b);
 }
 END_TEST
@@ -690,6 +726,7 @@ int main(void)
 	tcase_add_test(tc, freed_cluster_waits_for_readers);
 	tcase_add_test(tc, write_with_snapshots);
 	tcase_add_test(tc, reservation_extends_then_trims);
+	tcase_add_test(tc, deferred_frees_bounded);
 	tcase_add_test(tc, malformed_headers);
 	tcase_add_test(tc, malformed_tables);
 	tcase_add_test(tc, backing_errors);
