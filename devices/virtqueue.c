@@ -139,36 +139,126 @@ static inline void load_desc(struct vring_desc *d, const struct vring_desc *src)
 	__asm__ volatile("" ::: "memory");
 }
 
-int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
-	      unsigned max_iov)
+/* Phase 1: the next available head, checked (range, not in flight). */
+static int next_head(struct virtq *q, uint16_t *head)
 {
-	const struct vring_desc *table = q->desc;
-	unsigned tsize = q->size, visited = 0, nbuf = 0;
-	bool in_indirect = false, seen_write = false;
-	struct vring_desc d;
-	uint16_t head, i;
+	uint16_t h;
 
 	if (q->broken)
 		return -1;
 	if (virtq_avail_count(q) == 0)
 		return q->broken ? -1 : 0;
-	head = ld16(&q->avail[2 + q->last_avail % q->size]);
-	if (head >= q->size) {
-		fatal(q, "chain head %u out of range (queue size %u)", head,
+	h = ld16(&q->avail[2 + q->last_avail % q->size]);
+	if (h >= q->size) {
+		fatal(q, "chain head %u out of range (queue size %u)", h,
 		      q->size);
 		return -1;
 	}
-	if (head_in_flight(q, head)) {
+	if (head_in_flight(q, h)) {
 		fatal(q, "chain head %u made available again while in flight",
-		      head);
+		      h);
 		return -1;
 	}
+	*head = h;
+	return 1;
+}
+
+/* Phase 2a: an INDIRECT descriptor d: check it and find its table. */
+static const struct vring_desc *indirect_table(struct virtq *q,
+					       const struct vring_desc *d,
+					       bool in_indirect, uint16_t head,
+					       unsigned *tsize)
+{
+	const struct vring_desc *table;
+
+	if (!q->indirect) {
+		fatal(q, "indirect descriptor at head %u but INDIRECT_DESC not "
+		      "negotiated", head);
+		return NULL;
+	}
+	if (in_indirect) {
+		fatal(q, "nested indirect table at head %u", head);
+		return NULL;
+	}
+	if (d->flags & VRING_DESC_F_NEXT) {
+		fatal(q, "indirect descriptor with NEXT at head %u", head);
+		return NULL;
+	}
+	if (d->len == 0 || d->len % sizeof(struct vring_desc) ||
+	    d->len / sizeof(struct vring_desc) > q->size) {
+		fatal(q, "indirect table of %u bytes at head %u (must be "
+		      "16..%u, a multiple of 16)", d->len, head, 16U * q->size);
+		return NULL;
+	}
+	table = guest_mem_ptr(q->mem, d->addr, d->len);
+	if (!table) {
+		fatal(q, "indirect table [%#" PRIx64 ", +%u) at head %u is "
+		      "outside guest RAM", (uint64_t)d->addr, d->len, head);
+		return NULL;
+	}
+	*tsize = d->len / sizeof(struct vring_desc);
+	return table;
+}
+
+/* Phase 2b: a buffer descriptor d into e's iovecs (zero lengths are
+ * dropped; readable ones must come before writable ones). */
+static int add_buffer(struct virtq *q, struct virtq_elem *e,
+		      unsigned max_iov, const struct vring_desc *d,
+		      bool *seen_write)
+{
+	unsigned nbuf = e->n_out + e->n_in;
+	void *p;
+
+	if (d->flags & VRING_DESC_F_WRITE) {
+		*seen_write = true;
+	} else if (*seen_write) {
+		fatal(q, "device-readable descriptor after a device-writable "
+		      "one at head %u", e->head);
+		return -1;
+	}
+	if (!d->len)
+		return 0;	/* transfers nothing: no iovec */
+	p = guest_mem_ptr(q->mem, d->addr, d->len);
+	if (!p) {
+		fatal(q, "buffer [%#" PRIx64 ", +%u) at head %u is outside "
+		      "guest RAM", (uint64_t)d->addr, d->len, e->head);
+		return -1;
+	}
+	if (nbuf >= max_iov || nbuf >= q->size) {
+		fatal(q, "chain at head %u has more than %u buffers", e->head,
+		      max_iov < q->size ? max_iov : q->size);
+		return -1;
+	}
+	e->iov[nbuf].iov_base = p;
+	e->iov[nbuf].iov_len = d->len;
+	if (d->flags & VRING_DESC_F_WRITE) {
+		e->n_in++;
+		e->in_len += d->len;
+	} else {
+		e->n_out++;
+		e->out_len += d->len;
+	}
+	return 0;
+}
+
+int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
+	      unsigned max_iov)
+{
+	const struct vring_desc *table = q->desc;
+	unsigned tsize = q->size, visited = 0;
+	bool in_indirect = false, seen_write = false;
+	struct vring_desc d;
+	uint16_t head, i;
+	int ret = next_head(q, &head);
+
+	if (ret <= 0)
+		return ret;
 	e->head = head;
 	e->n_out = e->n_in = 0;
 	e->out_len = e->in_len = 0;
 	e->iov = iov;
-	i = head;
-	for (;;) {
+	/* Phase 2: walk the chain, through at most one indirect table */
+	for (i = head;; i = d.next) {
 		/* Each table can be walked at most once per entry: more
 		 * steps than entries means the chain loops. */
 		if (++visited > tsize) {
@@ -178,83 +268,25 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 		}
 		load_desc(&d, &table[i]);
 		if (d.flags & VRING_DESC_F_INDIRECT) {
-			if (!q->indirect) {
-				fatal(q, "indirect descriptor at head %u but "
-				      "INDIRECT_DESC not negotiated", head);
+			table = indirect_table(q, &d, in_indirect, head, &tsize);
+			if (!table)
 				return -1;
-			}
-			if (in_indirect) {
-				fatal(q, "nested indirect table at head %u", head);
-				return -1;
-			}
-			if (d.flags & VRING_DESC_F_NEXT) {
-				fatal(q, "indirect descriptor with NEXT at head %u",
-				      head);
-				return -1;
-			}
-			if (d.len == 0 || d.len % sizeof(struct vring_desc) ||
-			    d.len / sizeof(struct vring_desc) > q->size) {
-				fatal(q, "indirect table of %u bytes at head %u "
-				      "(must be 16..%u, a multiple of 16)", d.len,
-				      head, 16U * q->size);
-				return -1;
-			}
-			table = guest_mem_ptr(q->mem, d.addr, d.len);
-			if (!table) {
-				fatal(q, "indirect table [%#" PRIx64 ", +%u) at "
-				      "head %u is outside guest RAM", (uint64_t)d.addr,
-				      d.len, head);
-				return -1;
-			}
-			tsize = d.len / sizeof(struct vring_desc);
 			in_indirect = true;
 			visited = 0;
-			i = 0;
+			d.next = 0;	/* the walk goes on at its entry 0 */
 			continue;
 		}
-		if (d.flags & VRING_DESC_F_WRITE) {
-			seen_write = true;
-		} else if (seen_write) {
-			fatal(q, "device-readable descriptor after a "
-			      "device-writable one at head %u", head);
+		if (add_buffer(q, e, max_iov, &d, &seen_write) < 0)
 			return -1;
-		}
-		/* zero-length descriptors transfer nothing: no iovec */
-		if (d.len) {
-			void *p = guest_mem_ptr(q->mem, d.addr, d.len);
-
-			if (!p) {
-				fatal(q, "buffer [%#" PRIx64 ", +%u) at head %u "
-				      "is outside guest RAM", (uint64_t)d.addr, d.len,
-				      head);
-				return -1;
-			}
-			if (nbuf >= max_iov || nbuf >= q->size) {
-				fatal(q, "chain at head %u has more than %u "
-				      "buffers", head,
-				      max_iov < q->size ? max_iov : q->size);
-				return -1;
-			}
-			iov[nbuf].iov_base = p;
-			iov[nbuf].iov_len = d.len;
-			nbuf++;
-			if (d.flags & VRING_DESC_F_WRITE) {
-				e->n_in++;
-				e->in_len += d.len;
-			} else {
-				e->n_out++;
-				e->out_len += d.len;
-			}
-		}
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			break;
-		i = d.next;
-		if (i >= tsize) {
+		if (d.next >= tsize) {
 			fatal(q, "next index %u out of range (%u entries) at "
-			      "head %u", i, tsize, head);
+			      "head %u", d.next, tsize, head);
 			return -1;
 		}
 	}
+	/* Phase 3: the chain is ours until pushed */
 	q->last_avail++;
 	q->last_head = head;
 	set_in_flight(q, head, true);

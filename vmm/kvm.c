@@ -358,6 +358,14 @@ void vm_request_exit(struct vm *vm, int status)
 		vm_log("vm", "cannot signal exit: %s", strerror(errno));
 }
 
+void vm_boot_ready(struct vm *vm)
+{
+	if (__atomic_exchange_n(&vm->boot_ready_seen, true, __ATOMIC_ACQ_REL))
+		return;
+	if (vm->on_boot_ready)
+		vm->on_boot_ready(vm, vm->on_boot_ready_opaque);
+}
+
 void vm_note_guest_panic(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->exit_lock);

@@ -50,7 +50,8 @@ void vmm_config_init(struct vmm_config *cfg);
  * minus its other settings).  Safe to call twice. */
 void vmm_config_free(struct vmm_config *cfg);
 
-/* Add one device of type option ("disk") from value ("path=a.img,...").
+/* Add one device of the type named option (its --OPTION) from value
+ * ("key=value,...").
  * value is split in place and must outlive cfg.  0, or -1 with one line in
  * err (unknown type, too many, or the type's parser refused value). */
 int vmm_config_add_device(struct vmm_config *cfg, const char *option,

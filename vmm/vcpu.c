@@ -12,6 +12,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* vcpus_stop() kicks a vCPU out of KVM_RUN with this signal.  The vCPU
+ * thread keeps it blocked and lets KVM unblock it only inside KVM_RUN
+ * (KVM_SET_SIGNAL_MASK): a kick then ends KVM_RUN with EINTR and is never
+ * delivered, so no handler (no process-wide signal disposition) is needed,
+ * and a kick that lands between two KVM_RUNs stays pending and ends the
+ * next one at once. */
 #define VCPU_KICK_SIGNAL	SIGUSR1
 #define CPUID_MAX_ENTRIES	256
 
@@ -267,7 +273,6 @@ static void handle_mmio(struct vcpu *c)
 	struct kvm_run *run = c->run;
 	uint64_t addr = run->mmio.phys_addr;
 	const struct io_handler *h = vm_find_io(c->vm, IO_SPACE_MMIO, addr);
-	static unsigned reported;
 
 	if (run->mmio.len > 8)
 		return;
@@ -279,11 +284,49 @@ static void handle_mmio(struct vcpu *c)
 		if (!run->mmio.is_write)
 			memset(run->mmio.data, 0xff, run->mmio.len);
 		/* a guest probing the void is normal; say so a few times only */
-		if (__atomic_fetch_add(&reported, 1, __ATOMIC_RELAXED) < 4)
+		if (__atomic_fetch_add(&c->vm->unassigned_mmio_logged, 1,
+				       __ATOMIC_RELAXED) < 4)
 			vm_log("vcpu", "%u: %s of %u bytes at unassigned MMIO %#llx",
 			       c->id, run->mmio.is_write ? "write" : "read",
 			       run->mmio.len, (unsigned long long)addr);
 	}
+}
+
+/* Block the kick signal on this thread, and have KVM_RUN run with this
+ * thread's mask minus the kick.  0 or -errno. */
+static int kick_signal_setup(struct vcpu *c)
+{
+	struct {
+		struct kvm_signal_mask m;
+		uint8_t bits[8];	/* the kernel's sigset_t on x86_64 */
+	} kmask;
+	sigset_t kick, mask;
+	int r;
+
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	r = pthread_sigmask(SIG_BLOCK, &kick, &mask);
+	if (r)
+		return -r;
+	sigdelset(&mask, VCPU_KICK_SIGNAL);
+	kmask.m.len = sizeof(kmask.bits);
+	memcpy(kmask.bits, &mask, sizeof(kmask.bits));
+	if (ioctl(c->fd, KVM_SET_SIGNAL_MASK, &kmask) < 0)
+		return -errno;
+	return 0;
+}
+
+/* KVM_RUN ended with EINTR: take a pending kick so that the next KVM_RUN
+ * does not end at once again. */
+static void eat_kick(void)
+{
+	static const struct timespec zero;
+	sigset_t kick;
+
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	while (sigtimedwait(&kick, NULL, &zero) > 0)
+		;
 }
 
 static void *vcpu_thread(void *arg)
@@ -291,19 +334,24 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *c = arg;
 	struct vm *vm = c->vm;
 	struct kvm_run *run = c->run;
-	sigset_t set;
 	char name[16];
 	char why[96];
+	int r;
 
 	snprintf(name, sizeof(name), "vcpu%u", c->id);
 	pthread_setname_np(pthread_self(), name);
-	sigemptyset(&set);
-	sigaddset(&set, VCPU_KICK_SIGNAL);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	r = kick_signal_setup(c);
+	if (r < 0) {
+		vm_log("vcpu", "%u: KVM_SET_SIGNAL_MASK: %s", c->id, strerror(-r));
+		vm_request_exit(vm, VMM_EXIT_INTERNAL);
+		return NULL;
+	}
 
 	while (!vm_is_exiting(vm)) {
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				if (errno == EINTR)
+					eat_kick();
 				run->immediate_exit = 0;
 				continue;
 			}
@@ -356,27 +404,28 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-static void kick_handler(int sig)
-{
-	(void)sig;	/* only to interrupt KVM_RUN */
-}
-
 int vcpus_start(struct vm *vm, char *err, size_t errlen)
 {
-	struct sigaction sa = { .sa_handler = kick_handler };
+	sigset_t kick, old;
 	unsigned i;
-	int r;
+	int r = 0;
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
+	/* threads start with the kick blocked (they inherit our mask): a kick
+	 * before kick_signal_setup() must not find it deliverable */
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &kick, &old);
 	for (i = 0; i < vm->ncpus; i++) {
 		r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread,
 				   &vm->vcpus[i]);
-		if (r) {
-			snprintf(err, errlen, "cannot start vCPU thread: %s", strerror(r));
-			return -1;
-		}
+		if (r)
+			break;
 		vm->vcpus[i].thread_started = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		snprintf(err, errlen, "cannot start vCPU thread: %s", strerror(r));
+		return -1;
 	}
 	return 0;
 }

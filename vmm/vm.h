@@ -96,9 +96,12 @@ void vm_request_exit(struct vm *vm, int status);
 /* The console showed a kernel panic: a later reboot exits with
  * VMM_EXIT_GUEST_PANIC, not 0. */
 void vm_note_guest_panic(struct vm *vm);
-/* The guest says it has booted (boot-ready marker): print the times when
- * --boot-timer was given. */
+/* The guest says it has booted (boot-ready marker): the first time, tell
+ * whoever composed the VM (its on_boot_ready hook, e.g. the boot timer). */
 void vm_boot_ready(struct vm *vm);
+
+/* CLOCK_MONOTONIC in seconds. */
+double now_seconds(void);
 
 /* Format one error line into err and return -1: the way every setup
  * function reports a problem to its caller. */

@@ -64,8 +64,12 @@ struct vm {
 	int exit_status;
 	int exit_efd;
 
-	double start_time;		/* CLOCK_MONOTONIC at VMM start */
-	bool boot_timer;
+	/* The first vm_boot_ready() calls this (set by whoever composes the
+	 * VM, before the vCPUs start; NULL: nothing to do). */
+	void (*on_boot_ready)(struct vm *vm, void *opaque);
+	void *on_boot_ready_opaque;
+	bool boot_ready_seen;		/* atomic */
+	unsigned unassigned_mmio_logged;	/* atomic: lines so far */
 };
 
 /* kvm.c */
@@ -78,5 +82,4 @@ void vm_close(struct vm *vm);
 const struct io_handler *vm_find_io(struct vm *vm, enum io_space space,
 				    uint64_t addr);
 bool host_is_pvm(void);
-double now_seconds(void);
 #endif
