@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "vmm/events.h"
 #include "vmm/vm.h"
 
 int virtio_log_take(int *budget)
@@ -35,4 +36,6 @@ void guest_log(int *budget, const char *who, const char *fmt, ...)
 	va_end(ap);
 	vm_log(who, "%s%s", msg,
 	       take == 2 ? " (further guest errors not logged)" : "");
+	/* and to the VM's event stream (the line's VM: the thread's) */
+	vm_events_device_error(who, msg);
 }
