@@ -4,7 +4,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "vmm/events.h"
 #include "vmm/vm.h"
 
 int virtio_log_take(int *budget)

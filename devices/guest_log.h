@@ -8,7 +8,7 @@
  * that failed) use vm_log() directly.
  *
  * Every line logged also becomes a device-error event of the VM the calling
- * thread works for (vmm/events.h).
+ * thread works for (vm_events_device_error() in vmm/vm.h).
  *
  * Thread safe: the budget is taken atomically.
  */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "vmm/thread.h"
+#include "vmm/vm.h"
 
 /* device-error lines stop when the pipe holds this much unread, keeping
  * room for the exit line whatever the pipe's size */

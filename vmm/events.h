@@ -32,9 +32,8 @@ int vm_events_fd(const struct vm_events *ev);
 void vm_events_emit(struct vm_events *ev, const char *event,
 		    const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* A device reports an error (an I/O error, a guest breaking the rules),
- * to the calling thread's VM (vm_thread_events(); none: dropped). */
-void vm_events_device_error(const char *device, const char *msg);
+/* vm_events_device_error(device, msg): declared in vmm/vm.h (devices
+ * call it: the budgeted guest logger), defined in events.c. */
 /* How many device errors were reported (also those past the cap). */
 unsigned vm_events_device_errors(struct vm_events *ev);
 /* No more lines: the reader sees end-of-file after what was written. */

@@ -1,6 +1,29 @@
-# vmm/install.mk - make install / uninstall (included after every
-# module.mk: it installs what they build).
+# vmm/install.mk - libvmm.so / libvmm.a from every module's objects, and
+# make install / uninstall; included after every module.mk (rule
+# prerequisites are expanded when read: LIB_OBJS must be complete).
 #   make install PREFIX=/usr/local DESTDIR=   (the defaults)
+
+$(BUILD)/lib/libvmm.map: vmm/libvmm.syms
+	@mkdir -p $(dir $@)
+	{ echo 'VMM_0 {'; echo '  global:'; sed 's/.*/    &;/' $<; \
+	  echo '  local: *;'; echo '};'; } >$@
+
+$(LIBVMM_SO): $(LIB_OBJS) $(BUILD)/lib/libvmm.map
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -shared -Wl,-soname,$(LIBVMM_SONAME) \
+		-Wl,--version-script=$(BUILD)/lib/libvmm.map -Wl,-z,defs \
+		-o $@ $(LIB_OBJS) $(HOST_LIBS)
+	ln -sf $(notdir $@) $(BUILD)/lib/$(LIBVMM_SONAME)
+	ln -sf $(LIBVMM_SONAME) $(BUILD)/lib/libvmm.so
+
+$(LIBVMM_A): $(LIB_OBJS) vmm/libvmm.syms
+	@mkdir -p $(dir $@)
+	$(LD) -r -o $(BUILD)/lib/libvmm-all.o $(LIB_OBJS)
+	objcopy --keep-global-symbols=vmm/libvmm.syms $(BUILD)/lib/libvmm-all.o \
+		$(BUILD)/lib/libvmm.o
+	rm -f $@ $(BUILD)/lib/libvmm-all.o
+	ar rcs $@ $(BUILD)/lib/libvmm.o
+
 PREFIX ?= /usr/local
 DESTDIR ?=
 # what a rig needs besides the library: the test kernel and the host tools

@@ -14,24 +14,4 @@ LIBVMM_SO := $(BUILD)/lib/libvmm.so.$(VMM_VERSION)
 # are the API's (vmm/libvmm.syms), so nothing inside clashes with a program
 LIBVMM_A := $(BUILD)/lib/libvmm.a
 ALL_TARGETS += $(LIBVMM_SO) $(LIBVMM_A)
-
-$(BUILD)/lib/libvmm.map: vmm/libvmm.syms
-	@mkdir -p $(dir $@)
-	{ echo 'VMM_0 {'; echo '  global:'; sed 's/.*/    &;/' $<; \
-	  echo '  local: *;'; echo '};'; } >$@
-
-$(LIBVMM_SO): $(LIB_OBJS) $(BUILD)/lib/libvmm.map
-	@mkdir -p $(dir $@)
-	$(CC) $(HOST_LDFLAGS) -shared -Wl,-soname,$(LIBVMM_SONAME) \
-		-Wl,--version-script=$(BUILD)/lib/libvmm.map -Wl,-z,defs \
-		-o $@ $(LIB_OBJS) $(HOST_LIBS)
-	ln -sf $(notdir $@) $(BUILD)/lib/$(LIBVMM_SONAME)
-	ln -sf $(LIBVMM_SONAME) $(BUILD)/lib/libvmm.so
-
-$(LIBVMM_A): $(LIB_OBJS) vmm/libvmm.syms
-	@mkdir -p $(dir $@)
-	$(LD) -r -o $(BUILD)/lib/libvmm-all.o $(LIB_OBJS)
-	objcopy --keep-global-symbols=vmm/libvmm.syms $(BUILD)/lib/libvmm-all.o \
-		$(BUILD)/lib/libvmm.o
-	rm -f $@ $(BUILD)/lib/libvmm-all.o
-	ar rcs $@ $(BUILD)/lib/libvmm.o
+# (their rules are in vmm/install.mk: they need every module's objects)

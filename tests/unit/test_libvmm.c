@@ -14,6 +14,7 @@
 #include "vmm/events.h"
 #include "vmm/options.h"
 #include "vmm/thread.h"
+#include "vmm/vm.h"
 #include "vmm/vmm.h"
 #include "tests/unit/check_main.h"
 
