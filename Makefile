@@ -56,6 +56,8 @@ include guest/agent/module.mk
 include guest/linux/module.mk
 include tools/module.mk
 include tests/module.mk
+include tests/lib/module.mk
+include vmm/install.mk
 
 all: $(VMM_BIN) $(ALL_TARGETS)
 

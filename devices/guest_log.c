@@ -35,4 +35,6 @@ void guest_log(int *budget, const char *who, const char *fmt, ...)
 	va_end(ap);
 	vm_log(who, "%s%s", msg,
 	       take == 2 ? " (further guest errors not logged)" : "");
+	/* and to the VM's event stream (the line's VM: the thread's) */
+	vm_events_device_error(who, msg);
 }

@@ -7,6 +7,9 @@
  * that further ones are dropped.  Host-side failures (a write to an eventfd
  * that failed) use vm_log() directly.
  *
+ * Every line logged also becomes a device-error event of the VM the calling
+ * thread works for (vm_events_device_error() in vmm/vm.h).
+ *
  * Thread safe: the budget is taken atomically.
  */
 #ifndef DEVICES_GUEST_LOG_H

@@ -101,13 +101,12 @@ struct io_engine *io_engine_create(unsigned entries, char *err, size_t errlen)
 			ret = io_uring_queue_init_params(entries, &e->ring, &p);
 		}
 		if (ret == -ENOSYS || ret == -EPERM || ret == -EACCES) {
-			static bool warned;
+			static bool warned;	/* once per process (atomic) */
 
-			if (!warned)
+			if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
 				fprintf(stderr, "vmm: io_uring unavailable (%s): "
 					"storage I/O runs synchronously (slow)\n",
 					strerror(-ret));
-			warned = true;
 		}
 	}
 	if (ret == -ENOSYS || ret == -EPERM || ret == -EACCES) {

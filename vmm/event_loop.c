@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "vmm/thread.h"
 #include "vmm/vm.h"
 
 #define MAX_EVENTS 32
@@ -127,7 +128,7 @@ static void *loop_thread(void *arg)
 
 int event_loop_start(struct event_loop *l)
 {
-	int r = pthread_create(&l->thread, NULL, loop_thread, l);
+	int r = vm_thread_create(&l->thread, loop_thread, l);
 
 	if (r)
 		return -r;

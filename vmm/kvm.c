@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/thread.h"
+
 /* VMX wants these two pages somewhere no RAM or MMIO lives. */
 #define KVM_TSS_GPA		0xfffbd000
 #define KVM_IDENTITY_MAP_GPA	0xfffbc000
@@ -35,7 +37,7 @@ bool host_is_pvm(void)
  * an absurd size through and the guest would die later, at random. */
 static int check_host_memory(uint64_t size, char *err, size_t errlen)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
+	FILE *f = fopen("/proc/meminfo", "re");
 	char line[128];
 	unsigned long long total_kb = 0;
 
@@ -179,7 +181,7 @@ int vm_create(struct vm *vm, uint64_t mem_size, unsigned ncpus, char *err,
 	madvise(vm->mem.host, mem_size, MADV_HUGEPAGE);
 	/* Registering RAM costs milliseconds (an SRCU grace period), the
 	 * largest single item of boot time: do it while the rest is set up. */
-	n = pthread_create(&vm->memslot_thread, NULL, memslot_thread, vm);
+	n = vm_thread_create(&vm->memslot_thread, memslot_thread, vm);
 	if (n) {
 		snprintf(err, errlen, "cannot start a thread: %s", strerror(n));
 		return -1;

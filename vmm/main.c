@@ -1,8 +1,11 @@
-/* vmm/main.c - ./vmm: the command line around vmm/app.h.  Parse the
- * options, build and start the VM, feed it console input (raw tty, Ctrl-A x
- * to quit), turn signals into a stop, and exit with a status that says
- * what happened (see README "Exit status"). */
+/* vmm/main.c - ./vmm: the command line around the library API (vmm.h).
+ * Each option goes through vmm_config_set() (the library's parser); the
+ * VM is a struct vmm.  What only a command line does is here: --help and
+ * --version, the terminal (raw mode, Ctrl-A x to quit), stdin as console
+ * input, signals turned into a stop, and the exit status (README "Exit
+ * status"). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -13,11 +16,10 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "vmm/app.h"
 #include "vmm/options.h"
 #include "vmm/vm.h"
+#include "vmm/vmm.h"
 
-#define VMM_VERSION	"0.1"
 #define ESCAPE_CHAR	0x01	/* Ctrl-A, then x: quit (as QEMU) */
 
 static struct termios saved_tty;
@@ -46,13 +48,40 @@ static void raw_tty(void)
 	}
 }
 
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("vmm: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
 /* Console input: Ctrl-A x quits (in raw mode), Ctrl-A Ctrl-A sends one
- * Ctrl-A, other escapes are dropped.  Returns false once stdin is done. */
-static bool console_input(struct app_vm *v, bool *escape)
+ * Ctrl-A, other escapes are dropped.  The console fd was writable, so a
+ * few bytes fit.  Returns false once stdin is done. */
+static bool console_input(struct vmm *v, bool *escape)
 {
 	char buf[64];
-	size_t max = app_vm_console_room(v);
-	ssize_t got = read(STDIN_FILENO, buf, max < sizeof(buf) ? max : sizeof(buf));
+	ssize_t got = read(STDIN_FILENO, buf, sizeof(buf));
 	ssize_t i, j = 0;
 
 	if (got <= 0)
@@ -61,8 +90,8 @@ static bool console_input(struct app_vm *v, bool *escape)
 		if (*escape) {
 			*escape = false;
 			if (buf[i] == 'x') {
-				vm_log("vmm", "quit from the console (Ctrl-A x)");
-				app_vm_stop(v, 130);
+				say("quit from the console (Ctrl-A x)");
+				vmm_stop_status(v, 130);
 				break;
 			}
 			if (buf[i] != ESCAPE_CHAR)
@@ -73,53 +102,60 @@ static bool console_input(struct app_vm *v, bool *escape)
 		}
 		buf[j++] = buf[i];
 	}
-	app_vm_console_input(v, buf, (size_t)j);
+	write_all(vmm_console_fd(v), buf, (size_t)j);
 	return true;
 }
 
-/* Wait for the VM to stop, feeding console input; returns the status. */
-static int run_main_loop(struct app_vm *v, bool input, int sigfd)
+/* Wait for the VM to stop, feeding console input (input) and copying
+ * console output to stdout (output: --serial pipe); returns the status. */
+static int run_main_loop(struct vmm *v, bool input, bool output, int sigfd)
 {
+	int con = vmm_console_fd(v);
 	bool escape = false;
 
 	for (;;) {
-		int wait_ms = app_vm_service(v), status, n;
-		struct pollfd p[3] = {
-			{ .fd = app_vm_exit_fd(v), .events = POLLIN },
+		struct pollfd w = { .fd = con, .events = POLLOUT };
+		/* stdin only while the console takes more: no busy loop */
+		bool writable = input && poll(&w, 1, 0) > 0 && (w.revents & POLLOUT);
+		struct pollfd p[4] = {
+			{ .fd = vmm_event_fd(v), .events = POLLIN },
 			{ .fd = sigfd, .events = POLLIN },
-			{ .fd = STDIN_FILENO, .events = POLLIN },
+			{ .fd = !input ? -1 : writable ? STDIN_FILENO : con,
+			  .events = writable ? POLLIN : POLLOUT },
+			{ .fd = output ? con : -1, .events = POLLIN },
 		};
-		bool room = input && app_vm_console_room(v) > 0;
+		char buf[4096];
+		ssize_t n;
 
-		n = poll(p, room ? 3 : 2, wait_ms);
-		if (n < 0 && errno != EINTR)
+		if (poll(p, 4, -1) < 0 && errno != EINTR)
 			return VMM_EXIT_INTERNAL;
-		status = app_vm_status(v);
-		if (status >= 0)
-			return status;
+		if (p[0].revents) {	/* events: only the exit matters here */
+			n = read(p[0].fd, buf, sizeof(buf));
+			if (!output && (n <= 0 || vmm_wait(v, 0) >= 0))
+				return vmm_wait(v, -1);	/* EOF: after exit */
+		}
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
 			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-				vm_log("vmm", "killed by signal %u", si.ssi_signo);
-				app_vm_stop(v, 128 + (int)si.ssi_signo);
+				say("killed by signal %u", si.ssi_signo);
+				vmm_stop_status(v, 128 + (int)si.ssi_signo);
 			}
-			continue;
 		}
-		if (room && (p[2].revents & (POLLIN | POLLHUP)))
+		if (writable && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
 			input = console_input(v, &escape);
+		if (p[3].revents) {
+			n = read(con, buf, sizeof(buf));
+			if (n > 0)
+				write_all(STDOUT_FILENO, buf, (size_t)n);
+			else	/* end of the console: the VM is done */
+				return vmm_wait(v, -1);
+		}
 	}
 }
 
-static int die(int status, const char *msg)
-{
-	restore_tty();
-	fprintf(stderr, "vmm: %s\n", msg);
-	return status;
-}
-
-/* Signals: the main thread takes them through a signalfd; every thread
- * inherits the mask (the vCPUs' kick signal stays blocked too). */
+/* Signals: the main thread takes them through a signalfd (the library's
+ * threads block every signal). */
 static int signals_to_fd(void)
 {
 	sigset_t sigs;
@@ -134,40 +170,76 @@ static int signals_to_fd(void)
 	return signalfd(-1, &sigs, SFD_CLOEXEC);
 }
 
-static int run(int argc, char **argv, struct vmm_config *cfg)
+/* argv into c through vmm_config_set; --help / --version noted.  0 or
+ * -1 after the error line. */
+static int parse_args(int argc, char **argv, struct vmm_config *c,
+		      bool *help, bool *version, const char **serial)
 {
-	double start = now_seconds();
-	struct app_vm *v;
 	char err[512];
-	int sigfd, status;
 
-	if (options_parse(argc, argv, cfg, err, sizeof(err)))
-		return die(VMM_EXIT_USAGE, err);
-	if (cfg->help) {
+	for (int i = 1; i < argc; i++) {
+		char *name, *val;
+
+		if (options_next(argc, argv, &i, &name, &val, err, sizeof(err))) {
+			say("%s", err);
+			return -1;
+		}
+		if (!strcmp(name, "help") || !strcmp(name, "version")) {
+			*(name[0] == 'h' ? help : version) = true;
+			continue;
+		}
+		if (vmm_config_set(c, name, val)) {
+			say("%s", vmm_config_error(c));
+			return -1;
+		}
+		if (!strcmp(name, "serial"))
+			*serial = val;
+	}
+	return 0;
+}
+
+static int run(int argc, char **argv, struct vmm_config *c)
+{
+	bool help = false, version = false, tty, pipe_mode;
+	const char *serial = "tty";
+	struct vmm *v;
+	int sigfd, status, r;
+
+	/* the command line's console is the terminal (the library's: a pipe) */
+	if (vmm_config_set(c, "serial", "tty") ||
+	    parse_args(argc, argv, c, &help, &version, &serial))
+		return VMM_EXIT_USAGE;
+	if (help) {
 		options_usage(stdout);
 		return 0;
 	}
-	if (cfg->version) {
-		printf("vmm %s\n", VMM_VERSION);
+	if (version) {
+		printf("vmm %s\n", vmm_version());
 		return 0;
 	}
+	tty = !strcmp(serial, "tty") || !strcmp(serial, "stdio");
+	pipe_mode = !strcmp(serial, "pipe");
 	sigfd = signals_to_fd();
-	status = app_vm_create(cfg, start, &v, err, sizeof(err));
-	if (status) {
+	v = vmm_create(c);
+	if (!v) {
+		status = vmm_exit_status(-errno);
+		say("%s", vmm_error(NULL));
 		close(sigfd);
-		return die(status, err);
+		return status;
 	}
-	if (cfg->serial == SERIAL_TTY)
+	if (tty) {
 		raw_tty();
-	status = app_vm_start(v, err, sizeof(err));
-	if (status) {
-		app_vm_destroy(v);
-		close(sigfd);
-		return die(status, err);
+		/* the CLI writes whole chunks or waits for POLLOUT */
+		fcntl(vmm_console_fd(v), F_SETFL, O_NONBLOCK);
 	}
-	status = run_main_loop(v, cfg->serial == SERIAL_TTY, sigfd);
-	app_vm_stop(v, status);	/* make sure every vCPU sees it */
-	app_vm_destroy(v);
+	r = vmm_start(v);
+	if (r) {
+		say("%s", vmm_error(v));
+		status = vmm_exit_status(r);
+	} else {
+		status = run_main_loop(v, tty, pipe_mode, sigfd);
+	}
+	vmm_destroy(v);
 	restore_tty();
 	close(sigfd);
 	return status;
@@ -175,9 +247,14 @@ static int run(int argc, char **argv, struct vmm_config *cfg)
 
 int main(int argc, char **argv)
 {
-	struct vmm_config cfg;
-	int status = run(argc, argv, &cfg);
+	struct vmm_config *c = vmm_config_new();
+	int status;
 
-	vmm_config_free(&cfg);
+	if (!c) {
+		say("out of memory");
+		return VMM_EXIT_UNAVAILABLE;
+	}
+	status = run(argc, argv, c);
+	vmm_config_free(c);
 	return status;
 }

@@ -1,4 +1,4 @@
-/* vmm/options.c - command-line parsing for ./vmm */
+/* vmm/options.c - the option parser of ./vmm and vmm_config_set() */
 #include "vmm/options.h"
 #include "devices/registry.h"
 #include "vmm/vm.h"
@@ -85,6 +85,7 @@ void options_usage(FILE *f)
 	fputs(
 "  --serial tty|file=PATH|off   where the console goes (default tty: stdout/stdin)\n"
 "  --timeout SECONDS      kill the guest and exit 124 after this wall time\n"
+"  --events file=PATH|fd=N   machine-readable events, one JSON object per line\n"
 "  --boot-timer           print the time to the guest's boot-ready marker\n"
 "  --pvm-quirks auto|on|off   Linux workarounds on a PVM host (default auto)\n"
 "  --help, --version\n"
@@ -99,14 +100,26 @@ void vmm_config_init(struct vmm_config *cfg)
 	cfg->memory = VMM_DEFAULT_MEMORY;
 	cfg->cpus = 1;
 	cfg->serial = SERIAL_TTY;
+	cfg->events_fd = -1;
+	cfg->settings_tail = &cfg->settings;
 }
 
-void vmm_config_free(struct vmm_config *cfg)
+void vmm_config_clear(struct vmm_config *cfg)
 {
+	struct vmm_config_setting *st;
+
 	for (unsigned i = 0; i < VMM_MAX_DEVICE_TYPES; i++) {
 		free(cfg->devices[i].configs);
 		cfg->devices[i] = (struct vmm_device_configs){ 0 };
 	}
+	while ((st = cfg->settings)) {
+		cfg->settings = st->next;
+		free(st->option);
+		free(st->value);
+		free(st->parsed);
+		free(st);
+	}
+	vmm_config_init(cfg);
 }
 
 /* The slot of type option in cfg->devices (its index in device_types). */
@@ -167,7 +180,7 @@ const void *vmm_config_device(const struct vmm_config *cfg,
 
 static const char *const value_opts[] = {
 	"kernel", "initramfs", "initrd", "cmdline", "memory", "cpus",
-	"serial", "timeout", "pvm-quirks", NULL,
+	"serial", "timeout", "pvm-quirks", "events", NULL,
 };
 
 /* Does --NAME (n bytes of name) take a value? */
@@ -182,10 +195,8 @@ static bool takes_value(const char *name, size_t n)
 	return false;
 }
 
-/* Phase 1: argv[*i] into its name and value ("--x=v", "--x v", "--flag");
- * *i moves past a separate value. */
-static int split_arg(int argc, char **argv, int *i, char **name, char **val,
-		     char *err, size_t errlen)
+int options_next(int argc, char **argv, int *i, char **name, char **val,
+		 char *err, size_t errlen)
 {
 	char *a = argv[*i], *eq;
 
@@ -214,15 +225,17 @@ static int set_memory(struct vmm_config *cfg, const char *val, char *err,
 		      size_t errlen)
 {
 	const char *v = !strncmp(val, "size=", 5) ? val + 5 : val;
+	uint64_t size;
 
-	if (parse_size(v, &cfg->memory))
+	if (parse_size(v, &size))
 		return errf(err, errlen, "--memory: invalid size '%s'", v);
-	if (cfg->memory < VMM_MIN_MEMORY)
+	if (size < VMM_MIN_MEMORY)
 		return errf(err, errlen,
 			    "--memory: %s is too small (at least 16M)", v);
-	if (cfg->memory & 0xfff)
+	if (size & 0xfff)
 		return errf(err, errlen,
 			    "--memory: %s is not a multiple of 4K", v);
+	cfg->memory = size;
 	return 0;
 }
 
@@ -233,13 +246,55 @@ static int set_serial(struct vmm_config *cfg, const char *val, char *err,
 		cfg->serial = SERIAL_TTY;
 	} else if (!strcmp(val, "off")) {
 		cfg->serial = SERIAL_OFF;
+	} else if (!strcmp(val, "pipe")) {
+		cfg->serial = SERIAL_PIPE;
 	} else if (!strncmp(val, "file=", 5) && val[5]) {
 		cfg->serial = SERIAL_FILE;
 		cfg->serial_path = val + 5;
 	} else {
 		return errf(err, errlen,
-			    "--serial: '%s': expected tty, file=PATH or off", val);
+			    "--serial: '%s': expected tty, file=PATH or off "
+			    "(or pipe: the library's console fd)", val);
 	}
+	return 0;
+}
+
+/* "file=PATH" or "fd=N" */
+static int set_events(struct vmm_config *cfg, const char *val, char *err,
+		      size_t errlen)
+{
+	if (!strncmp(val, "file=", 5) && val[5]) {
+		cfg->events_path = val + 5;
+		cfg->events_fd = -1;
+		return 0;
+	}
+	if (!strncmp(val, "fd=", 3) && val[3] >= '0' && val[3] <= '9') {
+		char *end;
+		long fd;
+
+		errno = 0;
+		fd = strtol(val + 3, &end, 10);
+		if (!errno && !*end && fd <= INT_MAX) {
+			cfg->events_fd = (int)fd;
+			cfg->events_path = NULL;
+			return 0;
+		}
+	}
+	return errf(err, errlen, "--events: '%s': expected file=PATH or fd=N",
+		    val);
+}
+
+/* A flag: no value (the command line), or on/off (the library). */
+static int set_flag(const char *name, const char *val, bool *out, char *err,
+		    size_t errlen)
+{
+	if (!val) {
+		*out = true;
+		return 0;
+	}
+	if (device_parse_onoff(val, out))
+		return errf(err, errlen, "--%s: '%s': expected on or off",
+			    name, val);
 	return 0;
 }
 
@@ -258,10 +313,13 @@ static int set_pvm_quirks(struct vmm_config *cfg, const char *val, char *err,
 	return 0;
 }
 
-/* Phase 2: one option into cfg. */
-static int apply_option(struct vmm_config *cfg, const char *name, char *val,
-			char *err, size_t errlen)
+int vmm_config_apply(struct vmm_config *cfg, const char *name, char *val,
+		     char *err, size_t errlen)
 {
+	size_t n = strlen(name);
+
+	if (!val && takes_value(name, n))
+		return errf(err, errlen, "--%s needs a value", name);
 	if (!strcmp(name, "kernel")) {
 		cfg->kernel = val;
 	} else if (!strcmp(name, "initramfs") || !strcmp(name, "initrd")) {
@@ -283,12 +341,14 @@ static int apply_option(struct vmm_config *cfg, const char *name, char *val,
 				    "--timeout: invalid number of seconds '%s'", val);
 	} else if (!strcmp(name, "pvm-quirks")) {
 		return set_pvm_quirks(cfg, val, err, errlen);
+	} else if (!strcmp(name, "events")) {
+		return set_events(cfg, val, err, errlen);
 	} else if (!strcmp(name, "boot-timer")) {
-		cfg->boot_timer = true;
+		return set_flag(name, val, &cfg->boot_timer, err, errlen);
 	} else if (!strcmp(name, "help")) {
-		cfg->help = true;
+		return set_flag(name, val, &cfg->help, err, errlen);
 	} else if (!strcmp(name, "version")) {
-		cfg->version = true;
+		return set_flag(name, val, &cfg->version, err, errlen);
 	} else if (device_type_find(name)) {
 		char msg[400];
 
@@ -300,6 +360,13 @@ static int apply_option(struct vmm_config *cfg, const char *name, char *val,
 	return 0;
 }
 
+int vmm_config_check(const struct vmm_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->kernel)
+		return errf(err, errlen, "--kernel is required (see --help)");
+	return 0;
+}
+
 int options_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
 		  size_t errlen)
 {
@@ -307,19 +374,16 @@ int options_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
 	for (int i = 1; i < argc; i++) {
 		char *name = NULL, *val = NULL;
 
-		if (split_arg(argc, argv, &i, &name, &val, err, errlen) ||
-		    apply_option(cfg, name, val, err, errlen))
+		if (options_next(argc, argv, &i, &name, &val, err, errlen) ||
+		    vmm_config_apply(cfg, name, val, err, errlen))
 			goto fail;
 	}
-	/* Phase 3: what must be there */
 	if (cfg->help || cfg->version)
 		return 0;
-	if (!cfg->kernel) {
-		errf(err, errlen, "--kernel is required (see --help)");
+	if (vmm_config_check(cfg, err, errlen))
 		goto fail;
-	}
 	return 0;
 fail:
-	vmm_config_free(cfg);
+	vmm_config_clear(cfg);
 	return -1;
 }

@@ -12,14 +12,35 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* vcpus_stop() kicks a vCPU out of KVM_RUN with this signal.  The vCPU
- * thread keeps it blocked and lets KVM unblock it only inside KVM_RUN
- * (KVM_SET_SIGNAL_MASK): a kick then ends KVM_RUN with EINTR and is never
- * delivered, so no handler (no process-wide signal disposition) is needed,
- * and a kick that lands between two KVM_RUNs stays pending and ends the
- * next one at once. */
-#define VCPU_KICK_SIGNAL	SIGUSR1
+#include "vmm/thread.h"
+
+/* vcpus_stop() kicks a vCPU out of KVM_RUN with a signal (vm->kick_signal,
+ * the process default when the VM was made: SIGRTMAX - 1 unless
+ * vcpu_set_kick_signal() chose another).  The vCPU thread keeps it
+ * blocked, like every signal (vm_thread_create), and lets KVM unblock it
+ * only inside KVM_RUN (KVM_SET_SIGNAL_MASK): a kick then ends KVM_RUN with
+ * EINTR and is never delivered, so no handler (no process-wide signal
+ * disposition) is needed, and a kick that lands between two KVM_RUNs stays
+ * pending and ends the next one at once. */
 #define CPUID_MAX_ENTRIES	256
+
+static int kick_signal_chosen;	/* atomic; 0: the default */
+
+int vcpu_kick_signal(void)
+{
+	int s = __atomic_load_n(&kick_signal_chosen, __ATOMIC_RELAXED);
+
+	return s ? s : SIGRTMAX - 1;
+}
+
+int vcpu_set_kick_signal(int signo)
+{
+	if (signo != SIGUSR1 && signo != SIGUSR2 &&
+	    (signo < SIGRTMIN || signo > SIGRTMAX))
+		return -EINVAL;
+	__atomic_store_n(&kick_signal_chosen, signo, __ATOMIC_RELAXED);
+	return 0;
+}
 
 /* Reset values Linux expects (as Firecracker and QEMU set them). */
 static const struct {
@@ -165,6 +186,7 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen)
 		return -1;
 	}
 	vm->cpuid->nent = CPUID_MAX_ENTRIES;
+	vm->kick_signal = vcpu_kick_signal();
 	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, vm->cpuid) < 0) {
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return -1;
@@ -304,11 +326,11 @@ static int kick_signal_setup(struct vcpu *c)
 	int r;
 
 	sigemptyset(&kick);
-	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	sigaddset(&kick, c->vm->kick_signal);
 	r = pthread_sigmask(SIG_BLOCK, &kick, &mask);
 	if (r)
 		return -r;
-	sigdelset(&mask, VCPU_KICK_SIGNAL);
+	sigdelset(&mask, c->vm->kick_signal);
 	kmask.m.len = sizeof(kmask.bits);
 	memcpy(kmask.bits, &mask, sizeof(kmask.bits));
 	if (ioctl(c->fd, KVM_SET_SIGNAL_MASK, &kmask) < 0)
@@ -318,13 +340,13 @@ static int kick_signal_setup(struct vcpu *c)
 
 /* KVM_RUN ended with EINTR: take a pending kick so that the next KVM_RUN
  * does not end at once again. */
-static void eat_kick(void)
+static void eat_kick(int signo)
 {
 	static const struct timespec zero;
 	sigset_t kick;
 
 	sigemptyset(&kick);
-	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	sigaddset(&kick, signo);
 	while (sigtimedwait(&kick, NULL, &zero) > 0)
 		;
 }
@@ -351,7 +373,7 @@ static void *vcpu_thread(void *arg)
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				if (errno == EINTR)
-					eat_kick();
+					eat_kick(vm->kick_signal);
 				run->immediate_exit = 0;
 				continue;
 			}
@@ -406,23 +428,18 @@ static void *vcpu_thread(void *arg)
 
 int vcpus_start(struct vm *vm, char *err, size_t errlen)
 {
-	sigset_t kick, old;
 	unsigned i;
 	int r = 0;
 
-	/* threads start with the kick blocked (they inherit our mask): a kick
+	/* threads start with every signal blocked, the kick included: a kick
 	 * before kick_signal_setup() must not find it deliverable */
-	sigemptyset(&kick);
-	sigaddset(&kick, VCPU_KICK_SIGNAL);
-	pthread_sigmask(SIG_BLOCK, &kick, &old);
 	for (i = 0; i < vm->ncpus; i++) {
-		r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread,
-				   &vm->vcpus[i]);
+		r = vm_thread_create(&vm->vcpus[i].thread, vcpu_thread,
+				     &vm->vcpus[i]);
 		if (r)
 			break;
 		vm->vcpus[i].thread_started = true;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r) {
 		snprintf(err, errlen, "cannot start vCPU thread: %s", strerror(r));
 		return -1;
@@ -441,7 +458,7 @@ void vcpus_stop(struct vm *vm)
 			continue;
 		/* immediate_exit covers a kick that lands outside KVM_RUN */
 		c->run->immediate_exit = 1;
-		pthread_kill(c->thread, VCPU_KICK_SIGNAL);
+		pthread_kill(c->thread, vm->kick_signal);
 	}
 	for (i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i].thread_started) {

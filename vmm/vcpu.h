@@ -12,6 +12,11 @@ int vcpus_start(struct vm *vm, char *err, size_t errlen);
 void vcpus_stop(struct vm *vm);
 /* Print the registers of c (and the code bytes at RIP) with a reason. */
 void vcpu_dump(struct vcpu *c, const char *why);
+/* The signal that kicks vCPUs out of KVM_RUN in VMs made from now on
+ * (SIGRTMAX - 1 by default), and choosing another: SIGUSR1, SIGUSR2 or a
+ * real-time signal; -EINVAL for others. */
+int vcpu_kick_signal(void);
+int vcpu_set_kick_signal(int signo);
 /* The CPUID vCPU id of ncpus sees (APIC ID and topology). */
 void cpuid_for_vcpu(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus);
 

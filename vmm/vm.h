@@ -108,6 +108,12 @@ double now_seconds(void);
 int errf(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A device error (a disk I/O error, a guest breaking the virtio rules)
+ * for the event stream of the VM the calling thread works for (vmm/events.h;
+ * a thread no VM made: dropped).  devices/guest_log.c calls it for every
+ * line it logs.  Thread safe. */
+void vm_events_device_error(const char *device, const char *msg);
+
 /* Report a device error (one line on stderr, prefixed with the device name).
  * Thread safe. */
 void vm_log(const char *who, const char *fmt, ...)

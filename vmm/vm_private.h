@@ -42,6 +42,7 @@ struct vm {
 	struct vcpu vcpus[VMM_MAX_CPUS];
 	struct kvm_cpuid2 *cpuid;	/* as KVM_GET_SUPPORTED_CPUID gave it */
 	int run_mmap_size;
+	int kick_signal;		/* vcpus_stop's (vcpu.c) */
 	bool pvm_host;			/* /dev/kvm is kvm_pvm */
 	pthread_t memslot_thread;	/* registers guest RAM in the background */
 	bool memslot_pending;

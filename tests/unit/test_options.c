@@ -30,7 +30,7 @@ static int parse(const char *first, ...)
 	}
 	va_end(ap);
 	err[0] = '\0';
-	vmm_config_free(&cfg);
+	vmm_config_clear(&cfg);
 	return options_parse(argc, argv, &cfg, err, sizeof(err));
 }
 
@@ -159,7 +159,7 @@ START_TEST(too_many_disks)
 		argv[argc++] = bufs[i][0];
 		argv[argc++] = bufs[i][1];
 	}
-	vmm_config_free(&cfg);
+	vmm_config_clear(&cfg);
 	ck_assert_int_eq(options_parse(argc, argv, &cfg, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "at most"));
 }
