@@ -24,7 +24,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define FRAME_MAX	65536	/* payload bytes of one out/err frame */
+/* Payload bytes of one out/err frame.  Linux allocates each vsock packet
+ * in one piece (up to 64 KiB, order 4): in a small guest without
+ * compaction such allocations fail, so frames stay at 16 KiB (order 2). */
+#define FRAME_MAX	16384
 #define JOB_MAX		65536	/* bytes of a job sent over the connection */
 #define MAX_ARGS	256
 
@@ -40,14 +43,25 @@ int vsock_serving(void)
 static int write_all(int fd, const void *buf, size_t n)
 {
 	const char *p = buf;
+	unsigned nomem = 0;
 
 	while (n) {
 		ssize_t w = write(fd, p, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
+		/* the guest kernel is short of memory for a packet: that
+		 * passes (bounded: 10 s) */
+		if (w < 0 && (errno == ENOMEM || errno == ENOBUFS) &&
+		    nomem++ < 1000) {
+			usleep(10000);
+			continue;
+		}
+		if (w <= 0) {
+			fprintf(stderr, "agent: vsock write: %s\n",
+				w < 0 ? strerror(errno) : "nothing written");
 			return -1;
+		}
 		p += w;
 		n -= (size_t)w;
 	}
@@ -306,6 +320,7 @@ static void handle(int conn)
 	int argc, rc;
 
 	signal(SIGCHLD, SIG_DFL);	/* this process waits for its own */
+	signal(SIGPIPE, SIG_IGN);	/* a host that left: EPIPE, not death */
 	rc = read_request(conn, line, sizeof(line));
 	if (rc == -2) {
 		say(conn, "error request line longer than %d bytes\n",

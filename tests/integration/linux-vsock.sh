@@ -16,13 +16,15 @@ C=$BUILD/tools/vmm-agent
 [ -x "$C" ] || fail "no $C (make first)"
 U=$TEST_TMP/v.sock
 out=$TEST_TMP/out
+# every failure shows the guest's console and the VMM's lines too
+fail() { linux_show vsock; echo "FAIL: $*" >&2; exit 1; }
 LINUX_SH=1 linux_start vsock 840 - --vsock "cid=3,uds=$U"
 c() { "$C" --uds "$U" --wait 600 "$@"; }
 t0=$(date +%s.%N)
-c ping || { linux_show vsock; fail "the agent never answered on vsock"; }
+c ping || fail "the agent never answered on vsock"
 echo "agent answered $(echo "$(date +%s.%N) - $t0" | bc) s after the VMM started"
 
-c -n exec uname -a >"$out" || { linux_show vsock; fail "exec uname -a"; }
+c -n exec uname -a >"$out" || fail "exec uname -a"
 grep -q '^Linux ' "$out" || fail "uname -a said: $(cat "$out")"
 printf 'a file\nof two lines\n' | c exec sh -c 'cat >/tmp/f' || fail "writing a file through stdin"
 [ "$(c -n exec cat /tmp/f)" = "$(printf 'a file\nof two lines')" ] || fail "cat of the file"

@@ -888,6 +888,81 @@ START_TEST(full_host_socket_stalls_one_connection)
 }
 END_TEST
 
+/* A guest that streams as Linux does (never beyond the credit it heard of)
+ * to a host that reads in small bites: every byte arrives, in order, with
+ * no reset, through the device's buffer and its credit updates. */
+START_TEST(stream_with_credit)
+{
+	static uint8_t chunk[VSOCK_MAX_PKT], got[64 * 1024];
+	const uint64_t total = 24ULL << 20;
+	uint64_t sent = 0, recvd = 0;
+	uint32_t peer_alloc = 0, peer_fwd = 0;
+	char path[160];
+	int lfd, hfd;
+	struct pkt p;
+
+	snprintf(path, sizeof(path), "%s_91", uds);
+	lfd = unix_listen(path);
+	post_rx_all();
+	tx(VIRTIO_VSOCK_OP_REQUEST, 5, 91, 0, NULL, 0);
+	ck_assert(rx_get_nc(&p, 5000));
+	ck_assert_uint_eq(p.h.op, VIRTIO_VSOCK_OP_RESPONSE);
+	peer_alloc = p.h.buf_alloc;
+	peer_fwd = p.h.fwd_cnt;
+	hfd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(hfd, 0);
+	while (recvd < total) {
+		uint32_t credit = peer_alloc - (uint32_t)(sent - peer_fwd);
+		ssize_t r;
+
+		while (rx_get(&p, 0)) {
+			ck_assert_msg(p.h.op == VIRTIO_VSOCK_OP_CREDIT_UPDATE,
+				      "op %u after %lu bytes", p.h.op,
+				      (unsigned long)sent);
+			peer_alloc = p.h.buf_alloc;
+			peer_fwd = p.h.fwd_cnt;
+			credit = peer_alloc - (uint32_t)(sent - peer_fwd);
+		}
+		if (sent < total && credit > 0 &&
+		    (uint16_t)(avail_idx[TX] - *used_idx(TX)) < TXSLOTS) {
+			uint32_t n = credit < VSOCK_MAX_PKT ? credit : VSOCK_MAX_PKT;
+
+			if (n > total - sent)
+				n = (uint32_t)(total - sent);
+			for (uint32_t i = 0; i < n; i++)
+				chunk[i] = (uint8_t)((sent + i) * 13 >> 8);
+			tx(VIRTIO_VSOCK_OP_RW, 5, 91, 0, chunk, n);
+			sent += n;
+		}
+		/* the host reads a little at a time */
+		r = read_tmo(hfd, got, sizeof(got) / (1 + (recvd >> 20) % 4), 0);
+		if (r > 0) {
+			for (ssize_t i = 0; i < r; i += 997)
+				ck_assert_int_eq(got[i], (uint8_t)((recvd + (uint64_t)i) * 13 >> 8));
+			recvd += (uint64_t)r;
+		} else if (recvd == sent && sent < total && credit == 0) {
+			/* all out and read: the device owes us credit */
+			ck_assert_msg(rx_get(&p, 5000), "no credit update after "
+				      "%lu bytes", (unsigned long)sent);
+			ck_assert_uint_eq(p.h.op, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+			peer_alloc = p.h.buf_alloc;
+			peer_fwd = p.h.fwd_cnt;
+		} else if (sent == total || credit == 0) {
+			r = read_tmo(hfd, got, sizeof(got), 5000);
+			ck_assert_msg(r > 0, "stalled at %lu of %lu bytes (sent %lu)",
+				      (unsigned long)recvd, (unsigned long)total,
+				      (unsigned long)sent);
+			for (ssize_t i = 0; i < r; i += 997)
+				ck_assert_int_eq(got[i], (uint8_t)((recvd + (uint64_t)i) * 13 >> 8));
+			recvd += (uint64_t)r;
+		}
+	}
+	ck_assert_int_eq(log_count, 0);
+	close(hfd);
+	close(lfd);
+}
+END_TEST
+
 START_TEST(shutdown_half_and_full)
 {
 	uint32_t hp;
@@ -1047,6 +1122,7 @@ static Suite *suite(void)
 	tcase_add_test(t, request_flood);
 	tcase_add_test(t, connection_limit);
 	tcase_add_test(t, full_host_socket_stalls_one_connection);
+	tcase_add_test(t, stream_with_credit);
 	tcase_add_test(t, shutdown_half_and_full);
 	tcase_add_test(t, request_timeout);
 	tcase_add_test(t, reset_and_transport_reset_event);
