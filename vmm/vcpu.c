@@ -458,7 +458,10 @@ void vcpus_stop(struct vm *vm)
 			continue;
 		/* immediate_exit covers a kick that lands outside KVM_RUN */
 		c->run->immediate_exit = 1;
-		pthread_kill(c->thread, vm->kick_signal);
+		/* a real-time signal is queued: EAGAIN at RLIMIT_SIGPENDING */
+		for (int tries = 0; pthread_kill(c->thread, vm->kick_signal) == EAGAIN &&
+				    tries < 1000; tries++)
+			usleep(1000);
 	}
 	for (i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i].thread_started) {
