@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 900
+# timeout: 1200
 # qcow2 through the block layer (host tool blkio), qemu-img as the referee.
 # For v2 and v3 images with 512 B, 64 KiB and 2 MiB clusters, alone and on a
 # two-level backing chain ending in raw, and for compressed images (zlib,
