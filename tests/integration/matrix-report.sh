@@ -25,13 +25,15 @@ cmp_run() {	# cmp_run WANT_STATUS A B [ARGS...]: compare, output in $T/cmp
 # injected below is ten-fold: an emulated test host's figures spread over
 # a factor of 4 from run to run.
 # shellcheck disable=SC2054
-m=(--vmm "$MX_VMM" --workload blk-seqread-raw --memory 64M --size 8M,16M --iterations 4)
+m=(--timeout 120 --vmm "$MX_VMM" --workload blk-seqread-raw --memory 64M --size 8M,16M --iterations 4)
 "$MATRIX" run "${m[@]}" --out "$T/r1" >"$T/out1" 2>&1 &
 r1=$!
 "$MATRIX" run "${m[@]}" --out "$T/r2" >"$T/out2" 2>&1 || { cat "$T/out2"; fail "run r2"; }
 wait $r1 || { cat "$T/out1"; fail "run r1"; }
+echo "$(date +%T) identical runs done"
 VMM_MATRIX_SCALE=0.1 "$MATRIX" run "${m[@]}" --out "$T/slow10" --label "scaled 0.1" >"$T/out" 2>&1 ||
 	{ cat "$T/out"; fail "run slow10"; }
+echo "$(date +%T) scaled run done"
 grep -q 'NOTE: figures scaled by VMM_MATRIX_SCALE=0.1' "$T/slow10/summary.txt" || fail "the scaled run does not say so"
 cmp_run 0 "$T/r1" "$T/r2" --threshold 50%
 grep -q REGRESSED "$T/cmp" && fail "identical runs regressed: $(cat "$T/cmp")"

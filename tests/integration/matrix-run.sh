@@ -18,7 +18,7 @@ head -1 "$T/wl" | grep -q '^blk-' || fail "the first workload is not a test-kern
 awk '/^linux-/ {l=1} /^blk-/ && l {exit 1}' "$T/wl" || fail "a test-kernel workload after a Linux one"
 [ "$(grep -c -- '-qcow2$' "$T/wl")" = 3 ] || fail "blkperf read/write/randread on qcow2 not all listed"
 
-"$MATRIX" run --vmm "$MX_VMM" --workload blk-seqread-qcow2 --memory 64M,128M \
+"$MATRIX" run --timeout 120 --vmm "$MX_VMM" --workload blk-seqread-qcow2 --memory 64M,128M \
 	--size 4M,8M --iterations 3 --out "$T/m" >"$T/out" 2>"$T/err"
 rc=$?
 [ $rc = 0 ] || { cat "$T/out" "$T/err"; fail "run exited $rc"; }
@@ -33,7 +33,7 @@ ls "$T"/vmm-matrix.* >/dev/null 2>&1 && fail "a cell left its work directory beh
 # on a terminal (script(1) makes one): the progress line (cells, iteration,
 # elapsed, ETA)
 if script -qec true /dev/null </dev/null >/dev/null 2>&1; then
-	script -qfec "'$MATRIX' run --vmm '$MX_VMM' --workload blk-seqwrite-raw --memory 64M --size 4M --iterations 1 --out '$T/tty' >/dev/null" \
+	script -qfec "'$MATRIX' run --timeout 120 --vmm '$MX_VMM' --workload blk-seqwrite-raw --memory 64M --size 4M --iterations 1 --out '$T/tty' >/dev/null" \
 		"$T/typescript" >/dev/null </dev/null || fail "the run on a terminal failed: $(cat "$T/typescript")"
 	grep -Eq 'cells 0/1 \[64M:4M:1 it 1/1\] elapsed [0-9:]+ ETA' "$T/typescript" || fail "no progress line: $(cat -v "$T/typescript")"
 	grep -q 'cells 1/1 ' "$T/typescript" || fail "the progress line never counted the cell"
@@ -50,7 +50,7 @@ n=\$(cat "$T/count" 2>/dev/null || echo 0); echo \$((n + 1)) >"$T/count"
 exec "$MX_VMM" "\$@"
 EOS
 chmod +x "$T/flaky-vmm"
-"$MATRIX" run --vmm "$T/flaky-vmm" --workload blk-seqwrite-raw --memory 64M --size 4M \
+"$MATRIX" run --timeout 120 --vmm "$T/flaky-vmm" --workload blk-seqwrite-raw --memory 64M --size 4M \
 	--iterations 4 --out "$T/f" >"$T/out" 2>&1
 rc=$?
 [ $rc = 1 ] || { cat "$T/out"; fail "a run with failed iterations exited $rc, expected 1"; }
