@@ -276,5 +276,6 @@ extern const struct command core_commands[];
 extern const struct command blk_commands[];
 extern const struct command hostile_commands[];
 extern const struct command net_commands[];
+extern const struct command vsock_commands[];
 
 #endif

@@ -10,6 +10,7 @@
 
 unsigned blk_probe_all(void);
 unsigned net_probe(void);
+void vsock_probe_all(void);
 
 #define DEFAULT_RUN		"hello,smp,timer"
 
@@ -112,6 +113,7 @@ static const struct command *find_command(const char *name)
 {
 	static const struct command *const tables[] = {
 		core_commands, blk_commands, hostile_commands, net_commands,
+		vsock_commands,
 	};
 
 	for (unsigned t = 0; t < ARRAY_SIZE(tables); t++)
@@ -125,6 +127,7 @@ void list_commands(void)
 {
 	static const struct command *const tables[] = {
 		core_commands, blk_commands, hostile_commands, net_commands,
+		vsock_commands,
 	};
 
 	for (unsigned t = 0; t < ARRAY_SIZE(tables); t++)
@@ -251,6 +254,7 @@ void kmain(uint64_t info, unsigned kind)
 	if (strstr_cmdline("virtio_mmio.device=")) {
 		blk_probe_all();
 		net_probe();
+		vsock_probe_all();
 	}
 
 	for (p = run_list; *p;) {
