@@ -8,7 +8,7 @@
 #  - vsockecho, driven by socat (a client no one here wrote) through
 #    Firecracker's protocol: CONNECT 5000, 16 MiB echoed back identical,
 #    8 connections at once, bad CONNECT lines refused, then quit.
-# timeout: 300
+# timeout: 320
 . "$(dirname "$0")/lib.sh"
 need_kvm
 command -v socat >/dev/null || skip "socat missing (tools/install-deps)"
@@ -20,8 +20,8 @@ U=$TEST_TMP/v.sock
 out=$TEST_TMP/console
 "$PEER" listen "${U}_5001" &
 PEER_PID=$!
-"$VMM" --kernel "$TESTKERNEL" --timeout 240 --vsock "cid=7,uds=$U" \
-	--cmdline "vmmtest.run=vsockconnect,vsockhostile,vsockreset,vsockecho vmmtest.vsock_port=5000" \
+"$VMM" --kernel "$TESTKERNEL" --timeout 250 --vsock "cid=7,uds=$U" \
+	--cmdline "vmmtest.run=vsockconnect,vsockhostile,vsockreset,vsockecho:timeout=230 vmmtest.vsock_port=5000" \
 	>"$out" 2>&1 </dev/null &
 VMM_PID=$!
 trap 'kill $PEER_PID $VMM_PID 2>/dev/null' EXIT
@@ -36,6 +36,8 @@ expect_in "$out" 'PASS vsockconnect'
 expect_in "$out" 'PASS vsockhostile'
 expect_in "$out" 'PASS vsockreset'
 
+step() { echo "$(date +%T) $*"; }
+step "echo server up"
 # 16 MiB through socat, byte-identical
 head -c 16777216 /dev/urandom >"$TEST_TMP/big"
 { printf 'CONNECT 5000\n'; cat "$TEST_TMP/big"; } |
@@ -45,6 +47,7 @@ okl=$(head -1 "$TEST_TMP/echo" | wc -c)
 tail -c +$((okl + 1)) "$TEST_TMP/echo" | cmp -s - "$TEST_TMP/big" ||
 	fail "16 MiB echo differs ($(($(stat -c %s "$TEST_TMP/echo") - okl)) bytes back)"
 
+step "16 MiB echoed"
 # 8 connections at once, 1 MiB each
 pids=()
 for i in 1 2 3 4 5 6 7 8; do
@@ -59,6 +62,7 @@ for i in 1 2 3 4 5 6 7 8; do
 		cmp -s - "$TEST_TMP/in.$i" || fail "connection $i of 8: echo differs"
 done
 
+step "8 connections echoed"
 # what Firecracker refuses is refused: the connection closes, no OK
 for bad in 'CONNECT\n' 'CONNECT x\n' 'HELLO 5000\n' 'CONNECT 5000 5000 5000 5000 5000 5000\n'; do
 	r=$(printf "$bad" | socat -t 5 - "UNIX-CONNECT:$U" 2>/dev/null)
@@ -68,6 +72,7 @@ done
 r=$(printf 'CONNECT 4999\n' | socat -t 5 - "UNIX-CONNECT:$U" 2>/dev/null)
 [ -z "$r" ] || fail "CONNECT to a closed guest port answered: $r"
 
+step "refusals checked"
 # quit ends the command and the VM
 printf 'CONNECT 5000\nquit' | socat -t 10 - "UNIX-CONNECT:$U" >/dev/null
 wait $VMM_PID; rc=$?
