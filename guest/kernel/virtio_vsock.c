@@ -15,7 +15,6 @@
 #define RXBUF_PAGES	17		/* header + 64 KiB payload */
 #define TXCOPY		8192		/* bytes of a copied packet */
 #define EVBUFS		4
-#define SPIN_US		50
 
 static struct vsock_dev dev;
 struct vsock_dev *vsock;
@@ -28,6 +27,7 @@ static uint8_t tx_ndesc[QSIZE];
 static uint32_t *evbuf;
 static uint16_t ev_desc[EVBUFS];
 static bool irqs_on;
+uint64_t vsock_spin_us = 50;	/* vsock_wait's spinning before a halt */
 
 static void *alloc_bytes(uint64_t bytes)
 {
@@ -411,7 +411,7 @@ void vsock_irqs(bool on)
 
 void vsock_wait(void)
 {
-	uint64_t t0 = rdtsc(), spin = SPIN_US * tsc_khz / 1000;
+	uint64_t t0 = rdtsc(), spin = vsock_spin_us * tsc_khz / 1000;
 
 	while (rdtsc() - t0 < spin)
 		if (virtq_used_pending(&dev.rxq) || virtq_used_pending(&dev.txq))

@@ -82,6 +82,7 @@ void vsock_flush(void);
 /* Wait for the device: spin a little, then halt for its interrupt (a
  * 10 ms timer backs it up). */
 void vsock_wait(void);
+extern uint64_t vsock_spin_us;	/* the spinning, default 50 us */
 void vsock_irqs(bool on);
 
 /* Guest-initiated connection to host port; NULL if no slot. */
