@@ -2,20 +2,24 @@
  * through its register handlers without KVM: guest RAM is plain memory,
  * queue notifies and interrupts are the eventfds the device hands to
  * "KVM", vm_log lines are counted.  Include in one test file only (it
- * defines the vm.h services the library would otherwise provide).  The
- * same shape as test_virtio_blk.c's, which could move onto it. */
+ * defines the vm.h services the library would otherwise provide).
+ * FAKE_MAX_DEV (defined before the include) sizes the device table;
+ * VMM_TEST_LOG=1 in the environment echoes vm_log lines to stderr. */
 #ifndef TESTS_UNIT_FAKE_VM_H
 #define TESTS_UNIT_FAKE_VM_H
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "devices/virtio_mmio.h"
 #include "vmm/vm.h"
 
+#ifndef FAKE_MAX_DEV
 #define FAKE_MAX_DEV	VMM_VIRTIO_MAX_DEVICES
+#endif
 
 struct vm {
 	struct guest_mem mem;
@@ -31,6 +35,8 @@ struct vm {
 	void (*destroy[FAKE_MAX_DEV])(void *);
 	void *destroy_opaque[FAKE_MAX_DEV];
 	unsigned ndestroy;
+	bool no_ioeventfd;	/* make vm_ioeventfd fail: MMIO notifies */
+	unsigned irq_lines;	/* vm_irq_line calls (no irqfd) */
 };
 
 static struct vm fvm;
@@ -45,6 +51,8 @@ void vm_log(const char *who, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(last_log, sizeof(last_log), fmt, ap);
 	va_end(ap);
+	if (getenv("VMM_TEST_LOG"))
+		fprintf(stderr, "log: %s\n", last_log);
 	__atomic_fetch_add(&log_count, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -80,6 +88,8 @@ int vm_ioeventfd(struct vm *vm, uint64_t mmio_addr, unsigned len, bool match,
 {
 	int i = fake_dev_of(vm, mmio_addr);
 
+	if (vm->no_ioeventfd)
+		return -ENOSYS;
 	if (i < 0 || len != 4 || !match || value >= VIRTIO_MMIO_MAX_QUEUES ||
 	    mmio_addr - vm->dev[i].base != VIRTIO_MMIO_QUEUE_NOTIFY)
 		return -EINVAL;
@@ -112,9 +122,9 @@ int vm_irqfd(struct vm *vm, unsigned gsi, int efd)
 
 int vm_irq_line(struct vm *vm, unsigned gsi, int level)
 {
-	(void)vm;
 	(void)gsi;
 	(void)level;
+	__atomic_fetch_add(&vm->irq_lines, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
