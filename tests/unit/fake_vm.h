@@ -161,4 +161,53 @@ static void fake_destroy_all(void)
 	}
 }
 
+/* ---- the registers of device `cur`, as the test's driver reads them ---- */
+static int cur;		/* index of the device the driver talks to */
+
+static inline uint32_t rd32(uint64_t off)
+{
+	uint32_t v;
+
+	fvm.dev[cur].rd(fvm.dev[cur].opaque, off, &v, 4);
+	return v;
+}
+
+static inline void wr32(uint64_t off, uint32_t v)
+{
+	fvm.dev[cur].wr(fvm.dev[cur].opaque, off, &v, 4);
+}
+
+/* Config space in accesses of 1, 2 or 4 bytes, as a driver does. */
+static inline void cfg_read(uint32_t off, void *v, unsigned size)
+{
+	uint8_t *p = v;
+
+	for (unsigned i = 0; i < size;) {
+		unsigned n = size - i >= 4 && !((off + i) & 3) ? 4 :
+			     size - i >= 2 && !((off + i) & 1) ? 2 : 1;
+
+		fvm.dev[cur].rd(fvm.dev[cur].opaque,
+				VIRTIO_MMIO_CONFIG + off + i, p + i, n);
+		i += n;
+	}
+}
+
+static inline uint64_t dev_features(void)
+{
+	uint64_t f;
+
+	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	f = rd32(VIRTIO_MMIO_DEVICE_FEATURES);
+	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	return f | (uint64_t)rd32(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+}
+
+static inline void set_features(uint64_t f)
+{
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
+}
+
 #endif

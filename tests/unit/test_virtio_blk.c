@@ -37,20 +37,8 @@
 static uint8_t *ram;
 static char img[64];		/* disk 0's image; disk N adds ".N" */
 static char imgs[FAKE_MAX_DEV][80];
-static int cur;		/* device index the driver talks to */
 
-static uint32_t rd32(uint64_t off)
-{
-	uint32_t v;
 
-	fvm.dev[cur].rd(fvm.dev[cur].opaque, off, &v, 4);
-	return v;
-}
-
-static void wr32(uint64_t off, uint32_t v)
-{
-	fvm.dev[cur].wr(fvm.dev[cur].opaque, off, &v, 4);
-}
 
 static uint64_t cfg64(uint32_t off)
 {
@@ -68,21 +56,7 @@ static uint32_t cfg32(uint32_t off)
 	return v;
 }
 
-static uint64_t dev_features(void)
-{
-	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	uint64_t f = rd32(VIRTIO_MMIO_DEVICE_FEATURES);
-	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	return f | (uint64_t)rd32(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
-}
 
-static void set_features(uint64_t f)
-{
-	wr32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr32(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
-	wr32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	wr32(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
-}
 
 static uint16_t *avail(void) { return (uint16_t *)(ram + AVAIL); }
 static volatile uint16_t *used_idx(void)

@@ -186,35 +186,10 @@ static size_t make_frame(uint8_t *f, size_t len, const uint8_t dst[6],
 #define BUFS		0x200000ULL		/* data buffers */
 
 static uint8_t *ram;
-static int cur;
 
-static uint32_t rd32(uint64_t off)
-{
-	uint32_t v;
 
-	fvm.dev[cur].rd(fvm.dev[cur].opaque, off, &v, 4);
-	return v;
-}
-
-static void wr32(uint64_t off, uint32_t v)
-{
-	fvm.dev[cur].wr(fvm.dev[cur].opaque, off, &v, 4);
-}
 
 /* Config space in accesses of 1, 2 or 4 bytes, as a driver does. */
-static void cfg_read(uint32_t off, void *v, unsigned size)
-{
-	uint8_t *p = v;
-
-	for (unsigned i = 0; i < size;) {
-		unsigned n = size - i >= 4 && !((off + i) & 3) ? 4 :
-			     size - i >= 2 && !((off + i) & 1) ? 2 : 1;
-
-		fvm.dev[cur].rd(fvm.dev[cur].opaque,
-				VIRTIO_MMIO_CONFIG + off + i, p + i, n);
-		i += n;
-	}
-}
 
 static uint16_t cfg16(uint32_t off)
 {
@@ -224,15 +199,6 @@ static uint16_t cfg16(uint32_t off)
 	return v;
 }
 
-static uint64_t dev_features(void)
-{
-	uint64_t f;
-
-	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	f = rd32(VIRTIO_MMIO_DEVICE_FEATURES);
-	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	return f | (uint64_t)rd32(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
-}
 
 struct tq {
 	unsigned idx;

@@ -48,18 +48,7 @@ static struct vsock_dev *dev;
 static uint16_t avail_idx[3], seen_used[3];
 static unsigned tx_next;
 
-static uint32_t rd32(uint64_t off)
-{
-	uint32_t v;
 
-	fvm.dev[0].rd(fvm.dev[0].opaque, off, &v, 4);
-	return v;
-}
-
-static void wr32(uint64_t off, uint32_t v)
-{
-	fvm.dev[0].wr(fvm.dev[0].opaque, off, &v, 4);
-}
 
 static struct vring_desc *desc(unsigned q, unsigned i)
 {
