@@ -104,40 +104,10 @@ static void fill_file(struct io_rec *r, int fd)
 	}
 }
 
-void io_record_writev(int fd, const struct iovec *iov, int iovcnt,
-		      uint64_t off)
-{
-	struct io_rec r;
-	uint64_t len = 0;
-	int i;
-
-	if (!io_record_on())
-		return;
-	for (i = 0; i < iovcnt; i++)
-		len += iov[i].iov_len;
-	fill_file(&r, fd);
-	r.type = IO_REC_WRITE;
-	r.off = off;
-	r.len = len;
-	pthread_mutex_lock(&rec_lock);
-	if (rec_fd >= 0) {
-		r.seq = rec_seq++;
-		put(&r, sizeof(r));
-		for (i = 0; i < iovcnt; i++)
-			put(iov[i].iov_base, iov[i].iov_len);
-	}
-	pthread_mutex_unlock(&rec_lock);
-}
-
-void io_record_write(int fd, const void *buf, uint64_t len, uint64_t off)
-{
-	struct iovec v = { (void *)buf, len };
-
-	io_record_writev(fd, &v, 1, off);
-}
-
-static void record_range(int fd, enum io_rec_type type, uint64_t off,
-			 uint64_t len)
+/* One record: its header, then the iovcnt pieces of payload (a write's
+ * data; none for a range), under one sequence number. */
+static void record(int fd, enum io_rec_type type, uint64_t off, uint64_t len,
+		   const struct iovec *iov, int iovcnt)
 {
 	struct io_rec r;
 
@@ -149,8 +119,29 @@ static void record_range(int fd, enum io_rec_type type, uint64_t off,
 	if (rec_fd >= 0) {
 		r.seq = rec_seq++;
 		put(&r, sizeof(r));
+		for (int i = 0; i < iovcnt; i++)
+			put(iov[i].iov_base, iov[i].iov_len);
 	}
 	pthread_mutex_unlock(&rec_lock);
+}
+
+void io_record_writev(int fd, const struct iovec *iov, int iovcnt,
+		      uint64_t off)
+{
+	uint64_t len = 0;
+
+	if (!io_record_on())
+		return;
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	record(fd, IO_REC_WRITE, off, len, iov, iovcnt);
+}
+
+void io_record_write(int fd, const void *buf, uint64_t len, uint64_t off)
+{
+	struct iovec v = { (void *)buf, len };
+
+	io_record_writev(fd, &v, 1, off);
 }
 
 void io_record_fallocate(int fd, int mode, uint64_t off, uint64_t len)
@@ -158,9 +149,9 @@ void io_record_fallocate(int fd, int mode, uint64_t off, uint64_t len)
 	if (!io_record_on())
 		return;
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
-		record_range(fd, IO_REC_ZERO, off, len);
+		record(fd, IO_REC_ZERO, off, len, NULL, 0);
 	if (!(mode & FALLOC_FL_KEEP_SIZE))
-		record_range(fd, IO_REC_EXTEND, off, len);
+		record(fd, IO_REC_EXTEND, off, len, NULL, 0);
 }
 
 uint64_t io_record_mark(void)

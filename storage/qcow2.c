@@ -98,6 +98,14 @@ int q2_pread(int fd, void *buf, uint64_t len, uint64_t off)
 	return 0;
 }
 
+int q2_fdatasync(int fd)
+{
+	if (fdatasync(fd) < 0)
+		return -errno;
+	io_record_sync(fd);
+	return 0;
+}
+
 int q2_pwrite(int fd, const void *buf, uint64_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
@@ -692,8 +700,7 @@ static void qcow2_close(struct blk_dev *d)
 	if (s->img->writable) {
 		q2_l2_writeback(s->img);
 		q2_release_reservation(s->img);
-		if (fdatasync(s->img->fd) == 0)
-			io_record_sync(s->img->fd);
+		q2_fdatasync(s->img->fd);
 	}
 	q2_img_close(s->img);
 	free(s->zero_buf);

@@ -149,6 +149,9 @@ void q2_report(struct q2img *im, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int q2_pread(int fd, void *buf, uint64_t len, uint64_t off);
 int q2_pwrite(int fd, const void *buf, uint64_t len, uint64_t off);
+/* fdatasync, recorded for the power-loss replay (storage/io_record.h) as
+ * every barrier must be: 0 or -errno. */
+int q2_fdatasync(int fd);
 void q2_img_close(struct q2img *im);
 
 /* qcow2_cache.c */

@@ -148,9 +148,10 @@ int q2_meta_barrier(struct q2img *im)
 {
 	if (!im->meta_unsynced)
 		return 0;
-	if (fdatasync(im->fd) < 0)
-		return -errno;
-	io_record_sync(im->fd);
+	int ret = q2_fdatasync(im->fd);
+
+	if (ret)
+		return ret;
 	im->meta_unsynced = false;
 	return 0;
 }
@@ -257,13 +258,9 @@ int q2_l2_writeback(struct q2img *im)
 	/* what held the references is out of the file; a barrier before
 	 * they drop, or a power loss could keep the old entry and lose its
 	 * refcount (and the cluster could be reused meanwhile) */
-	if (im->n_deferred_frees) {
-		if (fdatasync(im->fd) < 0) {
-			ret = -errno;
-			q2_report(im, "cannot sync the image: %s", strerror(-ret));
-			return ret;
-		}
-		io_record_sync(im->fd);
+	if (im->n_deferred_frees && (ret = q2_fdatasync(im->fd))) {
+		q2_report(im, "cannot sync the image: %s", strerror(-ret));
+		return ret;
 	}
 	for (j = 0; j < im->n_deferred_frees; j++)
 		q2_free_entry(im, im->deferred_frees[j]);	/* at worst a leak */

@@ -166,19 +166,15 @@ static int grow_reftable(struct q2img *im, uint64_t min_entries)
 		qcow2_put_be64(table_buf + i * 8, new_table[i]);
 	ret = q2_pwrite(im->fd, table_buf, table_clusters * im->cluster_size,
 			(area + n_blocks) << im->cluster_bits);
-	if (!ret && fdatasync(im->fd))
-		ret = -errno;
-	else if (!ret)
-		io_record_sync(im->fd);
+	if (!ret)
+		ret = q2_fdatasync(im->fd);
 	if (ret)
 		goto out;
 	qcow2_put_be64(hdr, (area + n_blocks) << im->cluster_bits);
 	qcow2_put_be32(hdr + 8, (uint32_t)table_clusters);
 	ret = q2_pwrite(im->fd, hdr, 12, QH_RT_OFF);
-	if (!ret && fdatasync(im->fd))
-		ret = -errno;
-	else if (!ret)
-		io_record_sync(im->fd);
+	if (!ret)
+		ret = q2_fdatasync(im->fd);
 	if (ret)
 		goto out;
 	free(im->reftable);

@@ -15,14 +15,14 @@ $(BUILD)/tools/netio: $(BUILD)/tools/netio.o
 # vmm-agent: the host's client of the guest agent over vsock (no libvmm)
 TOOLS += $(BUILD)/tools/vmm-agent
 ALL_TARGETS += $(BUILD)/tools/vmm-agent
-$(BUILD)/tools/vmm-agent: $(BUILD)/tools/vmm-agent.o
+$(BUILD)/tools/vmm-agent: $(BUILD)/tools/vmm-agent.o $(BUILD)/obj/vmm/fd_write.o
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_LDFLAGS) -o $@ $^
 
 # vsock-peer: the host end of the vsock tests and benchmark
 TOOLS += $(BUILD)/tools/vsock-peer
 ALL_TARGETS += $(BUILD)/tools/vsock-peer
-$(BUILD)/tools/vsock-peer: $(BUILD)/tools/vsock-peer.o
+$(BUILD)/tools/vsock-peer: $(BUILD)/tools/vsock-peer.o $(BUILD)/obj/vmm/fd_write.o
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_LDFLAGS) -o $@ $^
 

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/vm.h"
+
 #define EXIT_CLIENT	255
 #define EXIT_USAGE	64
 #define JOB_MAX		65536
@@ -72,23 +74,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* One line (without its newline) read a byte at a time, so nothing after

@@ -22,24 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/vm.h"
+
 #define CHUNK	65536
 
 static char buf[4 * CHUNK];
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static double now(void)
 {

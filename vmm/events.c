@@ -57,20 +57,6 @@ int vm_events_fd(const struct vm_events *ev)
 	return ev->rd;
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;	/* a reader gone: nothing to tell */
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 /* With ev->lock held: write one formatted line everywhere.  device: a
  * device-error line, written only while the pipe has room to spare. */
 static void emit_locked(struct vm_events *ev, bool device, const char *line,
@@ -87,7 +73,7 @@ static void emit_locked(struct vm_events *ev, bool device, const char *line,
 	if (write(ev->wr, line, n) < 0 && errno != EAGAIN)
 		return;
 	if (ev->extra_fd >= 0)
-		write_all(ev->extra_fd, line, n);
+		write_all(ev->extra_fd, line, n);	/* reader gone: nothing to tell */
 }
 
 static size_t format_line(char *line, const char *event, const char *fmt,

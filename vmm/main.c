@@ -61,20 +61,6 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 /* Console input: Ctrl-A x quits (in raw mode), Ctrl-A Ctrl-A sends one
  * Ctrl-A, other escapes are dropped.  The console fd was writable, so a
  * few bytes fit.  Returns false once stdin is done. */

@@ -108,6 +108,10 @@ double now_seconds(void);
 int errf(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Write all n bytes to fd, through short writes and EINTR: 0, or -1 (errno
+ * set; a reader that went away ends it). */
+int write_all(int fd, const void *buf, size_t n);
+
 /* A device error (a disk I/O error, a guest breaking the virtio rules)
  * for the event stream of the VM the calling thread works for (vmm/events.h;
  * a thread no VM made: dropped).  devices/guest_log.c calls it for every

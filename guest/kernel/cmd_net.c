@@ -381,6 +381,31 @@ static bool have_reply(struct ping *p)
 	return p->got_reply;
 }
 
+/* What netping and netserve share: the device, vmmtest.net's addresses and
+ * 2 KiB TX slots.  The device, or NULL when the command failed (args_ok
+ * false: its arguments did not parse). */
+static struct net_dev *ping_setup(struct cmd_args *a, struct ping *p,
+				  bool args_ok)
+{
+	struct net_dev *d = dev_arg(a, true, NET_SPIN_DEFAULT);
+	uint8_t *slots;
+
+	memset(p, 0, sizeof(*p));
+	if (!d || !args_ok || net_config(a, p->me, p->peer) < 0) {
+		done_with(d);
+		return NULL;
+	}
+	p->d = d;
+	slots = page_alloc(d->tx.qsize / 2);
+	if (!slots) {
+		done_with(d);
+		fail_why(a, "no memory for TX slots");
+		return NULL;
+	}
+	net_tx_slots(d, slots, 2048);
+	return d;
+}
+
 /* netping[:dev=N:count=3:timeout_ms=2000:to=ADDR] */
 static int cmd_netping(struct cmd_args *a)
 {
@@ -388,25 +413,14 @@ static int cmd_netping(struct cmd_args *a)
 	uint64_t count = arg_num(a, "count", 3);
 	uint64_t tmo = arg_num(a, "timeout_ms", 2000);
 	uint64_t rtt_min = UINT64_MAX, rtt_max = 0, rtt_sum = 0;
-	struct net_dev *d = dev_arg(a, true, NET_SPIN_DEFAULT);
+	struct net_dev *d = ping_setup(a, &p, count != UINT64_MAX &&
+				       tmo != UINT64_MAX);
 	char mac[24];
-	uint8_t *slots;
 	int rc = 0;
 
-	memset(&p, 0, sizeof(p));
-	if (!d || count == UINT64_MAX || tmo == UINT64_MAX ||
-	    net_config(a, p.me, p.peer) < 0) {
-		done_with(d);
+	if (!d)
 		return -1;
-	}
-	p.d = d;
 	p.id = (uint16_t)rdtsc();
-	slots = page_alloc(d->tx.qsize / 2);	/* 2 KiB a slot */
-	if (!slots) {
-		done_with(d);
-		return fail_why(a, "no memory for TX slots");
-	}
-	net_tx_slots(d, slots, 2048);
 	for (int tries = 0; tries < 4 && !p.have_mac; tries++) {
 		if (send_arp(&p, 1, NULL, p.peer) < 0) {
 			rc = fail_why(a, "cannot queue an ARP request");
@@ -473,24 +487,13 @@ static int cmd_netserve(struct cmd_args *a)
 	static struct ping p;
 	uint64_t secs = arg_num(a, "seconds", 10);
 	uint64_t pings = arg_num(a, "pings", 0);
-	struct net_dev *d = dev_arg(a, true, NET_SPIN_DEFAULT);
-	uint8_t *slots;
+	struct net_dev *d = ping_setup(a, &p, secs != UINT64_MAX &&
+				       pings != UINT64_MAX);
 	int rc = 0;
 
-	memset(&p, 0, sizeof(p));
-	if (!d || secs == UINT64_MAX || pings == UINT64_MAX ||
-	    net_config(a, p.me, p.peer) < 0) {
-		done_with(d);
+	if (!d)
 		return -1;
-	}
-	p.d = d;
 	p.serve = true;
-	slots = page_alloc(d->tx.qsize / 2);
-	if (!slots) {
-		done_with(d);
-		return fail_why(a, "no memory for TX slots");
-	}
-	net_tx_slots(d, slots, 2048);
 	p.serve_until = pings;
 	ping_until(&p, pings ? served_enough : never, secs * 1000000);
 	kprintf("netserve: answered %lu echo requests\n", p.answered);

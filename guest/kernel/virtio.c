@@ -188,6 +188,52 @@ void virtio_route_irq(struct virtio_dev *d, bool on)
 	}
 }
 
+static void backstop_tick(unsigned vector)
+{
+	(void)vector;
+	this_cpu()->ticks++;
+	lapic_eoi();
+}
+
+void virtio_halt_mode(struct virtio_dev *d, bool on)
+{
+	if (on) {
+		virtio_route_irq(d, true);
+		irq_register(VEC_TIMER, backstop_tick);
+		lapic_timer_periodic(10000);
+	} else {
+		lapic_timer_stop();
+		virtio_route_irq(d, false);
+	}
+}
+
+static bool any_used(struct virtq *const *qs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (virtq_used_pending(qs[i]))
+			return true;
+	return false;
+}
+
+void virtq_wait_used(struct virtq *const *qs, unsigned n, unsigned arm_mask,
+		     uint64_t spin_us)
+{
+	uint64_t t0 = rdtsc(), spin = spin_us * tsc_khz / 1000;
+
+	while (rdtsc() - t0 < spin)
+		if (any_used(qs, n))
+			return;
+		else
+			cpu_relax();
+	for (unsigned i = 0; i < n; i++)
+		virtq_arm_irq(qs[i], arm_mask & 1u << i);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!any_used(qs, n))
+		irq_wait();
+	for (unsigned i = 0; i < n; i++)
+		virtq_arm_irq(qs[i], false);
+}
+
 static void *alloc_bytes(uint64_t bytes)
 {
 	return page_alloc(ALIGN_UP(bytes, PAGE_SIZE) / PAGE_SIZE);

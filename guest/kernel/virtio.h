@@ -155,6 +155,11 @@ uint32_t virtio_status(struct virtio_dev *d);
  * reading them (one exit, not two) and counts d->irqs. */
 void virtio_route_irq(struct virtio_dev *d, bool on);
 
+/* Waiting for a device by halting: route its IRQ and run a 10 ms backstop
+ * timer (it catches a wake-up lost between setting the PVM native
+ * interrupt flag and HLT) when on; stop both for a device that polls. */
+void virtio_halt_mode(struct virtio_dev *d, bool on);
+
 /* Set up queue qi with at most want entries (a power of two, lowered to
  * QueueNumMax).  The rings are allocated on the first call and kept (same
  * size) on later ones: call before the per-command allocator marks.
@@ -182,6 +187,13 @@ static inline bool virtq_used_pending(const struct virtq *q)
 void virtq_suppress_irq(struct virtq *q);
 /* Ask for (or suppress) an interrupt at the next used entry. */
 void virtq_arm_irq(struct virtq *q, bool on);
+/* Spin up to spin_us for a used entry on any of the n queues, then halt
+ * until one comes, with interrupts armed on the queues in arm_mask (bit i
+ * = qs[i]).  Commands run with interrupts off: irq_wait() opens them only
+ * for the halt, so one raised after the last check stays pending until
+ * then. */
+void virtq_wait_used(struct virtq *const *qs, unsigned n, unsigned arm_mask,
+		     uint64_t spin_us);
 
 /* EVENT_IDX arithmetic (virtio 1.2, 2.7.7.2): has the index moved past
  * event_idx when going from old to new? */

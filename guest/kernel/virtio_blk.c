@@ -338,13 +338,6 @@ unsigned blk_poll(struct blk_dev *d)
 	return n;
 }
 
-static void backstop_tick(unsigned vector)
-{
-	(void)vector;
-	this_cpu()->ticks++;
-	lapic_eoi();
-}
-
 /* Interrupts are routed (and a 10 ms timer backs up a wake-up lost between
  * setting the PVM native interrupt flag and HLT) while a command uses the
  * device in a mode that halts. */
@@ -353,17 +346,9 @@ void blk_set_wait(struct blk_dev *d, uint64_t spin_us)
 	bool irq = spin_us != BLK_SPIN_POLL;
 
 	d->spin_us = spin_us;
-	if (irq == d->use_irq)
-		return;
+	if (irq != d->use_irq)
+		virtio_halt_mode(&d->v, irq);
 	d->use_irq = irq;
-	if (irq) {
-		virtio_route_irq(&d->v, true);
-		irq_register(VEC_TIMER, backstop_tick);
-		lapic_timer_periodic(10000);
-	} else {
-		lapic_timer_stop();
-		virtio_route_irq(&d->v, false);
-	}
 }
 
 void blk_arm_irq(struct blk_dev *d, bool on)
@@ -373,26 +358,13 @@ void blk_arm_irq(struct blk_dev *d, bool on)
 
 void blk_wait_used(struct blk_dev *d)
 {
-	uint64_t t0 = rdtsc(), spin;
+	struct virtq *const q = &d->q->vq;
 
 	if (!d->use_irq) {
 		cpu_relax();
 		return;
 	}
-	spin = d->spin_us * tsc_khz / 1000;
-	while (rdtsc() - t0 < spin)
-		if (virtq_used_pending(&d->q->vq))
-			return;
-		else
-			cpu_relax();
-	/* commands run with interrupts off: irq_wait() opens them only for the
-	 * halt, and an interrupt raised after the check below stays pending
-	 * until then */
-	blk_arm_irq(d, true);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!virtq_used_pending(&d->q->vq))
-		irq_wait();
-	blk_arm_irq(d, false);
+	virtq_wait_used(&q, 1, 1, d->spin_us);
 }
 
 /* A device that gave up (NEEDS_RESET) answers nothing more: look at the

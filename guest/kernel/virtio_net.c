@@ -279,52 +279,23 @@ uint32_t net_frame_copy(const struct net_frame *f, uint32_t off, void *out,
 
 /* --- waiting --- */
 
-static void backstop_tick(unsigned vector)
-{
-	(void)vector;
-	this_cpu()->ticks++;
-	lapic_eoi();
-}
-
 void net_set_wait(struct net_dev *d, uint64_t spin_us)
 {
 	bool irq = spin_us != NET_SPIN_POLL;
 
 	d->spin_us = spin_us;
-	if (irq == d->use_irq)
-		return;
+	if (irq != d->use_irq)
+		virtio_halt_mode(&d->v, irq);
 	d->use_irq = irq;
-	if (irq) {
-		virtio_route_irq(&d->v, true);
-		irq_register(VEC_TIMER, backstop_tick);
-		lapic_timer_periodic(10000);
-	} else {
-		lapic_timer_stop();
-		virtio_route_irq(&d->v, false);
-	}
 }
 
 void net_wait(struct net_dev *d)
 {
-	uint64_t t0 = rdtsc(), spin;
+	struct virtq *const qs[] = { &d->rx, &d->tx };
 
 	if (!d->use_irq) {
 		cpu_relax();
 		return;
 	}
-	spin = d->spin_us * tsc_khz / 1000;
-	while (rdtsc() - t0 < spin)
-		if (virtq_used_pending(&d->rx) || virtq_used_pending(&d->tx))
-			return;
-		else
-			cpu_relax();
-	/* interrupts are off: one raised after the check stays pending
-	 * until irq_wait() opens them for the halt */
-	virtq_arm_irq(&d->rx, true);
-	virtq_arm_irq(&d->tx, d->tx_inflight > 0);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!virtq_used_pending(&d->rx) && !virtq_used_pending(&d->tx))
-		irq_wait();
-	virtq_arm_irq(&d->rx, false);
-	virtq_arm_irq(&d->tx, false);
+	virtq_wait_used(qs, 2, d->tx_inflight > 0 ? 3 : 1, d->spin_us);
 }

@@ -387,44 +387,23 @@ unsigned vsock_poll(void)
 	return n + rx;
 }
 
-static void backstop_tick(unsigned vector)
-{
-	(void)vector;
-	this_cpu()->ticks++;
-	lapic_eoi();
-}
-
 void vsock_irqs(bool on)
 {
-	if (on == irqs_on)
-		return;
+	if (on != irqs_on)
+		virtio_halt_mode(&dev.v, on);
 	irqs_on = on;
-	if (on) {
-		virtio_route_irq(&dev.v, true);
-		irq_register(VEC_TIMER, backstop_tick);
-		lapic_timer_periodic(10000);
-	} else {
-		lapic_timer_stop();
-		virtio_route_irq(&dev.v, false);
-	}
 }
 
 void vsock_wait(void)
 {
+	struct virtq *const qs[] = { &dev.rxq, &dev.txq };
 	uint64_t t0 = rdtsc(), spin = vsock_spin_us * tsc_khz / 1000;
 
-	while (rdtsc() - t0 < spin)
-		if (virtq_used_pending(&dev.rxq) || virtq_used_pending(&dev.txq))
-			return;
-		else
-			cpu_relax();
-	if (!irqs_on)
+	if (irqs_on) {
+		virtq_wait_used(qs, 2, 3, vsock_spin_us);
 		return;
-	virtq_arm_irq(&dev.rxq, true);
-	virtq_arm_irq(&dev.txq, true);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!virtq_used_pending(&dev.rxq) && !virtq_used_pending(&dev.txq))
-		irq_wait();
-	virtq_arm_irq(&dev.rxq, false);
-	virtq_arm_irq(&dev.txq, false);
+	}
+	while (rdtsc() - t0 < spin && !virtq_used_pending(&dev.rxq) &&
+	       !virtq_used_pending(&dev.txq))
+		cpu_relax();
 }
