@@ -479,6 +479,7 @@ int app_vm_create(const struct vmm_config *cfg, double start_time,
 		  struct app_vm **out, char *err, size_t errlen)
 {
 	struct vm_events *prev;
+	enum vm_seccomp_mode prev_seccomp;
 	struct app_vm *v;
 	struct boot_info bi;
 	int status;
@@ -508,8 +509,10 @@ int app_vm_create(const struct vmm_config *cfg, double start_time,
 		app_vm_destroy(v);
 		return status;
 	}
-	/* device threads made from here on report to this VM's events */
+	/* device threads made from here on report to this VM's events,
+	 * under its seccomp mode */
 	prev = vm_thread_set_events(v->events);
+	prev_seccomp = vm_thread_set_seccomp((enum vm_seccomp_mode)cfg->seccomp);
 	if (vm_create(&v->vm, cfg->memory, cfg->cpus, err, errlen) ||
 	    vcpus_create(&v->vm, err, errlen)) {
 		status = VMM_EXIT_UNAVAILABLE;
@@ -526,10 +529,12 @@ int app_vm_create(const struct vmm_config *cfg, double start_time,
 	if (status)
 		goto fail;
 	vm_thread_set_events(prev);
+	vm_thread_set_seccomp(prev_seccomp);
 	*out = v;
 	return 0;
 fail:
 	vm_thread_set_events(prev);
+	vm_thread_set_seccomp(prev_seccomp);
 	app_vm_destroy(v);
 	return status;
 }
@@ -537,12 +542,15 @@ fail:
 int app_vm_start(struct app_vm *v, char *err, size_t errlen)
 {
 	struct vm_events *prev = vm_thread_set_events(v->events);
+	enum vm_seccomp_mode prev_seccomp =
+		vm_thread_set_seccomp((enum vm_seccomp_mode)v->cfg->seccomp);
 	int r, status = 0;
 
 	pthread_mutex_lock(&v->state_lock);
 	if (v->done) {
 		pthread_mutex_unlock(&v->state_lock);
 		vm_thread_set_events(prev);
+		vm_thread_set_seccomp(prev_seccomp);
 		snprintf(err, errlen, "the VM was stopped before it started");
 		return VMM_EXIT_USAGE;
 	}
@@ -558,7 +566,8 @@ int app_vm_start(struct app_vm *v, char *err, size_t errlen)
 		goto out;
 	}
 	v->service_started = true;	/* before it runs: finish() reads it */
-	r = vm_thread_create(&v->service, service_thread, v);
+	r = vm_thread_create_kind(&v->service, VM_THREAD_SERVICE, "vmm-service",
+				  service_thread, v);
 	if (r) {
 		v->service_started = false;
 		snprintf(err, errlen, "cannot start a thread: %s", strerror(r));
@@ -573,6 +582,7 @@ int app_vm_start(struct app_vm *v, char *err, size_t errlen)
 	}
 out:
 	vm_thread_set_events(prev);
+	vm_thread_set_seccomp(prev_seccomp);
 	return status;
 }
 

@@ -52,6 +52,7 @@ struct vmm_config {
 	enum tristate pvm_quirks;	/* Linux workarounds on a PVM host */
 	const char *events_path;	/* --events file=PATH */
 	int events_fd;			/* --events fd=N; -1: none */
+	int seccomp;			/* --seccomp: enum vm_seccomp_mode */
 	/* [i]: the devices of type device_types[i] */
 	struct vmm_device_configs devices[VMM_MAX_DEVICE_TYPES];
 	bool help, version;
