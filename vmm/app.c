@@ -44,6 +44,7 @@ struct app_vm {
 	int serial_fd;		/* where the UART writes: -1 nowhere; ours if > 2 */
 	struct console_watch watch;
 	struct vm_events *events;
+	enum vm_seccomp_mode seccomp;	/* its threads' filters */
 	int con[2];		/* console socket pair: [0] the program's, [1] ours */
 	int wake_efd;		/* wakes the service thread */
 	int done_efd;		/* readable once done */
@@ -510,9 +511,10 @@ int app_vm_create(const struct vmm_config *cfg, double start_time,
 		return status;
 	}
 	/* device threads made from here on report to this VM's events,
-	 * under its seccomp mode */
+	 * under its seccomp mode (checked by vmm_config_check) */
+	vm_seccomp_resolve(cfg->seccomp, &v->seccomp, err, errlen);
 	prev = vm_thread_set_events(v->events);
-	prev_seccomp = vm_thread_set_seccomp((enum vm_seccomp_mode)cfg->seccomp);
+	prev_seccomp = vm_thread_set_seccomp(v->seccomp);
 	if (vm_create(&v->vm, cfg->memory, cfg->cpus, err, errlen) ||
 	    vcpus_create(&v->vm, err, errlen)) {
 		status = VMM_EXIT_UNAVAILABLE;
@@ -543,7 +545,7 @@ int app_vm_start(struct app_vm *v, char *err, size_t errlen)
 {
 	struct vm_events *prev = vm_thread_set_events(v->events);
 	enum vm_seccomp_mode prev_seccomp =
-		vm_thread_set_seccomp((enum vm_seccomp_mode)v->cfg->seccomp);
+		vm_thread_set_seccomp(v->seccomp);
 	int r, status = 0;
 
 	pthread_mutex_lock(&v->state_lock);

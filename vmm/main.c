@@ -204,6 +204,7 @@ static int run(int argc, char **argv, struct vmm_config *c)
 	bool help = false, version = false, tty, pipe_mode;
 	const char *serial = "tty";
 	char err[256];
+	enum vm_seccomp_mode seccomp;
 	struct vmm *v;
 	int sigfd, status, r;
 
@@ -238,9 +239,8 @@ static int run(int argc, char **argv, struct vmm_config *c)
 	if (r) {
 		say("%s", vmm_error(v));
 		status = vmm_exit_status(r);
-	} else if (vm_seccomp_install(VM_THREAD_MAIN,
-				      (enum vm_seccomp_mode)c->seccomp, err,
-				      sizeof(err))) {
+	} else if (vm_seccomp_resolve(c->seccomp, &seccomp, err, sizeof(err)) ||
+		   vm_seccomp_install(VM_THREAD_MAIN, seccomp, err, sizeof(err))) {
 		/* the VM's threads are filtered: this one must be too */
 		say("%s", err);
 		vmm_stop_status(v, VMM_EXIT_INTERNAL);

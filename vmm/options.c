@@ -106,7 +106,7 @@ void vmm_config_init(struct vmm_config *cfg)
 	cfg->cpus = 1;
 	cfg->serial = SERIAL_TTY;
 	cfg->events_fd = -1;
-	cfg->seccomp = VM_SECCOMP_DEFAULT;
+	cfg->seccomp = -1;	/* VMM_SECCOMP, else the default */
 	cfg->settings_tail = &cfg->settings;
 }
 
@@ -375,8 +375,12 @@ int vmm_config_apply(struct vmm_config *cfg, const char *name, char *val,
 
 int vmm_config_check(const struct vmm_config *cfg, char *err, size_t errlen)
 {
+	enum vm_seccomp_mode m;
+
 	if (!cfg->kernel)
 		return errf(err, errlen, "--kernel is required (see --help)");
+	if (vm_seccomp_resolve(cfg->seccomp, &m, err, errlen))
+		return -1;
 	return 0;
 }
 

@@ -201,6 +201,28 @@ int vm_seccomp_parse(const char *s, enum vm_seccomp_mode *out)
 	return 0;
 }
 
+int vm_seccomp_resolve(int value, enum vm_seccomp_mode *out, char *err,
+		       size_t errlen)
+{
+	const char *env = getenv("VMM_SECCOMP");
+
+	if (value >= 0) {
+		*out = (enum vm_seccomp_mode)value;
+		return 0;
+	}
+	if (!env || !*env) {
+		*out = VM_SECCOMP_DEFAULT;
+		return 0;
+	}
+	if (vm_seccomp_parse(env, out)) {
+		snprintf(err, errlen,
+			 "VMM_SECCOMP='%s' in the environment: expected on, log or off",
+			 env);
+		return -1;
+	}
+	return 0;
+}
+
 const char *vm_seccomp_mode_name(enum vm_seccomp_mode mode)
 {
 	return mode == VM_SECCOMP_OFF ? "off" : mode == VM_SECCOMP_LOG ? "log" : "on";

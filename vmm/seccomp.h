@@ -41,6 +41,12 @@ enum vm_thread_kind {
 	VM_THREAD_KINDS
 };
 
+/* A config's mode: value (an enum vm_seccomp_mode, or -1 when no
+ * --seccomp was given: then VMM_SECCOMP from the environment if set, else
+ * VM_SECCOMP_DEFAULT).  0, or -1 with one line in err (a bad VMM_SECCOMP). */
+int vm_seccomp_resolve(int value, enum vm_seccomp_mode *out, char *err,
+		       size_t errlen);
+
 /* "vcpu", "device", "service", "main" ("plain"). */
 const char *vm_thread_kind_name(enum vm_thread_kind kind);
 

@@ -51,7 +51,7 @@ START_TEST(option_sets_mode)
 	char err[256] = "", v1[] = "log", v2[] = "sometimes";
 
 	vmm_config_init(&c);
-	ck_assert_int_eq(c.seccomp, VM_SECCOMP_DEFAULT);
+	ck_assert_int_eq(c.seccomp, -1);	/* not given */
 	ck_assert_int_eq(vmm_config_apply(&c, "seccomp", v1, err, sizeof(err)), 0);
 	ck_assert_int_eq(c.seccomp, VM_SECCOMP_LOG);
 	ck_assert_int_eq(vmm_config_apply(&c, "seccomp", v2, err, sizeof(err)), -1);
@@ -60,6 +60,29 @@ START_TEST(option_sets_mode)
 	ck_assert_int_eq(vmm_config_apply(&c, "seccomp", NULL, err, sizeof(err)), -1);
 	ck_assert(strstr(err, "needs a value"));
 	vmm_config_clear(&c);
+}
+END_TEST
+
+/* No --seccomp: VMM_SECCOMP decides, else the build's default; the option
+ * wins over the environment; a bad VMM_SECCOMP is one line. */
+START_TEST(environment_default)
+{
+	enum vm_seccomp_mode m;
+	char err[256] = "";
+
+	unsetenv("VMM_SECCOMP");
+	ck_assert_int_eq(vm_seccomp_resolve(-1, &m, err, sizeof(err)), 0);
+	ck_assert_int_eq(m, VM_SECCOMP_DEFAULT);
+	setenv("VMM_SECCOMP", "off", 1);
+	ck_assert_int_eq(vm_seccomp_resolve(-1, &m, err, sizeof(err)), 0);
+	ck_assert_int_eq(m, VM_SECCOMP_OFF);
+	ck_assert_int_eq(vm_seccomp_resolve(VM_SECCOMP_ON, &m, err, sizeof(err)), 0);
+	ck_assert_int_eq(m, VM_SECCOMP_ON);
+	setenv("VMM_SECCOMP", "maybe", 1);
+	ck_assert_int_eq(vm_seccomp_resolve(-1, &m, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "VMM_SECCOMP='maybe' in the environment: "
+			 "expected on, log or off");
+	unsetenv("VMM_SECCOMP");
 }
 END_TEST
 
@@ -320,6 +343,7 @@ static Suite *suite(void)
 
 	tcase_add_test(tc, modes_parse);
 	tcase_add_test(tc, option_sets_mode);
+	tcase_add_test(tc, environment_default);
 	tcase_add_test(tc, each_kind_filtered);
 	tcase_add_loop_test(tc, forbidden_call_exits_70, 0,
 			    sizeof(filtered) / sizeof(filtered[0]));
