@@ -44,6 +44,7 @@ struct app_vm {
 	int serial_fd;		/* where the UART writes: -1 nowhere; ours if > 2 */
 	struct console_watch watch;
 	struct vm_events *events;
+	enum vm_seccomp_mode seccomp;	/* its threads' filters */
 	int con[2];		/* console socket pair: [0] the program's, [1] ours */
 	int wake_efd;		/* wakes the service thread */
 	int done_efd;		/* readable once done */
@@ -479,6 +480,7 @@ int app_vm_create(const struct vmm_config *cfg, double start_time,
 		  struct app_vm **out, char *err, size_t errlen)
 {
 	struct vm_events *prev;
+	enum vm_seccomp_mode prev_seccomp;
 	struct app_vm *v;
 	struct boot_info bi;
 	int status;
@@ -508,8 +510,11 @@ int app_vm_create(const struct vmm_config *cfg, double start_time,
 		app_vm_destroy(v);
 		return status;
 	}
-	/* device threads made from here on report to this VM's events */
+	/* device threads made from here on report to this VM's events,
+	 * under its seccomp mode (checked by vmm_config_check) */
+	vm_seccomp_resolve(cfg->seccomp, &v->seccomp, err, errlen);
 	prev = vm_thread_set_events(v->events);
+	prev_seccomp = vm_thread_set_seccomp(v->seccomp);
 	if (vm_create(&v->vm, cfg->memory, cfg->cpus, err, errlen) ||
 	    vcpus_create(&v->vm, err, errlen)) {
 		status = VMM_EXIT_UNAVAILABLE;
@@ -526,10 +531,12 @@ int app_vm_create(const struct vmm_config *cfg, double start_time,
 	if (status)
 		goto fail;
 	vm_thread_set_events(prev);
+	vm_thread_set_seccomp(prev_seccomp);
 	*out = v;
 	return 0;
 fail:
 	vm_thread_set_events(prev);
+	vm_thread_set_seccomp(prev_seccomp);
 	app_vm_destroy(v);
 	return status;
 }
@@ -537,12 +544,15 @@ fail:
 int app_vm_start(struct app_vm *v, char *err, size_t errlen)
 {
 	struct vm_events *prev = vm_thread_set_events(v->events);
+	enum vm_seccomp_mode prev_seccomp =
+		vm_thread_set_seccomp(v->seccomp);
 	int r, status = 0;
 
 	pthread_mutex_lock(&v->state_lock);
 	if (v->done) {
 		pthread_mutex_unlock(&v->state_lock);
 		vm_thread_set_events(prev);
+		vm_thread_set_seccomp(prev_seccomp);
 		snprintf(err, errlen, "the VM was stopped before it started");
 		return VMM_EXIT_USAGE;
 	}
@@ -558,7 +568,8 @@ int app_vm_start(struct app_vm *v, char *err, size_t errlen)
 		goto out;
 	}
 	v->service_started = true;	/* before it runs: finish() reads it */
-	r = vm_thread_create(&v->service, service_thread, v);
+	r = vm_thread_create_kind(&v->service, VM_THREAD_SERVICE, "vmm-service",
+				  service_thread, v);
 	if (r) {
 		v->service_started = false;
 		snprintf(err, errlen, "cannot start a thread: %s", strerror(r));
@@ -573,6 +584,7 @@ int app_vm_start(struct app_vm *v, char *err, size_t errlen)
 	}
 out:
 	vm_thread_set_events(prev);
+	vm_thread_set_seccomp(prev_seccomp);
 	return status;
 }
 

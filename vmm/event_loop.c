@@ -128,7 +128,8 @@ static void *loop_thread(void *arg)
 
 int event_loop_start(struct event_loop *l)
 {
-	int r = vm_thread_create(&l->thread, loop_thread, l);
+	int r = vm_thread_create_kind(&l->thread, VM_THREAD_DEVICE, l->name,
+				      loop_thread, l);
 
 	if (r)
 		return -r;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "vmm/options.h"
+#include "vmm/seccomp.h"
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
 
@@ -188,6 +189,8 @@ static int run(int argc, char **argv, struct vmm_config *c)
 {
 	bool help = false, version = false, tty, pipe_mode;
 	const char *serial = "tty";
+	char err[256];
+	enum vm_seccomp_mode seccomp;
 	struct vmm *v;
 	int sigfd, status, r;
 
@@ -222,6 +225,12 @@ static int run(int argc, char **argv, struct vmm_config *c)
 	if (r) {
 		say("%s", vmm_error(v));
 		status = vmm_exit_status(r);
+	} else if (vm_seccomp_resolve(c->seccomp, &seccomp, err, sizeof(err)) ||
+		   vm_seccomp_install(VM_THREAD_MAIN, seccomp, err, sizeof(err))) {
+		/* the VM's threads are filtered: this one must be too */
+		say("%s", err);
+		vmm_stop_status(v, VMM_EXIT_INTERNAL);
+		status = VMM_EXIT_INTERNAL;
 	} else {
 		status = run_main_loop(v, tty, pipe_mode, sigfd);
 	}

@@ -15,3 +15,6 @@ LIBVMM_SO := $(BUILD)/lib/libvmm.so.$(VMM_VERSION)
 LIBVMM_A := $(BUILD)/lib/libvmm.a
 ALL_TARGETS += $(LIBVMM_SO) $(LIBVMM_A)
 # (their rules are in vmm/install.mk: they need every module's objects)
+
+# the seccomp sandbox (vmm/seccomp.c): libseccomp
+HOST_LIBS += $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)

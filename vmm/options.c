@@ -1,6 +1,7 @@
 /* vmm/options.c - the option parser of ./vmm and vmm_config_set() */
 #include "vmm/options.h"
 #include "devices/registry.h"
+#include "vmm/seccomp.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -82,16 +83,20 @@ void options_usage(FILE *f)
 "  --cpus boot=N          vCPUs (default 1, at most 64)\n", f);
 	for (const struct device_type *const *t = device_types; *t; t++)
 		fputs((*t)->usage, f);
-	fputs(
+	fprintf(f,
 "  --serial tty|file=PATH|off   where the console goes (default tty: stdout/stdin)\n"
 "  --timeout SECONDS      kill the guest and exit 124 after this wall time\n"
 "  --events file=PATH|fd=N   machine-readable events, one JSON object per line\n"
 "  --boot-timer           print the time to the guest's boot-ready marker\n"
 "  --pvm-quirks auto|on|off   Linux workarounds on a PVM host (default auto)\n"
+"  --seccomp on|log|off   system call filter per VMM thread (default %s): on\n"
+"                         kills the process (status 70) at a forbidden call,\n"
+"                         log lets it through and has the kernel log it\n"
 "  --help, --version\n"
 "exit status: the guest's exit-port status (0-63), 0 on guest reboot;\n"
 "  64 usage, 65 bad input file, 69 host resource unavailable, 70 internal error,\n"
-"  124 timeout, 125 guest crashed, 126 guest kernel panic\n", f);
+"  124 timeout, 125 guest crashed, 126 guest kernel panic\n",
+		vm_seccomp_mode_name(VM_SECCOMP_DEFAULT));
 }
 
 void vmm_config_init(struct vmm_config *cfg)
@@ -101,6 +106,7 @@ void vmm_config_init(struct vmm_config *cfg)
 	cfg->cpus = 1;
 	cfg->serial = SERIAL_TTY;
 	cfg->events_fd = -1;
+	cfg->seccomp = -1;	/* VMM_SECCOMP, else the default */
 	cfg->settings_tail = &cfg->settings;
 }
 
@@ -180,7 +186,7 @@ const void *vmm_config_device(const struct vmm_config *cfg,
 
 static const char *const value_opts[] = {
 	"kernel", "initramfs", "initrd", "cmdline", "memory", "cpus",
-	"serial", "timeout", "pvm-quirks", "events", NULL,
+	"serial", "timeout", "pvm-quirks", "events", "seccomp", NULL,
 };
 
 /* Does --NAME (n bytes of name) take a value? */
@@ -343,6 +349,13 @@ int vmm_config_apply(struct vmm_config *cfg, const char *name, char *val,
 		return set_pvm_quirks(cfg, val, err, errlen);
 	} else if (!strcmp(name, "events")) {
 		return set_events(cfg, val, err, errlen);
+	} else if (!strcmp(name, "seccomp")) {
+		enum vm_seccomp_mode m;
+
+		if (vm_seccomp_parse(val, &m))
+			return errf(err, errlen,
+				    "--seccomp: '%s': expected on, log or off", val);
+		cfg->seccomp = m;
 	} else if (!strcmp(name, "boot-timer")) {
 		return set_flag(name, val, &cfg->boot_timer, err, errlen);
 	} else if (!strcmp(name, "help")) {
@@ -362,8 +375,12 @@ int vmm_config_apply(struct vmm_config *cfg, const char *name, char *val,
 
 int vmm_config_check(const struct vmm_config *cfg, char *err, size_t errlen)
 {
+	enum vm_seccomp_mode m;
+
 	if (!cfg->kernel)
 		return errf(err, errlen, "--kernel is required (see --help)");
+	if (vm_seccomp_resolve(cfg->seccomp, &m, err, errlen))
+		return -1;
 	return 0;
 }
 

@@ -52,6 +52,8 @@ struct vmm_config {
 	enum tristate pvm_quirks;	/* Linux workarounds on a PVM host */
 	const char *events_path;	/* --events file=PATH */
 	int events_fd;			/* --events fd=N; -1: none */
+	int seccomp;			/* --seccomp: enum vm_seccomp_mode; -1:
+				 * not given (vm_seccomp_resolve) */
 	/* [i]: the devices of type device_types[i] */
 	struct vmm_device_configs devices[VMM_MAX_DEVICE_TYPES];
 	bool help, version;

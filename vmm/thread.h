@@ -14,11 +14,28 @@
 
 #include <pthread.h>
 
+#include "vmm/seccomp.h"
+
 struct vm_events;
 
 /* pthread_create with every signal blocked in the new thread and the
- * caller's VM context inherited.  0 or a positive errno (as pthread). */
+ * caller's VM context inherited.  0 or a positive errno (as pthread).
+ * Never filtered (VM_THREAD_PLAIN): threads that do setup only. */
 int vm_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
+
+/* The same for a thread of the given kind, named name (comm, at most 15
+ * bytes): it installs its seccomp filter (the mode of the calling
+ * thread's VM context, vm_thread_set_seccomp) before fn runs.  A filter
+ * that cannot be installed is an error (logged; the thread never runs fn
+ * and is joined here). */
+int vm_thread_create_kind(pthread_t *t, enum vm_thread_kind kind,
+			  const char *name, void *(*fn)(void *), void *arg);
+
+/* The calling thread's seccomp mode for the threads it creates (inherited
+ * like the event sink; VM_SECCOMP_OFF when never set), and setting it
+ * (returns the previous one). */
+enum vm_seccomp_mode vm_thread_seccomp(void);
+enum vm_seccomp_mode vm_thread_set_seccomp(enum vm_seccomp_mode mode);
 
 /* The calling thread's VM event sink (NULL: none), and setting it
  * (returns the previous one, to restore). */

@@ -434,8 +434,11 @@ int vcpus_start(struct vm *vm, char *err, size_t errlen)
 	/* threads start with every signal blocked, the kick included: a kick
 	 * before kick_signal_setup() must not find it deliverable */
 	for (i = 0; i < vm->ncpus; i++) {
-		r = vm_thread_create(&vm->vcpus[i].thread, vcpu_thread,
-				     &vm->vcpus[i]);
+		char name[16];
+
+		snprintf(name, sizeof(name), "vcpu%u", i);
+		r = vm_thread_create_kind(&vm->vcpus[i].thread, VM_THREAD_VCPU,
+					  name, vcpu_thread, &vm->vcpus[i]);
 		if (r)
 			break;
 		vm->vcpus[i].thread_started = true;

@@ -23,7 +23,8 @@
  * unknown options are errors, never crashes.
  *
  * The library never exits the process, never installs signal handlers,
- * never touches the terminal, and opens everything O_CLOEXEC.  Several
+ * never touches the terminal, and opens everything O_CLOEXEC (two
+ * exceptions, both from the seccomp sandbox, below).  Several
  * VMs may run in one process, each with its own threads, disks, console
  * and events; one failing or timing out does not disturb the others.
  *
@@ -35,6 +36,18 @@
  * it is only ever sent to those threads (pthread_kill) and never
  * delivered (KVM_SET_SIGNAL_MASK), so it needs no handler, but the program
  * should not use that signal for itself.
+ *
+ * Sandbox: option "seccomp" ("on" by default, "log" in sanitizer builds;
+ * VMM_SECCOMP in the environment sets the default).  Each of the VM's
+ * threads runs under a seccomp-bpf filter for its kind (vCPU, device loop,
+ * service); the program's own threads, the one calling vmm_create
+ * included, are never filtered.  With "on" a forbidden system call on one
+ * of them ends the whole process: a SIGSYS handler (installed process-wide
+ * by the first VM created with "on" or "log") writes
+ *   vmm: seccomp: forbidden syscall NAME (NR) in thread COMM
+ * to stderr and exits with status 70 -- the only way the library exits
+ * the process, and its only signal handler.  "log" lets such calls through
+ * and has the kernel log them (audit type 1326); "off" installs nothing.
  *
  * Memory: guest RAM is mapped on demand (MAP_NORESERVE); host memory per
  * VM beyond it is bounded (a 64 KiB console buffer, each device's
@@ -74,7 +87,7 @@ struct vmm_config *vmm_config_new(void);
  *   ("disk", "path=a.img,format=raw")  ("fs", ...)  ("vsock", ...)
  *   ("serial", "pipe" | "tty" | "file=PATH" | "off")
  *   ("events", "file=PATH" | "fd=N")  ("pvm-quirks", "auto|on|off")
- *   ("boot-timer", NULL | "on" | "off")
+ *   ("boot-timer", NULL | "on" | "off")  ("seccomp", "on" | "log" | "off")
  * Devices accumulate (each "disk" adds one); other options replace.  The
  * value is copied.  0, or -EINVAL (unknown option, bad value, NULL) with
  * the message in vmm_config_error(c); the config is then unchanged. */
