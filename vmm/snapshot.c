@@ -750,26 +750,48 @@ static bool page_is_zero(const uint8_t *p)
 	return true;
 }
 
-#define SCAN_CHUNK	(2u << 20)	/* bytes per mincore() */
+#define SCAN_CHUNK	(2u << 20)	/* bytes per look at the page map */
+#define PM_PRESENT	(1ULL << 63)
+#define PM_SWAPPED	(1ULL << 62)
+
+/* Which pages of [host, host + len) were ever touched: present or swapped
+ * out, from /proc/self/pagemap (mincore would call a swapped page
+ * untouched).  touched[i] for page i; -1 if the map cannot be read. */
+static int touched_pages(int pm_fd, const uint8_t *host, uint64_t len,
+			 bool *touched)
+{
+	uint64_t ent[SCAN_CHUNK / PAGE];
+	size_t n = len / PAGE;
+	off_t at = (off_t)((uintptr_t)host / PAGE * sizeof(uint64_t));
+
+	if (pread(pm_fd, ent, n * sizeof(ent[0]), at) != (ssize_t)(n * sizeof(ent[0])))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		touched[i] = (ent[i] & (PM_PRESENT | PM_SWAPPED)) != 0;
+	return 0;
+}
 
 int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size,
 			  bool resident_only)
 {
-	unsigned char vec[SCAN_CHUNK / PAGE];
+	bool touched[SCAN_CHUNK / PAGE];
 	int64_t written = 0;
 	uint64_t run_start = 0, run_len = 0;
+	int pm_fd = -1;
 
 	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0)
 		return -1;
+	/* without the page map every page is read (slower, as correct) */
+	if (resident_only)
+		pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	for (uint64_t off = 0; off < size; off += SCAN_CHUNK) {
 		uint64_t len = size - off < SCAN_CHUNK ? size - off : SCAN_CHUNK;
+		bool mapped = pm_fd >= 0 &&
+			      touched_pages(pm_fd, host + off, len, touched) == 0;
 
-		if (resident_only &&
-		    mincore((void *)(host + off), len, vec) < 0)
-			return -1;
 		for (uint64_t p = 0; p < len; p += PAGE) {
 			uint64_t pos = off + p;
-			bool data = (!resident_only || (vec[p / PAGE] & 1)) &&
+			bool data = (!mapped || touched[p / PAGE]) &&
 				    !page_is_zero(host + pos);
 
 			if (data && run_len && run_start + run_len == pos) {
@@ -779,7 +801,7 @@ int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size,
 			if (run_len) {	/* a run ends: out with it */
 				if (write_all(fd, host + run_start, run_len,
 					      (off_t)run_start))
-					return -1;
+					goto fail;
 				written += (int64_t)run_len;
 				run_len = 0;
 			}
@@ -791,10 +813,16 @@ int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size,
 	}
 	if (run_len) {
 		if (write_all(fd, host + run_start, run_len, (off_t)run_start))
-			return -1;
+			goto fail;
 		written += (int64_t)run_len;
 	}
+	if (pm_fd >= 0)
+		close(pm_fd);
 	return written;
+fail:
+	if (pm_fd >= 0)
+		close(pm_fd);
+	return -1;
 }
 
 static int write_memory(struct vm *vm, const char *dir, uint64_t *bytes,
@@ -809,7 +837,7 @@ static int write_memory(struct vm *vm, const char *dir, uint64_t *bytes,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errf(err, errlen, "%s: %s", tmp, strerror(errno));
-	/* a restored VM's RAM is a file map: mincore says nothing of it */
+	/* a restored VM's RAM is a file map: untouched pages hold data there */
 	n = snap_write_memory(fd, vm->mem.host, vm->mem.size, !vm->mem_from_file);
 	if (n < 0) {
 		errf(err, errlen, "%s: %s", tmp, strerror(errno));

@@ -135,8 +135,9 @@ int snapshot_take(struct vm *vm, const struct vmm_config *cfg,
 		  size_t errlen);
 
 /* Write the size bytes of RAM at host to fd, skipping zero pages (holes);
- * with resident_only, pages never touched (mincore) are not even read:
- * right for anonymous memory only.  Bytes of data written, or -1 (errno). */
+ * with resident_only, pages never touched (neither present nor swapped in
+ * /proc/self/pagemap) are not even read: right for anonymous memory only.
+ * Bytes of data written, or -1 (errno). */
 int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size,
 			  bool resident_only);
 

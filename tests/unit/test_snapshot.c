@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -367,6 +368,35 @@ START_TEST(memory_writer_sparse)
 }
 END_TEST
 
+/* Anonymous memory as a VM has it: untouched pages are skipped without
+ * being read (they would read as zero anyway: the content must match). */
+START_TEST(memory_writer_touched_only)
+{
+	size_t size = 8u << 20;
+	uint8_t *mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *back = malloc(size);
+	char path[128];
+	int64_t n;
+	int fd;
+
+	ck_assert(mem != MAP_FAILED);
+	mem[3 * 4096 + 17] = 7;			/* touched, data */
+	memset(mem + 2 * 4096, 0, 4096);	/* touched, zero */
+	mem[size - 4096] = 9;
+	path_of(path, sizeof(path), "mem");
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	n = snap_write_memory(fd, mem, size, true);
+	ck_assert_int_eq(n, 2 * 4096);
+	ck_assert_int_eq(pread(fd, back, size, 0), (ssize_t)size);
+	ck_assert(memcmp(mem, back, size) == 0);
+	close(fd);
+	munmap(mem, size);
+	free(back);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("snapshot");
@@ -386,6 +416,7 @@ int main(void)
 	tcase_add_test(tc, devices_must_match);
 	tcase_add_test(tc, missing_sections);
 	tcase_add_test(tc, memory_writer_sparse);
+	tcase_add_test(tc, memory_writer_touched_only);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
