@@ -438,6 +438,8 @@ static int snap_pause(void *opaque, char *err, size_t errlen)
 	struct virtio_dev *vd = opaque;
 
 	lock_from_vcpu(vd);
+	if (vd->active && vd->cls->quiesce)
+		vd->cls->quiesce(vd->dev);
 	for (int ms = 0; vd->inflight && ms < SNAP_DRAIN_MS; ms++) {
 		pthread_mutex_unlock(&vd->lock);
 		usleep(1000);
