@@ -27,15 +27,24 @@ static void path_of(char *out, size_t n, const char *file)
 	snprintf(out, n, "%s/%s", dir, file);
 }
 
+/* A writable copy of a device value that outlives the config (the
+ * parser splits it in place and the config points into it). */
+static char *keep(const char *v)
+{
+	static char store[16][64];
+	static unsigned next;
+	char *p = store[next++ % 16];
+
+	snprintf(p, sizeof(store[0]), "%s", v);
+	return p;
+}
+
 /* A config as the command line would give it: one disk. */
 static void cfg_one_disk(void)
 {
-	char v[64];
-
 	vmm_config_clear(&cfg);
-	snprintf(v, sizeof(v), "%s", disk_val);
-	ck_assert_int_eq(vmm_config_add_device(&cfg, "disk", strdup(v), err,
-					       sizeof(err)), 0);
+	ck_assert_int_eq(vmm_config_add_device(&cfg, "disk", keep(disk_val),
+					       err, sizeof(err)), 0);
 }
 
 static void put_section(struct snap_buf *b, const char *name, size_t n)
@@ -295,18 +304,15 @@ END_TEST
 
 START_TEST(devices_must_match)
 {
-	char v[64];
-
 	write_snapshot(1, NULL);
 	vmm_config_clear(&cfg);		/* no disk */
 	expect_bad("the snapshot has 1 --disk, not given");
 	cfg_one_disk();			/* two disks */
-	snprintf(v, sizeof(v), "%s", disk_val);
-	ck_assert_int_eq(vmm_config_add_device(&cfg, "disk", strdup(v), err,
-					       sizeof(err)), 0);
+	ck_assert_int_eq(vmm_config_add_device(&cfg, "disk", keep(disk_val),
+					       err, sizeof(err)), 0);
 	expect_bad("2 --disk given where the snapshot has 1 --disk");
 	vmm_config_clear(&cfg);		/* another kind */
-	ck_assert_int_eq(vmm_config_add_device(&cfg, "vsock", strdup("cid=3,uds=/tmp/x.sock"),
+	ck_assert_int_eq(vmm_config_add_device(&cfg, "vsock", keep("cid=3,uds=/tmp/x.sock"),
 					       err, sizeof(err)), 0);
 	expect_bad("--vsock given");
 }
