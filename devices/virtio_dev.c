@@ -502,11 +502,13 @@ static int snap_load(void *opaque, struct snap_reader *r, char *err,
 		vd->cls->config_read(vd->dev, off, here + off, 1);
 	if (n != (vd->cls->config_size < sizeof(saved) ? vd->cls->config_size :
 		  sizeof(saved)) || memcmp(saved, here, n)) {
-		if (vd->cls->device_id == VIRTIO_ID_BLOCK && n >= 8) {
-			uint64_t was, is;
+		uint64_t was = 0, is = 0;
 
+		if (n >= 8) {
 			memcpy(&was, saved, 8);
 			memcpy(&is, here, 8);
+		}
+		if (vd->cls->device_id == VIRTIO_ID_BLOCK && was != is) {
 			snprintf(err, errlen, "the disk has %llu bytes, the "
 				 "snapshot's had %llu (restore on the image as "
 				 "it was at snapshot time)",
@@ -514,8 +516,8 @@ static int snap_load(void *opaque, struct snap_reader *r, char *err,
 				 (unsigned long long)was << 9);
 		} else {
 			snprintf(err, errlen, "the device's configuration "
-				 "differs from the snapshot's (another MAC, CID "
-				 "or tag?)");
+				 "differs from the snapshot's (another MAC, CID, "
+				 "tag, or disk format or cache mode?)");
 		}
 		return VMM_EXIT_BAD_INPUT;
 	}

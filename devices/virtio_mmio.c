@@ -501,8 +501,8 @@ int virtio_mmio_load(struct virtio_mmio *t, struct snap_reader *r, char *err,
 			    t->ops->num_queues);
 	if (st.dev_features != t->dev_features)
 		return errf(err, errlen, "the device offers features %#" PRIx64
-			    ", the snapshot's offered %#" PRIx64 " (other "
-			    "options?)", t->dev_features, st.dev_features);
+			    ", the snapshot's offered %#" PRIx64 " (another "
+			    "disk format, readonly or cache setting?)", t->dev_features, st.dev_features);
 	pthread_mutex_lock(&t->lock);
 	t->drv_features = st.drv_features;
 	t->dev_feat_sel = st.dev_feat_sel;

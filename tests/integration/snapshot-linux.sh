@@ -16,14 +16,17 @@ C=$BUILD/tools/vmm-agent
 T=$TEST_TMP
 mkdir -p "$T/basedir/etc"
 mkpattern "$T/basedir/etc/base" 31 128K
-mkext4 "$T/base.img" 32M "$T/basedir"
+mkext4 "$T/base.raw" 32M "$T/basedir"
+# the snapshot's disk and the overlays' backing file: the same format, so
+# the device offers the same features (a raw disk can discard, say)
+qemu-img convert -q -f raw -O qcow2 "$T/base.raw" "$T/base.qcow2" || fail "qemu-img convert"
 S=$T/snap
 # the snapshot VM: setup, then the snapshot; it ends at the snapshot (status 0)
 t0=$(date +%s.%N)
 linux_boot boot 600 "mount serial=data at=/mnt/data
 verify path=/mnt/data/etc/base seed=31 size=128K
 snapshot
-serve" --disk "path=$T/base.img,format=raw,serial=data" \
+serve" --disk "path=$T/base.qcow2,format=qcow2,serial=data" \
 	--vsock "cid=3,uds=$T/boot.sock" --snapshot-to "$S,when=request" --events "file=$T/boot.ev"
 rc=$?
 t1=$(date +%s.%N)
@@ -31,10 +34,10 @@ linux_status boot $rc 0
 linux_ok boot 1 2
 grep -a -q "snapshot: $S: " "$T/boot.out" || { linux_show boot; fail "no snapshot line"; }
 echo "cold boot to snapshot: $(echo "$t1 - $t0" | bc) s"
-base_sum=$(sha256sum <"$T/base.img")
+base_sum=$(sha256sum <"$T/base.qcow2")
 
 for i in 1 2 3 4 5; do
-	qemu-img create -q -f qcow2 -b "$T/base.img" -F raw "$T/ov$i.qcow2" ||
+	qemu-img create -q -f qcow2 -b "$T/base.qcow2" -F qcow2 "$T/ov$i.qcow2" ||
 		fail "qemu-img create overlay $i"
 	U=$T/r$i.sock
 	s=$(date +%s.%N)
@@ -61,7 +64,7 @@ sync\n' $i $((50 + i)) $((64 * i)) $i $((50 + i)) $((64 * i)) $((i % 5 + 1)) |
 	linux_status r$i $rc 0
 done
 
-[ "$(sha256sum <"$T/base.img")" = "$base_sum" ] || fail "the base image changed"
+[ "$(sha256sum <"$T/base.qcow2")" = "$base_sum" ] || fail "the base image changed"
 for i in 1 2 3 4 5; do
 	qemu-img convert -O raw "$T/ov$i.qcow2" "$T/flat$i.img" || fail "qemu-img convert ov$i"
 	mkpattern "$T/mine$i.want" $((50 + i)) $((64 * i))K
