@@ -59,7 +59,7 @@ void snap_put_machine(struct snap_buf *b, uint64_t mem_size, unsigned ncpus,
 	snap_section_end(b, at);
 }
 
-static int write_all(int fd, const void *p, size_t n, off_t off)
+static int pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
 	const uint8_t *c = p;
 
@@ -98,8 +98,8 @@ int snap_state_write(const char *path, const struct snap_buf *payload,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errf(err, errlen, "%s: %s", tmp, strerror(errno));
-	if (write_all(fd, &h, sizeof(h), 0) ||
-	    write_all(fd, payload->data, payload->len, sizeof(h))) {
+	if (pwrite_all(fd, &h, sizeof(h), 0) ||
+	    pwrite_all(fd, payload->data, payload->len, sizeof(h))) {
 		errf(err, errlen, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
@@ -799,7 +799,7 @@ int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size,
 				continue;
 			}
 			if (run_len) {	/* a run ends: out with it */
-				if (write_all(fd, host + run_start, run_len,
+				if (pwrite_all(fd, host + run_start, run_len,
 					      (off_t)run_start))
 					goto fail;
 				written += (int64_t)run_len;
@@ -812,7 +812,7 @@ int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size,
 		}
 	}
 	if (run_len) {
-		if (write_all(fd, host + run_start, run_len, (off_t)run_start))
+		if (pwrite_all(fd, host + run_start, run_len, (off_t)run_start))
 			goto fail;
 		written += (int64_t)run_len;
 	}
