@@ -22,6 +22,7 @@
 #define PAGE		4096u
 #define MSR_TSC_DEADLINE	0x6e0	/* set after the LAPIC (its timer mode) */
 #define MAX_MSRS	1024
+#define MSR_BATCH	255	/* KVM_GET/SET_MSRS take fewer than 256 at once */
 #define MAX_XSAVE	(1u << 20)
 #define MAX_CPUID	256
 #define PAUSE_MS	5000	/* vCPUs and devices get this long to stop */
@@ -479,6 +480,8 @@ static int save_vcpu(struct vm *vm, struct vcpu *c, const struct msr_list *ml,
 		uint32_t want = ml->hdr.nmsrs - i;
 		int k;
 
+		if (want > MSR_BATCH)
+			want = MSR_BATCH;
 		msrs->hdr.nmsrs = want;
 		for (uint32_t j = 0; j < want; j++)
 			msrs->e[j] = (struct kvm_msr_entry){ .index = ml->idx[i + j] };
@@ -528,10 +531,11 @@ static int set_msrs(struct vcpu *c, const struct kvm_msr_entry *e, uint32_t n,
 	if (!m)
 		return errf(err, errlen, "out of memory");
 	while (i < n) {
+		uint32_t want = n - i < MSR_BATCH ? n - i : MSR_BATCH;
 		int k;
 
-		m->hdr.nmsrs = n - i;
-		memcpy(m->e, e + i, (n - i) * sizeof(e[0]));
+		m->hdr.nmsrs = want;
+		memcpy(m->e, e + i, want * sizeof(e[0]));
 		k = ioctl(c->fd, KVM_SET_MSRS, m);
 		if (k < 0) {
 			free(m);
@@ -539,7 +543,7 @@ static int set_msrs(struct vcpu *c, const struct kvm_msr_entry *e, uint32_t n,
 				    c->id, strerror(errno));
 		}
 		i += (uint32_t)k;
-		if (i < n) {
+		if ((uint32_t)k < want) {
 			vm_log("restore", "vCPU %u: KVM_SET_MSRS refused MSR "
 			       "%#x (value %#llx): skipped", c->id, e[i].index,
 			       (unsigned long long)e[i].data);
