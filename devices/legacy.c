@@ -1,6 +1,7 @@
 /* devices/legacy.c - the small PC and VMM control ports: the i8042 reset
  * line (a guest reboot ends the VM, status 0), the exit port (the guest's
- * status becomes ours) and the boot-ready marker. */
+ * status becomes ours), the boot-ready marker and the snapshot-request
+ * port. */
 #include "devices/legacy.h"
 
 #include <stdio.h>
@@ -45,13 +46,17 @@ static void control_write(void *opaque, uint64_t off, const void *data,
 		vm_request_exit(opaque, v);
 	else if (off == 1 && v == VMM_BOOT_READY_MAGIC)
 		vm_boot_ready(opaque);
+	else if (off == VMM_PORT_SNAPSHOT - VMM_PORT_EXIT &&
+		 v == VMM_SNAPSHOT_MAGIC)
+		vm_snapshot_request(opaque);
 }
 
 int legacy_devices_create(struct vm *vm, char *err, size_t errlen)
 {
 	if (vm_register_io(vm, IO_SPACE_PIO, I8042_DATA, I8042_CMD - I8042_DATA + 1,
 			   i8042_read, i8042_write, vm) ||
-	    vm_register_io(vm, IO_SPACE_PIO, VMM_PORT_EXIT, 2, control_read,
+	    vm_register_io(vm, IO_SPACE_PIO, VMM_PORT_EXIT,
+			   VMM_PORT_SNAPSHOT - VMM_PORT_EXIT + 1, control_read,
 			   control_write, vm)) {
 		snprintf(err, errlen, "cannot register the i8042 and control ports");
 		return -1;

@@ -216,6 +216,81 @@ void serial_flush(struct serial *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Snapshot: the registers and what waits in the receive FIFO.  Output
+ * buffered on its way out is flushed, not saved (it belongs to this run). */
+struct serial_state {
+	uint8_t ier, iir, fcr, lcr, mcr, scr, dll, dlm;
+	uint8_t thr_pending, irq_level, reserved[2];
+	uint32_t rx_count;
+	char rx[RX_FIFO];
+};
+
+static int serial_save(void *opaque, struct snap_buf *b, char *err,
+		       size_t errlen)
+{
+	struct serial *s = opaque;
+	struct serial_state st;
+
+	(void)err;
+	(void)errlen;
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&s->lock);
+	flush_locked(s);
+	st.ier = s->ier;
+	st.iir = s->iir;
+	st.fcr = s->fcr;
+	st.lcr = s->lcr;
+	st.mcr = s->mcr;
+	st.scr = s->scr;
+	st.dll = s->dll;
+	st.dlm = s->dlm;
+	st.thr_pending = s->thr_pending;
+	st.irq_level = s->irq_level;
+	st.rx_count = s->rx_count;
+	for (unsigned i = 0; i < s->rx_count; i++)
+		st.rx[i] = s->rx[(s->rx_head + i) % RX_FIFO];
+	pthread_mutex_unlock(&s->lock);
+	vm_snap_put(b, &st, sizeof(st));
+	return 0;
+}
+
+static int serial_load(void *opaque, struct snap_reader *r, char *err,
+		       size_t errlen)
+{
+	struct serial *s = opaque;
+	struct serial_state st;
+
+	if (vm_snap_get(r, &st, sizeof(st)) || vm_snap_left(r) ||
+	    st.rx_count > RX_FIFO) {
+		snprintf(err, errlen, "malformed state");
+		return VMM_EXIT_BAD_INPUT;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->ier = st.ier;
+	s->iir = st.iir;
+	s->fcr = st.fcr;
+	s->lcr = st.lcr;
+	s->mcr = st.mcr;
+	s->scr = st.scr;
+	s->dll = st.dll;
+	s->dlm = st.dlm;
+	s->thr_pending = st.thr_pending;
+	s->rx_head = 0;
+	s->rx_count = st.rx_count;
+	memcpy(s->rx, st.rx, sizeof(s->rx));
+	/* KVM_SET_IRQCHIP does not carry a source's line level: raise it */
+	s->irq_level = st.irq_level;
+	if (s->irq_level)
+		vm_irq_line(s->vm, VMM_IRQ_COM1, 1);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static const struct vm_snapshot_ops serial_snapshot_ops = {
+	.save = serial_save,
+	.load = serial_load,
+};
+
 static void serial_destroy(void *opaque)
 {
 	struct serial *s = opaque;
@@ -243,7 +318,8 @@ struct serial *serial_create(struct vm *vm, int out_fd, serial_tap_fn tap,
 	pthread_mutex_init(&s->lock, NULL);
 	r = vm_register_io(vm, IO_SPACE_PIO, VMM_PORT_COM1, 8, serial_read,
 			   serial_write, s);
-	if (r || vm_add_device(vm, "serial", serial_destroy, s)) {
+	if (r || vm_add_device(vm, "serial", serial_destroy, s) ||
+	    vm_add_snapshot_section(vm, "serial", &serial_snapshot_ops, s)) {
 		snprintf(err, errlen, "serial: cannot register port %#x", VMM_PORT_COM1);
 		pthread_mutex_destroy(&s->lock);
 		free(s);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
+#include <linux/virtio_ids.h>
 #include <unistd.h>
 
 #include "devices/guest_log.h"
@@ -426,6 +427,119 @@ static void mmio_reset(void *opaque)
 	pthread_mutex_unlock(&vd->lock);
 }
 
+/* ---- snapshot (vm.h's section callbacks) ---- */
+
+#define SNAP_DRAIN_MS	2000	/* in-flight requests get this long */
+
+/* The vCPUs are parked: finish what is in flight, then keep the lock (the
+ * device thread stays off the rings and guest memory) until resume. */
+static int snap_pause(void *opaque, char *err, size_t errlen)
+{
+	struct virtio_dev *vd = opaque;
+
+	lock_from_vcpu(vd);
+	if (vd->active && vd->cls->quiesce)
+		vd->cls->quiesce(vd->dev);
+	for (int ms = 0; vd->inflight && ms < SNAP_DRAIN_MS; ms++) {
+		pthread_mutex_unlock(&vd->lock);
+		usleep(1000);
+		lock_from_vcpu(vd);
+	}
+	if (vd->inflight) {
+		snprintf(err, errlen, "%u requests still in flight after %d ms "
+			 "(a device that holds buffers cannot be snapshotted)",
+			 vd->inflight, SNAP_DRAIN_MS);
+		pthread_mutex_unlock(&vd->lock);
+		return -1;
+	}
+	/* used entries of the last round are out before the rings are saved */
+	flush_used(vd);
+	return 0;
+}
+
+static void snap_resume(void *opaque)
+{
+	struct virtio_dev *vd = opaque;
+
+	pthread_mutex_unlock(&vd->lock);
+}
+
+/* The transport, then the config space: a restore checks it is the same
+ * device (a disk of the same size, the same MAC, CID or tag). */
+static int snap_save(void *opaque, struct snap_buf *b, char *err,
+		     size_t errlen)
+{
+	struct virtio_dev *vd = opaque;
+	uint8_t config[256];
+	uint32_t n = vd->cls->config_size;
+
+	(void)err;
+	(void)errlen;
+	if (n > sizeof(config))
+		n = sizeof(config);
+	memset(config, 0, sizeof(config));
+	for (uint32_t off = 0; off < n; off++)
+		vd->cls->config_read(vd->dev, off, config + off, 1);
+	vm_snap_put(b, &n, sizeof(n));
+	vm_snap_put(b, config, n);
+	virtio_mmio_save(vd->t, b);
+	return 0;
+}
+
+static int snap_load(void *opaque, struct snap_reader *r, char *err,
+		     size_t errlen)
+{
+	struct virtio_dev *vd = opaque;
+	uint8_t saved[256], here[256];
+	uint32_t n;
+
+	/* the config first: a different device is bad input, refused
+	 * before the transport starts anything */
+	if (vm_snap_get(r, &n, sizeof(n)) || n > sizeof(saved) ||
+	    vm_snap_get(r, saved, n))
+		goto malformed;
+	for (uint32_t off = 0; off < n && off < vd->cls->config_size; off++)
+		vd->cls->config_read(vd->dev, off, here + off, 1);
+	if (n != (vd->cls->config_size < sizeof(saved) ? vd->cls->config_size :
+		  sizeof(saved)) || memcmp(saved, here, n)) {
+		uint64_t was = 0, is = 0;
+
+		if (n >= 8) {
+			memcpy(&was, saved, 8);
+			memcpy(&is, here, 8);
+		}
+		if (vd->cls->device_id == VIRTIO_ID_BLOCK && was != is) {
+			snprintf(err, errlen, "the disk has %llu bytes, the "
+				 "snapshot's had %llu (restore on the image as "
+				 "it was at snapshot time)",
+				 (unsigned long long)is << 9,
+				 (unsigned long long)was << 9);
+		} else {
+			snprintf(err, errlen, "the device's configuration "
+				 "differs from the snapshot's (another MAC, CID, "
+				 "tag, or disk format or cache mode?)");
+		}
+		return VMM_EXIT_BAD_INPUT;
+	}
+	if (virtio_mmio_load(vd->t, r, err, errlen))
+		return VMM_EXIT_BAD_INPUT;
+	if (vm_snap_left(r))
+		goto malformed;
+	if (vd->cls->restored)
+		vd->cls->restored(vd->dev);
+	return 0;
+malformed:
+	snprintf(err, errlen, "malformed state");
+	return VMM_EXIT_BAD_INPUT;
+}
+
+static const struct vm_snapshot_ops snap_ops = {
+	.pause = snap_pause,
+	.save = snap_save,
+	.resume = snap_resume,
+	.load = snap_load,
+};
+
 /* ---- life cycle ---- */
 
 struct virtio_dev *virtio_dev_create(struct vm *vm, const char *name,
@@ -473,6 +587,8 @@ struct virtio_dev *virtio_dev_create(struct vm *vm, const char *name,
 				   vd->loop, err, errlen);
 	if (!vd->t)
 		goto fail;
+	if (vm_add_snapshot_section(vm, name, &snap_ops, vd) < 0)
+		vm_log(name, "no snapshot section left: snapshots will lack it");
 	return vd;
 fail:
 	event_loop_destroy(vd->loop);

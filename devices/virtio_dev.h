@@ -102,6 +102,17 @@ struct virtio_dev_class {
 	 * virtio_dev_complete, which only does the accounting now).  Lock
 	 * held.  NULL: nothing is ever left in flight. */
 	void (*drain)(void *dev);
+	/* A snapshot is being taken (vCPUs parked, device active): end the
+	 * chains held with nothing pending on them (receive buffers taken
+	 * ahead) with virtio_dev_complete and a length of 0 -- the driver
+	 * recycles them -- so nothing is left in flight.  Lock held.  NULL:
+	 * the device holds nothing idle. */
+	void (*quiesce)(void *dev);
+	/* The device was restored from a snapshot (transport and queues as
+	 * they were, activated again if they were running): drop what only
+	 * the old run had (host connections).  Restore thread, nothing runs
+	 * in the guest yet.  NULL: nothing to do. */
+	void (*restored)(void *dev);
 };
 
 /* Build the device: its thread (not started), kick eventfd and virtio-mmio

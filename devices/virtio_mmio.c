@@ -424,6 +424,135 @@ void virtio_mmio_write(void *opaque, uint64_t off, const void *data,
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* ---- snapshot ---- */
+
+/* The transport as saved: registers, and per queue its ring addresses and
+ * where the device was in it. */
+struct mmio_queue_state {
+	uint32_t num, ready;
+	uint64_t desc, driver, device;
+	uint16_t last_avail, used_idx, published_used, signalled_used;
+	uint8_t live, signalled_valid, broken, reserved[5];
+};
+
+struct mmio_state {
+	uint32_t device_id, num_queues;
+	uint64_t dev_features, drv_features;
+	uint32_t dev_feat_sel, drv_feat_sel, queue_sel, shm_sel;
+	uint32_t status, isr, needs_reset, config_gen;
+	struct mmio_queue_state q[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+void virtio_mmio_save(struct virtio_mmio *t, struct snap_buf *b)
+{
+	struct mmio_state st;
+
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&t->lock);
+	st.device_id = t->ops->device_id;
+	st.num_queues = t->ops->num_queues;
+	st.dev_features = t->dev_features;
+	st.drv_features = t->drv_features;
+	st.dev_feat_sel = t->dev_feat_sel;
+	st.drv_feat_sel = t->drv_feat_sel;
+	st.queue_sel = t->queue_sel;
+	st.shm_sel = t->shm_sel;
+	st.status = t->status;
+	st.isr = __atomic_load_n(&t->isr, __ATOMIC_ACQUIRE);
+	st.needs_reset = __atomic_load_n(&t->needs_reset, __ATOMIC_ACQUIRE);
+	st.config_gen = __atomic_load_n(&t->config_gen, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < t->ops->num_queues; i++) {
+		struct mmio_queue_state *q = &st.q[i];
+		const struct virtq *vq = &t->vq[i];
+
+		q->num = t->qr[i].num;
+		q->ready = t->qr[i].ready;
+		q->desc = t->qr[i].desc;
+		q->driver = t->qr[i].driver;
+		q->device = t->qr[i].device;
+		q->live = t->vq_live[i];
+		if (!q->live)
+			continue;
+		q->last_avail = vq->last_avail;
+		q->used_idx = vq->used_idx;
+		q->published_used = vq->published_used;
+		q->signalled_used = vq->signalled_used;
+		q->signalled_valid = vq->signalled_valid;
+		q->broken = vq->broken;
+	}
+	pthread_mutex_unlock(&t->lock);
+	vm_snap_put(b, &st, sizeof(st));
+}
+
+int virtio_mmio_load(struct virtio_mmio *t, struct snap_reader *r, char *err,
+		     size_t errlen)
+{
+	struct guest_mem *mem = vm_mem(t->vm);
+	struct mmio_state st;
+	int ret = 0;
+
+	if (vm_snap_get(r, &st, sizeof(st)))
+		return errf(err, errlen, "malformed transport state");
+	if (st.device_id != t->ops->device_id ||
+	    st.num_queues != t->ops->num_queues)
+		return errf(err, errlen, "the snapshot's device is of another "
+			    "kind (virtio id %u, %u queues; here %u, %u)",
+			    st.device_id, st.num_queues, t->ops->device_id,
+			    t->ops->num_queues);
+	if (st.dev_features != t->dev_features)
+		return errf(err, errlen, "the device offers features %#" PRIx64
+			    ", the snapshot's offered %#" PRIx64 " (another "
+			    "disk format, readonly or cache setting?)", t->dev_features, st.dev_features);
+	pthread_mutex_lock(&t->lock);
+	t->drv_features = st.drv_features;
+	t->dev_feat_sel = st.dev_feat_sel;
+	t->drv_feat_sel = st.drv_feat_sel;
+	t->queue_sel = st.queue_sel;
+	t->shm_sel = st.shm_sel;
+	__atomic_store_n(&t->isr, st.isr, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->needs_reset, st.needs_reset != 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->config_gen, st.config_gen, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < t->ops->num_queues; i++) {
+		t->qr[i].num = st.q[i].num;
+		t->qr[i].ready = st.q[i].ready;
+		t->qr[i].desc = st.q[i].desc;
+		t->qr[i].driver = st.q[i].driver;
+		t->qr[i].device = st.q[i].device;
+	}
+	/* a running device: its queues where the device left them, then the
+	 * device started as at DRIVER_OK */
+	for (unsigned i = 0; i < t->ops->num_queues && !ret; i++) {
+		struct mmio_queue_state *q = &st.q[i];
+		char msg[160];
+
+		if (!q->live)
+			continue;
+		if (q->num > t->ops->queue_max ||
+		    virtq_init(&t->vq[i], mem, t->name, (uint16_t)q->num,
+			       q->desc, q->driver, q->device, t->drv_features,
+			       msg, sizeof(msg)) < 0) {
+			ret = errf(err, errlen, "queue %u: bad saved ring", i);
+			break;
+		}
+		t->vq[i].log_budget = &t->log_budget;
+		virtq_track_in_flight(&t->vq[i], t->in_flight_bits +
+				      i * t->in_flight_words);
+		t->vq[i].last_avail = q->last_avail;
+		t->vq[i].used_idx = q->used_idx;
+		t->vq[i].published_used = q->published_used;
+		t->vq[i].signalled_used = q->signalled_used;
+		t->vq[i].signalled_valid = q->signalled_valid;
+		t->vq[i].broken = q->broken;
+		t->vq_live[i] = true;
+	}
+	__atomic_store_n(&t->status, st.status, __ATOMIC_RELEASE);
+	if (!ret && (st.status & VIRTIO_CONFIG_S_DRIVER_OK) && !st.needs_reset &&
+	    t->ops->activate(t->dev, t->drv_features) < 0)
+		ret = errf(err, errlen, "the device refused the saved queues");
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}
+
 /* Undo what virtio_mmio_create set up; nothing points at t any more.
  * loop_alive: the event loop still exists (else it is already gone). */
 static void free_transport(struct virtio_mmio *t, bool loop_alive)

@@ -108,6 +108,17 @@ void virtio_mmio_read(void *opaque, uint64_t off, void *data, unsigned size);
 void virtio_mmio_write(void *opaque, uint64_t off, const void *data,
 		       unsigned size);
 
+/* Snapshot: append the transport's registers and queue positions to b;
+ * load them back into a transport of the same device (on a restore,
+ * before the vCPUs run: a device that was running is activated again
+ * with its queues where they were).  Load: 0, or -1 with one line in
+ * err. */
+struct snap_buf;
+struct snap_reader;
+void virtio_mmio_save(struct virtio_mmio *t, struct snap_buf *b);
+int virtio_mmio_load(struct virtio_mmio *t, struct snap_reader *r, char *err,
+		     size_t errlen);
+
 uint64_t virtio_mmio_base(const struct virtio_mmio *t);
 unsigned virtio_mmio_irq(const struct virtio_mmio *t);
 

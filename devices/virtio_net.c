@@ -682,6 +682,16 @@ static void vnet_cancel(void *opaque)
 	}
 }
 
+/* A snapshot: the receive buffers we hold go back empty (length 0, which
+ * the driver drops and reposts), so none is in flight in the snapshot. */
+static void vnet_quiesce(void *opaque)
+{
+	struct vnet *d = opaque;
+
+	for (unsigned i = 0; i < d->max_pairs; i++)
+		rx_stash_drop(d, &d->pair[i]);
+}
+
 static void vnet_reset(void *opaque)
 {
 	struct vnet *d = opaque;
@@ -961,6 +971,7 @@ static const struct virtio_dev_class vnet_class_template = {
 	.cancel = vnet_cancel,
 	.reset = vnet_reset,
 	.drain = vnet_cancel,
+	.quiesce = vnet_quiesce,
 };
 
 /* One class per queue-pair count: num_queues is part of the class. */

@@ -1423,6 +1423,13 @@ void virtio_vsock_transport_reset(struct vsock_dev *d)
 		vm_log(d->name, "kick: %s", strerror(errno));
 }
 
+/* Restored from a snapshot: the host ends of the old run's connections
+ * are gone; the guest hears it through TRANSPORT_RESET. */
+static void vsock_restored(void *opaque)
+{
+	virtio_vsock_transport_reset(opaque);
+}
+
 static const struct virtio_dev_class vsock_class = {
 	.device_id = VIRTIO_ID_VSOCK,
 	.num_queues = NUM_QUEUES,
@@ -1433,6 +1440,7 @@ static const struct virtio_dev_class vsock_class = {
 	.activate = vsock_activate,
 	.work = vsock_work,
 	.reset = vsock_reset,
+	.restored = vsock_restored,
 };
 
 /* ---- setup and teardown ---- */

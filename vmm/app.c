@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "devices/legacy.h"
@@ -22,6 +23,7 @@
 #include "vmm/console_watch.h"
 #include "vmm/events.h"
 #include "vmm/options.h"
+#include "vmm/snapshot.h"
 #include "vmm/thread.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm_private.h"
@@ -62,6 +64,10 @@ struct app_vm {
 	int status;		/* atomic: the exit status once done, else -1 */
 	pthread_t service;
 	bool service_started;
+
+	struct snapshot *restore;	/* --restore: the snapshot, until started */
+	bool snap_wanted;		/* atomic: the service thread takes one */
+	bool snap_asked;		/* atomic: a snapshot was asked for */
 };
 
 /* RSS of this process outside the guest RAM mapping, in KiB. */
@@ -91,11 +97,38 @@ static long rss_beyond_guest_kib(const struct vm *vm)
 /* The vm's on_boot_ready hook (runs once per VM, on a vCPU thread): the
  * event, and the --boot-timer line.  CPU time and RSS are the process's:
  * with several VMs, all of them. */
+static void wake_service(struct app_vm *v);
+
+/* A snapshot is due (vCPU thread): the service thread takes it.  One per
+ * run; without --snapshot-to the request does nothing. */
+static void want_snapshot(struct vm *vm, void *opaque)
+{
+	struct app_vm *v = opaque;
+
+	(void)vm;
+	if (!v->cfg->snapshot_dir ||
+	    __atomic_exchange_n(&v->snap_asked, true, __ATOMIC_ACQ_REL))
+		return;
+	__atomic_store_n(&v->snap_wanted, true, __ATOMIC_RELEASE);
+	wake_service(v);
+}
+
+static void snapshot_request_port(struct vm *vm, void *opaque)
+{
+	struct app_vm *v = opaque;
+
+	if (v->cfg->snapshot_when == SNAP_WHEN_REQUEST)
+		want_snapshot(vm, opaque);
+}
+
 static void report_boot_ready(struct vm *vm, void *opaque)
 {
 	struct app_vm *v = opaque;
 	struct rusage ru;
 	double now = now_seconds(), wall, cpu;
+
+	if (v->cfg->snapshot_when == SNAP_WHEN_BOOT_READY)
+		want_snapshot(vm, opaque);
 
 	wall = (now - v->start_time) * 1e3;
 	vm_events_emit(v->events, "boot-ready", "\"wall_ms\":%.3f,\"run_ms\":%.3f",
@@ -280,6 +313,37 @@ static bool console_input(struct app_vm *v)
 	return n < 0 && (errno == EAGAIN || errno == EINTR);
 }
 
+/* Service thread: take the snapshot asked for, then let the guest go on
+ * or end the VM (then=exit: status 0).  A snapshot that fails ends the VM
+ * with VMM_EXIT_INTERNAL: whoever asked for it wants to know. */
+static void take_snapshot(struct app_vm *v)
+{
+	const struct vmm_config *cfg = v->cfg;
+	struct snapshot_stats st;
+	char err[400];
+
+	if (snapshot_take(&v->vm, cfg, cfg->snapshot_dir, &st, err,
+			  sizeof(err))) {
+		vm_log("snapshot", "%s", err);
+		vm_request_exit(&v->vm, VMM_EXIT_INTERNAL);
+		vcpus_resume(&v->vm);
+		return;
+	}
+	vm_log("snapshot", "%s: %.3f ms, state %llu bytes, memory %llu of "
+	       "%llu bytes written", cfg->snapshot_dir, st.ms,
+	       (unsigned long long)st.state_bytes,
+	       (unsigned long long)st.memory_bytes,
+	       (unsigned long long)v->vm.mem.size);
+	vm_events_emit(v->events, "snapshot",
+		       "\"ms\":%.3f,\"state_bytes\":%llu,\"memory_bytes\":%llu",
+		       st.ms, (unsigned long long)st.state_bytes,
+		       (unsigned long long)st.memory_bytes);
+	if (cfg->snapshot_then_exit)
+		vm_request_exit(&v->vm, 0);	/* the vCPUs stay parked */
+	else
+		vcpus_resume(&v->vm);
+}
+
 /* The VM's own thread while it is started (see app.h). */
 static void *service_thread(void *arg)
 {
@@ -310,6 +374,9 @@ static void *service_thread(void *arg)
 		}
 		if (__atomic_load_n(&v->quit, __ATOMIC_ACQUIRE))
 			break;
+		if (!exited && __atomic_exchange_n(&v->snap_wanted, false,
+						   __ATOMIC_ACQ_REL))
+			take_snapshot(v);
 		/* a hang-up or error ends input: recv says so */
 		if (want_in && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
 			input = console_input(v);
@@ -473,7 +540,39 @@ static struct app_vm *app_vm_alloc(const struct vmm_config *cfg,
 	console_watch_init(&v->watch, &v->vm);
 	v->vm.on_boot_ready = report_boot_ready;
 	v->vm.on_boot_ready_opaque = v;
+	v->vm.on_snapshot_request = snapshot_request_port;
+	v->vm.on_snapshot_request_opaque = v;
 	return v;
+}
+
+/* --snapshot-to: the directory must be there or creatable, before any
+ * guest runs for nothing. */
+static int check_snapshot_dir(const char *dir, char *err, size_t errlen)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "--snapshot-to %s: %s", dir, strerror(errno));
+		return VMM_EXIT_USAGE;
+	}
+	if (access(dir, W_OK | X_OK)) {
+		snprintf(err, errlen, "--snapshot-to %s: %s", dir, strerror(errno));
+		return VMM_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Phase (restore): the VM's and every device's state from the snapshot. */
+static int restore_state(struct app_vm *v, char *err, size_t errlen)
+{
+	int status;
+
+	/* KVM state that points into RAM (kvmclock, async PF) wants it
+	 * registered first */
+	if (vm_memory_ready(&v->vm, err, errlen))
+		return VMM_EXIT_UNAVAILABLE;
+	status = snapshot_restore(&v->vm, v->restore, err, errlen);
+	/* the guest was past its boot-ready marker */
+	__atomic_store_n(&v->vm.boot_ready_seen, true, __ATOMIC_RELEASE);
+	return status;
 }
 
 int app_vm_create(const struct vmm_config *cfg, double start_time,
@@ -481,30 +580,50 @@ int app_vm_create(const struct vmm_config *cfg, double start_time,
 {
 	struct vm_events *prev;
 	enum vm_seccomp_mode prev_seccomp;
+	struct snapshot *snap = NULL;
 	struct app_vm *v;
 	struct boot_info bi;
+	uint64_t memory = cfg->memory;
+	unsigned cpus = cfg->cpus;
 	int status;
 
 	*out = NULL;
 	if (vmm_config_check(cfg, err, errlen))
 		return VMM_EXIT_USAGE;
-	/* The kernel is checked before KVM is touched: bad input is the most
-	 * common mistake and deserves its own status. */
-	if (access(cfg->kernel, R_OK)) {
-		snprintf(err, errlen, "kernel %s: %s", cfg->kernel, strerror(errno));
-		return VMM_EXIT_BAD_INPUT;
+	if (cfg->snapshot_dir) {
+		status = check_snapshot_dir(cfg->snapshot_dir, err, errlen);
+		if (status)
+			return status;
 	}
-	if (cfg->initramfs && access(cfg->initramfs, R_OK)) {
-		snprintf(err, errlen, "initramfs %s: %s", cfg->initramfs,
-			 strerror(errno));
-		return VMM_EXIT_BAD_INPUT;
+	if (cfg->restore_dir) {
+		/* every check the files allow, before KVM is touched */
+		status = snapshot_open(cfg->restore_dir, cfg, &snap, err, errlen);
+		if (status)
+			return status;
+		memory = snap->machine.mem_size;
+		cpus = snap->machine.ncpus;
+	} else {
+		/* The kernel is checked before KVM is touched: bad input is
+		 * the most common mistake and deserves its own status. */
+		if (access(cfg->kernel, R_OK)) {
+			snprintf(err, errlen, "kernel %s: %s", cfg->kernel,
+				 strerror(errno));
+			return VMM_EXIT_BAD_INPUT;
+		}
+		if (cfg->initramfs && access(cfg->initramfs, R_OK)) {
+			snprintf(err, errlen, "initramfs %s: %s", cfg->initramfs,
+				 strerror(errno));
+			return VMM_EXIT_BAD_INPUT;
+		}
 	}
 	v = app_vm_alloc(cfg, start_time);
 	if (!v || v->wake_efd < 0 || v->done_efd < 0) {
 		snprintf(err, errlen, "out of memory or descriptors");
 		app_vm_destroy(v);
+		snapshot_close(snap);
 		return VMM_EXIT_UNAVAILABLE;
 	}
+	v->restore = snap;
 	status = open_events(v, err, errlen);
 	if (status) {
 		app_vm_destroy(v);
@@ -515,10 +634,23 @@ int app_vm_create(const struct vmm_config *cfg, double start_time,
 	vm_seccomp_resolve(cfg->seccomp, &v->seccomp, err, errlen);
 	prev = vm_thread_set_events(v->events);
 	prev_seccomp = vm_thread_set_seccomp(v->seccomp);
-	if (vm_create(&v->vm, cfg->memory, cfg->cpus, err, errlen) ||
+	if (vm_create_from(&v->vm, memory, cpus, snap ? snap->mem_fd : -1,
+			   err, errlen) ||
 	    vcpus_create(&v->vm, err, errlen)) {
 		status = VMM_EXIT_UNAVAILABLE;
 		goto fail;
+	}
+	if (snap) {
+		/* the devices in the same order claim the same windows */
+		status = create_devices(v, err, errlen);
+		if (!status)
+			status = restore_state(v, err, errlen);
+		if (status)
+			goto fail;
+		vm_thread_set_events(prev);
+		vm_thread_set_seccomp(prev_seccomp);
+		*out = v;
+		return 0;
 	}
 	status = load_kernel(v, &bi, err, errlen);
 	if (!status)
@@ -577,6 +709,13 @@ int app_vm_start(struct app_vm *v, char *err, size_t errlen)
 		vm_request_exit(&v->vm, status);
 		finish(v);
 		goto out;
+	}
+	if (v->restore) {
+		double ms = (now_seconds() - v->start_time) * 1e3;
+
+		vm_events_emit(v->events, "restored", "\"wall_ms\":%.3f", ms);
+		if (v->cfg->boot_timer)
+			vm_log("boot-timer", "restored wall_ms=%.3f", ms);
 	}
 	if (vcpus_start(&v->vm, err, errlen)) {
 		status = VMM_EXIT_INTERNAL;
@@ -671,6 +810,7 @@ void app_vm_destroy(struct app_vm *v)
 	if (v->serial_fd > STDERR_FILENO)
 		close(v->serial_fd);
 	vm_close(&v->vm);
+	snapshot_close(v->restore);
 	for (int i = 0; i < 2; i++)
 		if (v->con[i] >= 0)
 			close(v->con[i]);

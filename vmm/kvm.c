@@ -100,6 +100,12 @@ int vm_memory_ready(struct vm *vm, char *err, size_t errlen)
 int vm_create(struct vm *vm, uint64_t mem_size, unsigned ncpus, char *err,
 	      size_t errlen)
 {
+	return vm_create_from(vm, mem_size, ncpus, -1, err, errlen);
+}
+
+int vm_create_from(struct vm *vm, uint64_t mem_size, unsigned ncpus,
+		   int mem_fd, char *err, size_t errlen)
+{
 	struct kvm_pit_config pit = { .flags = 0 };
 	int n, version;
 
@@ -107,6 +113,8 @@ int vm_create(struct vm *vm, uint64_t mem_size, unsigned ncpus, char *err,
 	for (n = 0; n < VMM_MAX_CPUS; n++)
 		vm->vcpus[n].fd = -1;
 	pthread_mutex_init(&vm->exit_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->ncpus = ncpus;
 	vm->pvm_host = host_is_pvm();
 
@@ -169,16 +177,21 @@ int vm_create(struct vm *vm, uint64_t mem_size, unsigned ncpus, char *err,
 	vm->mem.size = mem_size;
 	vm->mem.low_size = mem_size < VMM_MMIO_HOLE_START ? mem_size :
 			   VMM_MMIO_HOLE_START;
+	/* A snapshot's RAM: private, so pages are read lazily from the
+	 * file (shared page cache between restores) and copied on write. */
 	vm->mem.host = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+			    MAP_PRIVATE | MAP_NORESERVE |
+			    (mem_fd >= 0 ? 0 : MAP_ANONYMOUS), mem_fd, 0);
 	if (vm->mem.host == MAP_FAILED) {
 		vm->mem.host = NULL;
 		snprintf(err, errlen, "--memory: cannot map %llu MiB: %s",
 			 (unsigned long long)(mem_size >> 20), strerror(errno));
 		return -1;
 	}
+	vm->mem_from_file = mem_fd >= 0;
 	/* Big pages make guest page walks cheaper; fine if THP is off. */
-	madvise(vm->mem.host, mem_size, MADV_HUGEPAGE);
+	if (mem_fd < 0)
+		madvise(vm->mem.host, mem_size, MADV_HUGEPAGE);
 	/* Registering RAM costs milliseconds (an SRCU grace period), the
 	 * largest single item of boot time: do it while the rest is set up. */
 	n = vm_thread_create(&vm->memslot_thread, memslot_thread, vm);
@@ -358,6 +371,28 @@ void vm_request_exit(struct vm *vm, int status)
 	pthread_mutex_unlock(&vm->exit_lock);
 	if (first && write(vm->exit_efd, &one, sizeof(one)) < 0)
 		vm_log("vm", "cannot signal exit: %s", strerror(errno));
+}
+
+int vm_add_snapshot_section(struct vm *vm, const char *name,
+			    const struct vm_snapshot_ops *ops, void *opaque)
+{
+	struct vm_snap_section *sec;
+
+	if (strlen(name) >= VM_SNAP_NAME_MAX)
+		return -EINVAL;
+	if (vm->nsnap == VM_MAX_SNAP_SECTIONS)
+		return -ENOSPC;
+	sec = &vm->snap[vm->nsnap++];
+	snprintf(sec->name, sizeof(sec->name), "%s", name);
+	sec->ops = ops;
+	sec->opaque = opaque;
+	return 0;
+}
+
+void vm_snapshot_request(struct vm *vm)
+{
+	if (vm->on_snapshot_request)
+		vm->on_snapshot_request(vm, vm->on_snapshot_request_opaque);
 }
 
 void vm_boot_ready(struct vm *vm)

@@ -88,6 +88,11 @@ void options_usage(FILE *f)
 "  --timeout SECONDS      kill the guest and exit 124 after this wall time\n"
 "  --events file=PATH|fd=N   machine-readable events, one JSON object per line\n"
 "  --boot-timer           print the time to the guest's boot-ready marker\n"
+"  --snapshot-to DIR[,when=boot-ready|request][,then=exit|continue]\n"
+"                         write a snapshot (DIR/state, DIR/memory) at the boot-ready\n"
+"                         marker or when the guest writes the snapshot-request port\n"
+"  --restore DIR          run from a snapshot instead of a kernel (same --memory,\n"
+"                         --cpus and devices; disks as at snapshot time)\n"
 "  --pvm-quirks auto|on|off   Linux workarounds on a PVM host (default auto)\n"
 "  --seccomp on|log|off   system call filter per VMM thread (default %s): on\n"
 "                         kills the process (status 70) at a forbidden call,\n"
@@ -186,7 +191,8 @@ const void *vmm_config_device(const struct vmm_config *cfg,
 
 static const char *const value_opts[] = {
 	"kernel", "initramfs", "initrd", "cmdline", "memory", "cpus",
-	"serial", "timeout", "pvm-quirks", "events", "seccomp", NULL,
+	"serial", "timeout", "pvm-quirks", "events", "seccomp", "snapshot-to",
+	"restore", NULL,
 };
 
 /* Does --NAME (n bytes of name) take a value? */
@@ -242,6 +248,7 @@ static int set_memory(struct vmm_config *cfg, const char *val, char *err,
 		return errf(err, errlen,
 			    "--memory: %s is not a multiple of 4K", v);
 	cfg->memory = size;
+	cfg->memory_set = true;
 	return 0;
 }
 
@@ -304,6 +311,43 @@ static int set_flag(const char *name, const char *val, bool *out, char *err,
 	return 0;
 }
 
+/* "DIR[,when=boot-ready|request][,then=exit|continue]", split in place */
+static int set_snapshot_to(struct vmm_config *cfg, char *val, char *err,
+			   size_t errlen)
+{
+	enum snapshot_when when = SNAP_WHEN_BOOT_READY;
+	bool then_exit = true;
+	char *opt = strchr(val, ',');
+
+	if (opt)
+		*opt++ = '\0';
+	if (!*val)
+		return errf(err, errlen, "--snapshot-to: no directory given");
+	while (opt && *opt) {
+		char *next = strchr(opt, ',');
+
+		if (next)
+			*next++ = '\0';
+		if (!strcmp(opt, "when=boot-ready"))
+			when = SNAP_WHEN_BOOT_READY;
+		else if (!strcmp(opt, "when=request"))
+			when = SNAP_WHEN_REQUEST;
+		else if (!strcmp(opt, "then=exit"))
+			then_exit = true;
+		else if (!strcmp(opt, "then=continue"))
+			then_exit = false;
+		else
+			return errf(err, errlen, "--snapshot-to: '%s': expected "
+				    "when=boot-ready|request or then=exit|continue",
+				    opt);
+		opt = next;
+	}
+	cfg->snapshot_dir = val;
+	cfg->snapshot_when = when;
+	cfg->snapshot_then_exit = then_exit;
+	return 0;
+}
+
 static int set_pvm_quirks(struct vmm_config *cfg, const char *val, char *err,
 			  size_t errlen)
 {
@@ -339,6 +383,13 @@ int vmm_config_apply(struct vmm_config *cfg, const char *name, char *val,
 			return errf(err, errlen,
 				    "--cpus: invalid count '%s' (boot=1..%d)", val,
 				    VMM_MAX_CPUS);
+		cfg->cpus_set = true;
+	} else if (!strcmp(name, "snapshot-to")) {
+		return set_snapshot_to(cfg, val, err, errlen);
+	} else if (!strcmp(name, "restore")) {
+		if (!*val)
+			return errf(err, errlen, "--restore: no directory given");
+		cfg->restore_dir = val;
 	} else if (!strcmp(name, "serial")) {
 		return set_serial(cfg, val, err, errlen);
 	} else if (!strcmp(name, "timeout")) {
@@ -377,10 +428,17 @@ int vmm_config_check(const struct vmm_config *cfg, char *err, size_t errlen)
 {
 	enum vm_seccomp_mode m;
 
-	if (!cfg->kernel)
-		return errf(err, errlen, "--kernel is required (see --help)");
 	if (vm_seccomp_resolve(cfg->seccomp, &m, err, errlen))
 		return -1;
+	if (cfg->restore_dir) {
+		if (cfg->kernel || cfg->initramfs || cfg->cmdline)
+			return errf(err, errlen, "--restore: the guest comes from "
+				    "the snapshot; --kernel, --initramfs and "
+				    "--cmdline do not go with it");
+		return 0;
+	}
+	if (!cfg->kernel)
+		return errf(err, errlen, "--kernel is required (see --help)");
 	return 0;
 }
 

@@ -23,6 +23,8 @@ struct device_type;
 /* PIPE: the library's console socket only (vmm_console_fd) */
 enum serial_mode { SERIAL_TTY, SERIAL_FILE, SERIAL_OFF, SERIAL_PIPE };
 enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
+/* --snapshot-to when=: the boot-ready marker, or the snapshot-request port */
+enum snapshot_when { SNAP_WHEN_BOOT_READY, SNAP_WHEN_REQUEST };
 
 /* The parsed configs of one device type, in the order given. */
 struct vmm_device_configs {
@@ -54,6 +56,11 @@ struct vmm_config {
 	int events_fd;			/* --events fd=N; -1: none */
 	int seccomp;			/* --seccomp: enum vm_seccomp_mode; -1:
 				 * not given (vm_seccomp_resolve) */
+	bool memory_set, cpus_set;	/* given (a restore must match them) */
+	const char *snapshot_dir;	/* --snapshot-to DIR; NULL: none */
+	enum snapshot_when snapshot_when;
+	bool snapshot_then_exit;	/* then=exit (default) or continue */
+	const char *restore_dir;	/* --restore DIR; NULL: boot a kernel */
 	/* [i]: the devices of type device_types[i] */
 	struct vmm_device_configs devices[VMM_MAX_DEVICE_TYPES];
 	bool help, version;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm/thread.h"
@@ -351,6 +352,67 @@ static void eat_kick(int signo)
 		;
 }
 
+/* A snapshot wants this vCPU still: complete the last exit inside KVM
+ * (KVM_RUN with immediate_exit finishes a port or MMIO access and
+ * returns at once: the registers are then consistent), and wait until the
+ * pause ends or the VM exits. */
+static void park(struct vcpu *c)
+{
+	struct vm *vm = c->vm;
+
+	c->run->immediate_exit = 1;
+	if (ioctl(c->fd, KVM_RUN, 0) < 0 && errno == EINTR)
+		eat_kick(vm->kick_signal);
+	c->run->immediate_exit = 0;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (__atomic_load_n(&vm->pause_wanted, __ATOMIC_ACQUIRE) &&
+	       !vm_is_exiting(vm))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vcpus_pause(struct vm *vm, int timeout_ms)
+{
+	struct timespec end;
+	int r = 0;
+
+	__atomic_store_n(&vm->pause_wanted, true, __ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *c = &vm->vcpus[i];
+
+		if (!c->thread_started)
+			continue;
+		c->run->immediate_exit = 1;
+		for (int tries = 0; pthread_kill(c->thread, vm->kick_signal) == EAGAIN &&
+				    tries < 1000; tries++)
+			usleep(1000);
+	}
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += timeout_ms / 1000;
+	end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (end.tv_nsec >= 1000000000) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->parked < vm->ncpus && !vm_is_exiting(vm) && r == 0)
+		r = pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &end);
+	r = vm->parked == vm->ncpus && !vm_is_exiting(vm) ? 0 : -1;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return r;
+}
+
+void vcpus_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	__atomic_store_n(&vm->pause_wanted, false, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
@@ -370,6 +432,10 @@ static void *vcpu_thread(void *arg)
 	}
 
 	while (!vm_is_exiting(vm)) {
+		if (__atomic_load_n(&vm->pause_wanted, __ATOMIC_ACQUIRE)) {
+			park(c);
+			continue;
+		}
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				if (errno == EINTR)
@@ -466,6 +532,10 @@ void vcpus_stop(struct vm *vm)
 				    tries < 1000; tries++)
 			usleep(1000);
 	}
+	/* parked vCPUs look at the exit flag when woken */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i].thread_started) {
 			pthread_join(vm->vcpus[i].thread, NULL);

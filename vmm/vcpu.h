@@ -10,6 +10,12 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen);
 int vcpus_start(struct vm *vm, char *err, size_t errlen);
 /* Kick every vCPU out of KVM_RUN and join the threads. */
 void vcpus_stop(struct vm *vm);
+/* Park every vCPU outside KVM_RUN with its last exit completed (a
+ * consistent state to save), for at most timeout_ms.  0, or -1 (the VM is
+ * exiting, or a vCPU did not park: then vcpus_resume anyway). */
+int vcpus_pause(struct vm *vm, int timeout_ms);
+/* Let parked vCPUs run again. */
+void vcpus_resume(struct vm *vm);
 /* Print the registers of c (and the code bytes at RIP) with a reason. */
 void vcpu_dump(struct vcpu *c, const char *why);
 /* The signal that kicks vCPUs out of KVM_RUN in VMs made from now on

@@ -79,6 +79,41 @@ int vm_cmdline_append(struct vm *vm, const char *fmt, ...)
 int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
 		  void *opaque);
 
+/* Snapshot and restore (vmm/snapshot.c, docs/snapshot.md).  A device with
+ * state of its own registers a section: in a snapshot its bytes are saved
+ * under name (unique per VM, stable across runs: the restore finds them by
+ * it), and a restore hands them back to load on a VM built the same way.
+ *   pause: stop touching guest memory and finish what is in flight (the
+ *     vCPUs are parked already); 0, or -1 with one line in err (the
+ *     snapshot is then refused).  Until resume.  NULL: nothing to do.
+ *   save: append the state with vm_snap_put; 0 or -1 (err).
+ *   resume: after the snapshot was written (or refused).  NULL: nothing.
+ *   load: on a restore, before any vCPU runs: take the state back with
+ *     vm_snap_get (a short read is an error); 0, or an exit status
+ *     (enum vmm_exit: VMM_EXIT_BAD_INPUT when the state does not fit this
+ *     device, e.g. a disk of another size) with one line in err.
+ * All on the thread that takes or restores the snapshot. */
+struct snap_buf;
+struct snap_reader;
+struct vm_snapshot_ops {
+	int (*pause)(void *opaque, char *err, size_t errlen);
+	int (*save)(void *opaque, struct snap_buf *b, char *err, size_t errlen);
+	void (*resume)(void *opaque);
+	int (*load)(void *opaque, struct snap_reader *r, char *err,
+		    size_t errlen);
+};
+/* Before the vCPUs start.  0 or -ENOSPC / -EINVAL (name too long). */
+int vm_add_snapshot_section(struct vm *vm, const char *name,
+			    const struct vm_snapshot_ops *ops, void *opaque);
+/* Append n bytes to a section being saved (growing; an allocation
+ * failure is reported once when the snapshot is written). */
+void vm_snap_put(struct snap_buf *b, const void *data, size_t n);
+/* Take the next n bytes of a section being loaded: 0, or -1 when fewer
+ * are left (nothing copied). */
+int vm_snap_get(struct snap_reader *r, void *data, size_t n);
+/* Bytes of the section not taken yet. */
+size_t vm_snap_left(const struct snap_reader *r);
+
 /* Exit statuses of ./vmm beyond the guest's own 0-63 (see README). */
 enum vmm_exit {
 	VMM_EXIT_USAGE = 64,
@@ -99,6 +134,9 @@ void vm_note_guest_panic(struct vm *vm);
 /* The guest says it has booted (boot-ready marker): the first time, tell
  * whoever composed the VM (its on_boot_ready hook, e.g. the boot timer). */
 void vm_boot_ready(struct vm *vm);
+/* The guest asks for a snapshot (the snapshot-request port): tell whoever
+ * composed the VM (--snapshot-to when=request takes it). */
+void vm_snapshot_request(struct vm *vm);
 
 /* CLOCK_MONOTONIC in seconds. */
 double now_seconds(void);

@@ -34,6 +34,14 @@ struct vcpu {
 
 #define VM_MAX_IO_HANDLERS	64
 #define VM_MAX_DEVICES		64
+#define VM_MAX_SNAP_SECTIONS	32
+#define VM_SNAP_NAME_MAX	24	/* bytes of a section name, NUL included */
+
+struct vm_snap_section {
+	char name[VM_SNAP_NAME_MAX];
+	const struct vm_snapshot_ops *ops;
+	void *opaque;
+};
 
 struct vm {
 	int kvm_fd, vm_fd;
@@ -70,12 +78,29 @@ struct vm {
 	void (*on_boot_ready)(struct vm *vm, void *opaque);
 	void *on_boot_ready_opaque;
 	bool boot_ready_seen;		/* atomic */
+	/* The guest wrote the snapshot-request port (legacy.c): tell whoever
+	 * composed the VM (vCPU thread; NULL: the port does nothing). */
+	void (*on_snapshot_request)(struct vm *vm, void *opaque);
+	void *on_snapshot_request_opaque;
+
+	/* Snapshots: device sections, and parking the vCPUs (vcpu.c) */
+	struct vm_snap_section snap[VM_MAX_SNAP_SECTIONS];
+	unsigned nsnap;
+	bool mem_from_file;		/* RAM is a private map of a snapshot */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;	/* parked changed, or pause ended */
+	bool pause_wanted;		/* atomic */
+	unsigned parked;		/* vCPUs parked (pause_lock) */
 	unsigned unassigned_mmio_logged;	/* atomic: lines so far */
 };
 
 /* kvm.c */
 int vm_create(struct vm *vm, uint64_t mem_size, unsigned ncpus, char *err,
 	      size_t errlen);
+/* The same with guest RAM a private (copy-on-write) map of mem_fd, a
+ * snapshot's memory file of exactly mem_size bytes; -1: anonymous. */
+int vm_create_from(struct vm *vm, uint64_t mem_size, unsigned ncpus,
+		   int mem_fd, char *err, size_t errlen);
 /* Wait until guest RAM is registered with KVM (before the vCPUs run). */
 int vm_memory_ready(struct vm *vm, char *err, size_t errlen);
 void vm_destroy_devices(struct vm *vm);

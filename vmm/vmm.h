@@ -87,7 +87,10 @@ struct vmm_config *vmm_config_new(void);
  *   ("disk", "path=a.img,format=raw")  ("fs", ...)  ("vsock", ...)
  *   ("serial", "pipe" | "tty" | "file=PATH" | "off")
  *   ("events", "file=PATH" | "fd=N")  ("pvm-quirks", "auto|on|off")
- *   ("boot-timer", NULL | "on" | "off")  ("seccomp", "on" | "log" | "off")
+ *   ("boot-timer", NULL | "on" | "off")
+ *   ("seccomp", "on" | "log" | "off")
+ *   ("snapshot-to", "DIR[,when=boot-ready|request][,then=exit|continue]")
+ *   ("restore", DIR)  (no "kernel" then; docs/snapshot.md)
  * Devices accumulate (each "disk" adds one); other options replace.  The
  * value is copied.  0, or -EINVAL (unknown option, bad value, NULL) with
  * the message in vmm_config_error(c); the config is then unchanged. */
@@ -147,6 +150,8 @@ int vmm_console_fd(struct vmm *v);
  * arrives: one JSON object per line,
  *   {"event":"boot-ready","wall_ms":W,"run_ms":R}
  *   {"event":"device-error","device":D,"kind":"io"|"guest","message":M}
+ *   {"event":"snapshot","ms":M,"state_bytes":S,"memory_bytes":B}
+ *   {"event":"restored","wall_ms":W}  (a --restore VM's vCPUs start)
  *   {"event":"exit","status":S,"reason":"guest"|"timeout"|"crash"|
  *     "panic"|"signal"|"error","wall_ms":W,"device_errors":N}
  * (wall_ms counts from vmm_create, run_ms from vmm_start).  exit is the

@@ -12,6 +12,8 @@
 #define VMM_PORT_EXIT		0xf4	/* write a byte: VMM exits with it */
 #define VMM_PORT_BOOT_READY	0xf5	/* write VMM_BOOT_READY_MAGIC */
 #define VMM_BOOT_READY_MAGIC	123	/* as Firecracker's boot timer */
+#define VMM_PORT_SNAPSHOT	0xf6	/* write VMM_SNAPSHOT_MAGIC: snapshot now */
+#define VMM_SNAPSHOT_MAGIC	0x53	/* 'S' */
 
 /* Guest physical memory map */
 #define VMM_GDT_GPA		0x500

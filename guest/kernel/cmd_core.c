@@ -11,6 +11,19 @@ static int cmd_hello(struct cmd_args *a)
 	return 0;
 }
 
+/* Ask the VMM for a snapshot (--snapshot-to when=request): the VM stops
+ * inside the outb, and every restore goes on from its next instruction. */
+static int cmd_snapshot(struct cmd_args *a)
+{
+	uint64_t t0 = rdtsc();
+
+	(void)a;
+	outb(VMM_PORT_SNAPSHOT, VMM_SNAPSHOT_MAGIC);
+	kprintf("snapshot: port written, going on after %lu us\n",
+		tsc_us(rdtsc() - t0));
+	return 0;
+}
+
 static int cmd_fail(struct cmd_args *a)
 {
 	return fail_why(a, "deliberate failure");
@@ -240,6 +253,7 @@ const struct command core_commands[] = {
 	{ "readline", cmd_readline, "read a console line: readline[:timeout_ms=5000]" },
 	{ "hello", cmd_hello, "print a greeting" },
 	{ "fail", cmd_fail, "always fails (tests the failure path)" },
+	{ "snapshot", cmd_snapshot, "write the snapshot-request port (--snapshot-to when=request)" },
 	{ "help", cmd_help, "list the commands" },
 	{ "mem", cmd_mem, "print the e820 map, touch each RAM range's ends" },
 	{ "smp", cmd_smp, "every listed CPU is up and runs work" },
