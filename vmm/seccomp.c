@@ -131,13 +131,18 @@ static const int main_calls[] = {
 static const int snapshot_calls[] = {
 	SCMP_SYS(openat), SCMP_SYS(write), SCMP_SYS(pwrite64),
 	SCMP_SYS(ftruncate), SCMP_SYS(fdatasync), SCMP_SYS(fsync),
-	SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(unlinkat),
+	SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),
+	SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(mkdir),
+	SCMP_SYS(mkdirat), SCMP_SYS(close), SCMP_SYS(lseek),
+	SCMP_SYS(pread64),	/* /proc/self/pagemap: pages never touched */
+	SCMP_SYS(fstat), SCMP_SYS(newfstatat),
 };
 static const unsigned long snapshot_ioctls[] = {
 	KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_FPU, KVM_GET_MSRS,
 	KVM_GET_LAPIC, KVM_GET_XSAVE, KVM_GET_XCRS, KVM_GET_VCPU_EVENTS,
 	KVM_GET_DEBUGREGS, KVM_GET_MP_STATE, KVM_GET_IRQCHIP, KVM_GET_PIT2,
-	KVM_GET_CLOCK,
+	KVM_GET_CLOCK, KVM_GET_XSAVE2, KVM_GET_CPUID2, KVM_GET_TSC_KHZ,
+	KVM_GET_MSR_INDEX_LIST, KVM_CHECK_EXTENSION,
 };
 /* ---- end of the snapshot writer's place ---- */
 
