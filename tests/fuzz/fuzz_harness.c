@@ -146,37 +146,39 @@ void fz_ring_init(struct fz_ring *q, struct fz_ram *ram, uint16_t size,
 	memset(ram->mem.host + used, 0, 6u + 8u * size);
 }
 
+/* Descriptor i of the table at gpa (tables need not be aligned: bytes). */
+static void fz_put_desc(struct fz_ring *q, uint64_t gpa, unsigned i,
+			uint64_t addr, uint32_t len, uint16_t flags,
+			uint16_t next)
+{
+	struct vring_desc d = { .addr = addr, .len = len, .flags = flags,
+				.next = next };
+
+	memcpy(q->ram->mem.host + gpa + 16u * i, &d, sizeof(d));
+}
+
 uint16_t fz_ring_add(struct fz_ring *q, const struct fz_desc *d, unsigned n,
 		     bool indirect, uint64_t table_gpa)
 {
-	struct vring_desc *tab = (struct vring_desc *)(q->ram->mem.host + q->desc);
 	uint16_t head = q->next_desc % q->size, *avail;
 
 	if (indirect) {
-		struct vring_desc *it =
-			(struct vring_desc *)(q->ram->mem.host + table_gpa);
-
-		for (unsigned i = 0; i < n; i++) {
-			it[i].addr = d[i].addr;
-			it[i].len = d[i].len;
-			it[i].flags = d[i].flags |
-				      (i + 1 < n ? VRING_DESC_F_NEXT : 0);
-			it[i].next = (uint16_t)(i + 1);
-		}
-		tab[head].addr = table_gpa;
-		tab[head].len = 16u * n;
-		tab[head].flags = VRING_DESC_F_INDIRECT;
-		tab[head].next = 0;
+		for (unsigned i = 0; i < n; i++)
+			fz_put_desc(q, table_gpa, i, d[i].addr, d[i].len,
+				    d[i].flags |
+				    (i + 1 < n ? VRING_DESC_F_NEXT : 0),
+				    (uint16_t)(i + 1));
+		fz_put_desc(q, q->desc, head, table_gpa, 16u * n,
+			    VRING_DESC_F_INDIRECT, 0);
 		q->next_desc++;
 	} else {
 		for (unsigned i = 0; i < n; i++) {
 			uint16_t slot = q->next_desc++ % q->size;
 
-			tab[slot].addr = d[i].addr;
-			tab[slot].len = d[i].len;
-			tab[slot].flags = d[i].flags |
-					  (i + 1 < n ? VRING_DESC_F_NEXT : 0);
-			tab[slot].next = q->next_desc % q->size;
+			fz_put_desc(q, q->desc, slot, d[i].addr, d[i].len,
+				    d[i].flags |
+				    (i + 1 < n ? VRING_DESC_F_NEXT : 0),
+				    q->next_desc % q->size);
 		}
 	}
 	avail = (uint16_t *)(q->ram->mem.host + q->avail);
