@@ -20,7 +20,7 @@ FUZZ_CFLAGS  := -std=gnu11 $(WARN) -O1 -g $(FUZZ_SANFLAGS) \
 	$(if $(LIBZSTD),-DHAVE_ZSTD=1)
 # virtq_* wrapped: the harness checks every chain a device pops and pushes
 FUZZ_WRAP    := -Wl,--wrap=virtq_pop,--wrap=virtq_push,--wrap=virtq_init \
-	-Wl,--wrap=virtq_unpop,--wrap=virtio_dev_create
+	-Wl,--wrap=virtq_unpop,--wrap=virtio_dev_create,--wrap=virtq_enable_notify
 FUZZ_LDFLAGS := $(FUZZ_SANFLAGS) -fsanitize=fuzzer $(FUZZ_WRAP)
 
 # name: source (the corpus is tests/fuzz/corpus/NAME)
@@ -33,6 +33,8 @@ FUZZ_SRC_virtio_net   := tests/fuzz/virtio_net_fuzz.c
 FUZZ_SRC_virtio_vsock := tests/fuzz/virtio_vsock_fuzz.c
 FUZZ_SRC_qcow2        := tests/fuzz/qcow2_open_fuzz.c
 FUZZ_SRC_p9           := tests/fuzz/p9_server_fuzz.c
+# the fake TAP (a socket pair) behind open("/dev/net/tun") and its ioctls
+FUZZ_LDEXTRA_virtio_net := -Wl,--wrap=open,--wrap=ioctl
 # only the targets whose source exists (they land one by one)
 FUZZ_TARGETS := $(foreach t,$(FUZZ_TARGETS),$(if $(wildcard $(FUZZ_SRC_$(t))),$(t)))
 
@@ -56,7 +58,7 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJS)
 
 define FUZZ_TARGET_RULE
 $(FUZZ_BUILD)/$(1)_fuzz: $(FUZZ_BUILD)/obj/$(FUZZ_SRC_$(1):.c=.o) $(FUZZ_HARNESS) $(FUZZ_LIB)
-	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $$@ $$^ $(HOST_LIBS)
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) $(FUZZ_LDEXTRA_$(1)) -o $$@ $$^ $(HOST_LIBS)
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_TARGET_RULE,$(t))))
 

@@ -546,6 +546,11 @@ static struct fz_track {
 	uint16_t heads[VIRTQ_MAX_SIZE / 64];
 } *fz_track;
 static unsigned fz_ntrack, fz_flying;
+/* virtq_enable_notify() said "more arrived" this often with no pop or
+ * push since: a device that sleeps never sees that many in a row (the
+ * fake driver adds nothing while the device works) */
+static unsigned fz_idle_more;
+#define FZ_SPIN_MAX	64
 /* heads tracked per queue: the devices' queues are at most 256 */
 #define FZ_TRACK_HEADS	(VIRTQ_MAX_SIZE / 64)
 
@@ -597,6 +602,7 @@ void fz_track_reset(void)
 		memset(fz_track, 0, fz_ntrack * sizeof(*fz_track));
 	fz_ntrack = 0;
 	fz_flying = 0;
+	fz_idle_more = 0;
 }
 
 unsigned fz_in_flight(void)
@@ -653,6 +659,12 @@ int __wrap_virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 		 (unsigned long long)e->out_len, (unsigned long long)e->in_len,
 		 (unsigned long long)out, (unsigned long long)in);
 	t = fz_track_of(q, true);
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "pop %s size %u: head %u, %u+%u buffers, "
+			"%llu+%llu bytes\n", q->name, q->size, e->head,
+			e->n_out, e->n_in, (unsigned long long)e->out_len,
+			(unsigned long long)e->in_len);
+	fz_idle_more = 0;
 	if (e->head < FZ_TRACK_HEADS) {
 		/* with in-flight tracking (as the transport sets it up) the
 		 * walker must refuse a head it handed out already; without,
@@ -681,7 +693,24 @@ void __wrap_virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 		t->heads[head] = 0;
 		fz_flying--;
 	}
+	fz_idle_more = 0;
 	__real_virtq_push(q, head, len);
+}
+
+bool __real_virtq_enable_notify(struct virtq *q);
+bool __wrap_virtq_enable_notify(struct virtq *q);
+
+bool __wrap_virtq_enable_notify(struct virtq *q)
+{
+	bool more = __real_virtq_enable_notify(q);
+
+	if (more)
+		FZ_CHECK(++fz_idle_more < FZ_SPIN_MAX, "the device thread "
+			 "spins: %u rounds told of new entries without a pop "
+			 "or push (queue %s size %u, avail idx %u, last_avail "
+			 "%u)", fz_idle_more, q->name, q->size,
+			 q->avail[1], q->last_avail);
+	return more;
 }
 
 void virtq_unpop(struct virtq *q);
