@@ -544,7 +544,10 @@ static struct fz_track {
 	const struct virtq *q;
 	uint64_t in_len[VIRTQ_MAX_SIZE / 64];	/* by head, while in flight */
 	uint16_t heads[VIRTQ_MAX_SIZE / 64];
+	struct iovec first_in[VIRTQ_MAX_SIZE / 64];
 } *fz_track;
+void (*fz_push_hook)(const struct virtq *q, uint16_t head, uint32_t len,
+		     const struct iovec *first_in);
 static unsigned fz_ntrack, fz_flying;
 /* virtq_enable_notify() said "more arrived" this often with no pop or
  * push since: a device that sleeps never sees that many in a row (the
@@ -675,6 +678,8 @@ int __wrap_virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
 			fz_flying++;
 		t->heads[e->head] = 1;
 		t->in_len[e->head] = in;
+		t->first_in[e->head] = e->n_in ? iov[e->n_out] :
+				       (struct iovec){ NULL, 0 };
 	}
 	return ret;
 }
@@ -692,6 +697,9 @@ void __wrap_virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 			 (unsigned long long)t->in_len[head], head);
 		t->heads[head] = 0;
 		fz_flying--;
+		if (fz_push_hook)
+			fz_push_hook(q, head, len, t->first_in[head].iov_base ?
+				     &t->first_in[head] : NULL);
 	}
 	fz_idle_more = 0;
 	__real_virtq_push(q, head, len);

@@ -126,5 +126,10 @@ void fz_drv_reset(unsigned dev);
 unsigned fz_in_flight(void);
 /* Forget every queue (a new input). */
 void fz_track_reset(void);
+/* Called for every used entry a device pushes, before it goes into the
+ * ring, with the chain's first device-writable buffer as popped (NULL if
+ * none): a target checks what the device wrote there.  NULL: no hook. */
+extern void (*fz_push_hook)(const struct virtq *q, uint16_t head,
+			    uint32_t len, const struct iovec *first_in);
 
 #endif
