@@ -90,6 +90,7 @@ run: deps
 # unit and integration results are summed into one closing line
 check: deps
 	$(MAKE) all
+	$(MAKE) fuzz-build
 	@tests/run-all --build $(BUILD) --vmm $(VMM_BIN) --sanitize $(SANITIZE)
 
 bench: deps

@@ -121,6 +121,7 @@ unsigned virtq_avail_count(struct virtq *q)
 		return 0;
 	/* acquire: ring entries and descriptors are read after the index */
 	idx = __atomic_load_n(&q->avail[1], __ATOMIC_ACQUIRE);
+	q->seen_avail = idx;
 	n = idx - q->last_avail;
 	if (n > q->size) {
 		fatal(q, "driver ring index jumped from %u to %u (queue size %u)",
@@ -346,6 +347,9 @@ void virtq_disable_notify(struct virtq *q)
 
 bool virtq_enable_notify(struct virtq *q)
 {
+	uint16_t idx;
+	bool more;
+
 	if (q->broken)
 		return false;
 	if (q->event_idx)
@@ -355,7 +359,12 @@ bool virtq_enable_notify(struct virtq *q)
 	/* store (enable) then load (avail idx): a driver adding an entry
 	 * concurrently either sees notifies enabled or we see its entry */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return __atomic_load_n(&q->avail[1], __ATOMIC_ACQUIRE) != q->last_avail;
+	idx = __atomic_load_n(&q->avail[1], __ATOMIC_ACQUIRE);
+	/* only entries new since our last look: ones the device saw and
+	 * left are its choice (it comes back for them when it needs them) */
+	more = idx != q->seen_avail;
+	q->seen_avail = idx;
+	return more;
 }
 
 size_t iov_pull(struct iovec **iovp, unsigned *cnt, void *buf, size_t n)

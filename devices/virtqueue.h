@@ -62,6 +62,7 @@ struct virtq {
 	uint16_t *avail_event;
 
 	uint16_t last_avail;		/* next avail entry to pop */
+	uint16_t seen_avail;		/* avail->idx at our last look */
 	uint16_t used_idx;		/* next used entry (published or not) */
 	uint16_t published_used;	/* used->idx as last written */
 	uint16_t signalled_used;	/* used idx when we last interrupted */
@@ -115,8 +116,11 @@ bool virtq_should_interrupt(struct virtq *q);
 /* Notification suppression while the device is busy with the ring.
  * virtq_disable_notify(): the driver need not notify us (we will look).
  * virtq_enable_notify(): ask for a notify at the next new entry; returns
- * true if entries arrived meanwhile (the caller must pop again, as no notify
- * will come for them). */
+ * true if entries arrived since the device last looked at the ring (a pop
+ * or virtq_avail_count) or last called this: the caller must pop again, as
+ * no notify will come for them.  Entries it saw and chose to leave (a net
+ * device's receive buffers beyond what it needs now) do not count, or its
+ * thread would never sleep. */
 void virtq_disable_notify(struct virtq *q);
 bool virtq_enable_notify(struct virtq *q);
 

@@ -16,3 +16,4 @@ powerloss-long: all
 	@t=$$(mktemp -d); TEST_TMP=$$t BUILD=$(CURDIR)/$(BUILD) POWERLOSS_LONG=1 \
 		timeout 3600 bash tests/integration/storage-powerloss.sh; rc=$$?; \
 		rm -rf $$t; exit $$rc
+include tests/fuzz/fuzz.mk

@@ -80,12 +80,18 @@ static void fuzz_tree(void)
 	fuzz_file("dir/sub/deep", "deep\n");
 }
 
+void p9_fuzz_cleanup(void);
+
 static void fuzz_init(void)
 {
+	static int cleanup_registered;
 	char err[256];
 
 	if (fuzz_srv[0])
 		return;
+	/* a libFuzzer run ends with exit(): the temporary tree goes too */
+	if (!cleanup_registered++)
+		atexit(p9_fuzz_cleanup);
 	snprintf(fuzz_top, sizeof(fuzz_top), "/tmp/p9fuzz.XXXXXX");
 	if (!mkdtemp(fuzz_top))
 		abort();

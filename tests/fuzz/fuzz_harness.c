@@ -1,0 +1,753 @@
+/* tests/fuzz/fuzz_harness.c - see fuzz_harness.h. */
+#include "tests/fuzz/fuzz_harness.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "devices/virtio_dev.h"
+#include "devices/virtio_mmio.h"
+#include "vmm/event_loop.h"
+
+void fz_fail(const char *file, int line, const char *cond, const char *fmt,
+	     ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "fuzz invariant broken at %s:%d: %s: ", file, line,
+		cond);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+/* ---- input ---- */
+
+bool fz_more(const struct fz_in *in)
+{
+	return in->n > 0;
+}
+
+size_t fz_bytes(struct fz_in *in, void *dst, size_t n)
+{
+	size_t k = n < in->n ? n : in->n;
+
+	if (k)
+		memcpy(dst, in->p, k);
+	if (n > k)
+		memset((uint8_t *)dst + k, 0, n - k);
+	in->p += k;
+	in->n -= k;
+	return k;
+}
+
+uint8_t fz_u8(struct fz_in *in)
+{
+	uint8_t v;
+
+	fz_bytes(in, &v, 1);
+	return v;
+}
+
+uint16_t fz_u16(struct fz_in *in)
+{
+	uint16_t v;
+
+	fz_bytes(in, &v, 2);
+	return v;
+}
+
+uint32_t fz_u32(struct fz_in *in)
+{
+	uint32_t v;
+
+	fz_bytes(in, &v, 4);
+	return v;
+}
+
+uint64_t fz_u64(struct fz_in *in)
+{
+	uint64_t v;
+
+	fz_bytes(in, &v, 8);
+	return v;
+}
+
+/* ---- guest RAM ---- */
+
+void fz_ram_init(struct fz_ram *r, size_t size)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t body = (size + page - 1) / page * page;
+
+	memset(r, 0, sizeof(*r));
+	r->map_len = body + 2 * page;
+	r->map = mmap(NULL, r->map_len, PROT_NONE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r->map == MAP_FAILED)
+		abort();
+	/* RAM ends exactly at the upper guard page: a one-byte overrun
+	 * faults */
+	r->mem.host = r->map + page + (body - size);
+	if (mprotect(r->map + page, body, PROT_READ | PROT_WRITE) < 0)
+		abort();
+	r->mem.size = size;
+	r->mem.low_size = size;
+}
+
+void fz_ram_free(struct fz_ram *r)
+{
+	if (r->map)
+		munmap(r->map, r->map_len);
+	r->map = NULL;
+}
+
+bool fz_in_ram(const struct fz_ram *r, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	return b >= r->mem.host && len <= r->mem.size &&
+	       (size_t)(b - r->mem.host) <= r->mem.size - len;
+}
+
+uint64_t fz_alloc(struct fz_ram *r, uint32_t *len)
+{
+	uint64_t room = r->mem.size - r->bump_start, a;
+
+	if (*len > room)
+		*len = (uint32_t)room;
+	if (r->bump + *len > r->mem.size || r->bump < r->bump_start)
+		r->bump = r->bump_start;
+	a = r->bump;
+	r->bump += *len;
+	return a;
+}
+
+/* ---- rings ---- */
+
+void fz_ring_init(struct fz_ring *q, struct fz_ram *ram, uint16_t size,
+		  uint64_t desc, uint64_t avail, uint64_t used)
+{
+	memset(q, 0, sizeof(*q));
+	q->ram = ram;
+	q->size = size;
+	q->desc = desc;
+	q->avail = avail;
+	q->used = used;
+	memset(ram->mem.host + desc, 0, 16u * size);
+	memset(ram->mem.host + avail, 0, 6u + 2u * size);
+	memset(ram->mem.host + used, 0, 6u + 8u * size);
+}
+
+/* Descriptor i of the table at gpa (tables need not be aligned: bytes). */
+static void fz_put_desc(struct fz_ring *q, uint64_t gpa, unsigned i,
+			uint64_t addr, uint32_t len, uint16_t flags,
+			uint16_t next)
+{
+	struct vring_desc d = { .addr = addr, .len = len, .flags = flags,
+				.next = next };
+
+	memcpy(q->ram->mem.host + gpa + 16u * i, &d, sizeof(d));
+}
+
+uint16_t fz_ring_add(struct fz_ring *q, const struct fz_desc *d, unsigned n,
+		     bool indirect, uint64_t table_gpa)
+{
+	uint16_t head = q->next_desc % q->size, *avail;
+
+	if (indirect) {
+		for (unsigned i = 0; i < n; i++)
+			fz_put_desc(q, table_gpa, i, d[i].addr, d[i].len,
+				    d[i].flags |
+				    (i + 1 < n ? VRING_DESC_F_NEXT : 0),
+				    (uint16_t)(i + 1));
+		fz_put_desc(q, q->desc, head, table_gpa, 16u * n,
+			    VRING_DESC_F_INDIRECT, 0);
+		q->next_desc++;
+	} else {
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t slot = q->next_desc++ % q->size;
+
+			fz_put_desc(q, q->desc, slot, d[i].addr, d[i].len,
+				    d[i].flags |
+				    (i + 1 < n ? VRING_DESC_F_NEXT : 0),
+				    q->next_desc % q->size);
+		}
+	}
+	avail = (uint16_t *)(q->ram->mem.host + q->avail);
+	avail[2 + q->avail_idx % q->size] = head;
+	q->avail_idx++;
+	return head;
+}
+
+void fz_ring_kick(struct fz_ring *q)
+{
+	uint16_t *avail = (uint16_t *)(q->ram->mem.host + q->avail);
+
+	__atomic_store_n(&avail[1], q->avail_idx, __ATOMIC_RELEASE);
+}
+
+/* ---- the fake vm: the vm.h services the devices use ---- */
+
+#define FZ_MAX_DEV	4
+
+struct vm {
+	struct guest_mem mem;
+	unsigned ndev;
+	struct {
+		uint64_t base;
+		io_read_fn rd;
+		io_write_fn wr;
+		void *opaque;
+		int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
+	} dev[FZ_MAX_DEV];
+	void (*destroy[FZ_MAX_DEV])(void *);
+	void *destroy_opaque[FZ_MAX_DEV];
+	unsigned ndestroy;
+};
+
+static struct vm fz_the_vm;
+unsigned fz_log_lines;
+
+struct vm *fz_vm(void)
+{
+	return &fz_the_vm;
+}
+
+void fz_vm_set_ram(struct fz_ram *r)
+{
+	fz_the_vm.mem = r->mem;
+}
+
+void vm_log(const char *who, const char *fmt, ...)
+{
+	va_list ap;
+
+	fz_log_lines++;
+	/* quiet by default: libFuzzer's own output is what matters; set
+	 * FUZZ_VERBOSE=1 to see what the devices say */
+	if (!getenv("FUZZ_VERBOSE"))
+		return;
+	fprintf(stderr, "%s: ", who);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void vm_events_device_error(const char *device, const char *msg)
+{
+	(void)device;
+	(void)msg;
+}
+
+struct guest_mem *vm_mem(struct vm *vm)
+{
+	return &vm->mem;
+}
+
+static int fz_dev_of(struct vm *vm, uint64_t addr)
+{
+	for (unsigned i = 0; i < vm->ndev; i++)
+		if (addr >= vm->dev[i].base &&
+		    addr < vm->dev[i].base + VMM_VIRTIO_MMIO_SIZE)
+			return (int)i;
+	return -1;
+}
+
+int vm_register_io(struct vm *vm, enum io_space space, uint64_t base,
+		   uint64_t len, io_read_fn rd, io_write_fn wr, void *opaque)
+{
+	int i = fz_dev_of(vm, base);
+
+	if (space != IO_SPACE_MMIO || i < 0 || len != VMM_VIRTIO_MMIO_SIZE)
+		return -EINVAL;
+	vm->dev[i].rd = rd;
+	vm->dev[i].wr = wr;
+	vm->dev[i].opaque = opaque;
+	return 0;
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t mmio_addr, unsigned len, bool match,
+		 uint64_t value, int efd)
+{
+	int i = fz_dev_of(vm, mmio_addr);
+
+	if (i < 0 || len != 4 || !match || value >= VIRTIO_MMIO_MAX_QUEUES)
+		return -EINVAL;
+	vm->dev[i].notify_fd[value] = efd;
+	return 0;
+}
+
+int vm_ioeventfd_remove(struct vm *vm, uint64_t mmio_addr, unsigned len,
+			bool match, uint64_t value, int efd)
+{
+	int i = fz_dev_of(vm, mmio_addr);
+
+	(void)len;
+	(void)match;
+	if (i < 0 || value >= VIRTIO_MMIO_MAX_QUEUES ||
+	    vm->dev[i].notify_fd[value] != efd)
+		return -ENOENT;
+	vm->dev[i].notify_fd[value] = -1;
+	return 0;
+}
+
+int vm_irqfd(struct vm *vm, unsigned gsi, int efd)
+{
+	(void)vm;
+	(void)gsi;
+	(void)efd;
+	return -ENOSYS;	/* interrupts through vm_irq_line: nothing to drain */
+}
+
+int vm_irq_line(struct vm *vm, unsigned gsi, int level)
+{
+	(void)vm;
+	(void)gsi;
+	(void)level;
+	return 0;
+}
+
+int vm_add_virtio_mmio(struct vm *vm, uint64_t *base, unsigned *irq)
+{
+	unsigned i = vm->ndev;
+
+	if (i == FZ_MAX_DEV)
+		return -ENOSPC;
+	*base = VMM_VIRTIO_MMIO_BASE + i * VMM_VIRTIO_MMIO_SIZE;
+	*irq = VMM_VIRTIO_IRQ_BASE + i;
+	vm->dev[i].base = *base;
+	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		vm->dev[i].notify_fd[q] = -1;
+	vm->ndev++;
+	return 0;
+}
+
+int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
+		  void *opaque)
+{
+	(void)name;
+	if (vm->ndestroy == FZ_MAX_DEV)
+		return -ENOSPC;
+	vm->destroy[vm->ndestroy] = destroy;
+	vm->destroy_opaque[vm->ndestroy++] = opaque;
+	return 0;
+}
+
+int vm_cmdline_append(struct vm *vm, const char *fmt, ...)
+{
+	(void)vm;
+	(void)fmt;
+	return 0;
+}
+
+void fz_vm_destroy_devices(void)
+{
+	struct vm *vm = &fz_the_vm;
+
+	while (vm->ndestroy) {
+		vm->ndestroy--;
+		vm->destroy[vm->ndestroy](vm->destroy_opaque[vm->ndestroy]);
+	}
+}
+
+void fz_mmio_access(unsigned dev, bool write, uint64_t off, void *data,
+		    unsigned size)
+{
+	struct vm *vm = &fz_the_vm;
+
+	if (dev >= vm->ndev || !vm->dev[dev].rd)
+		abort();
+	if (write)
+		vm->dev[dev].wr(vm->dev[dev].opaque, off, data, size);
+	else
+		vm->dev[dev].rd(vm->dev[dev].opaque, off, data, size);
+}
+
+void fz_mmio_write32(unsigned dev, uint64_t off, uint32_t v)
+{
+	fz_mmio_access(dev, true, off, &v, 4);
+}
+
+uint32_t fz_mmio_read32(unsigned dev, uint64_t off)
+{
+	uint32_t v;
+
+	fz_mmio_access(dev, false, off, &v, 4);
+	return v;
+}
+
+void fz_notify(unsigned dev, unsigned q)
+{
+	struct vm *vm = &fz_the_vm;
+	uint64_t one = 1;
+
+	if (dev < vm->ndev && q < VIRTIO_MMIO_MAX_QUEUES &&
+	    vm->dev[dev].notify_fd[q] >= 0 &&
+	    write(vm->dev[dev].notify_fd[q], &one, sizeof(one)) < 0)
+		abort();
+}
+
+/* ---- event loops, run by fz_pump() on this thread ---- */
+
+#define FZ_MAX_WATCH	64
+
+struct event_loop {
+	int unused;
+};
+
+static struct fz_watch {
+	struct event_loop *loop;
+	int fd;
+	event_fn fn;
+	void *opaque;
+} fz_watch[FZ_MAX_WATCH];
+static unsigned fz_nwatch;
+
+struct event_loop *event_loop_create(const char *name)
+{
+	(void)name;
+	return calloc(1, sizeof(struct event_loop));
+}
+
+int event_loop_add(struct event_loop *l, int fd, event_fn fn, void *opaque)
+{
+	if (fz_nwatch == FZ_MAX_WATCH)
+		return -1;
+	fz_watch[fz_nwatch++] = (struct fz_watch){ l, fd, fn, opaque };
+	return 0;
+}
+
+int event_loop_del(struct event_loop *l, int fd)
+{
+	for (unsigned i = 0; i < fz_nwatch; i++)
+		if (fz_watch[i].loop == l && fz_watch[i].fd == fd) {
+			fz_watch[i] = fz_watch[--fz_nwatch];
+			return 0;
+		}
+	return -1;
+}
+
+int event_loop_start(struct event_loop *l)
+{
+	(void)l;
+	return 0;
+}
+
+void event_loop_destroy(struct event_loop *l)
+{
+	if (!l)
+		return;
+	for (unsigned i = 0; i < fz_nwatch;)
+		if (fz_watch[i].loop == l)
+			fz_watch[i] = fz_watch[--fz_nwatch];
+		else
+			i++;
+	free(l);
+}
+
+unsigned fz_pump(unsigned rounds)
+{
+	unsigned ran = 0;
+
+	while (rounds--) {
+		struct pollfd pfd[FZ_MAX_WATCH];
+		unsigned n = fz_nwatch, hits = 0;
+
+		for (unsigned i = 0; i < n; i++)
+			pfd[i] = (struct pollfd){ .fd = fz_watch[i].fd,
+						  .events = POLLIN };
+		if (poll(pfd, n, 0) <= 0)
+			break;
+		for (unsigned i = 0; i < n && i < fz_nwatch; i++)
+			if (pfd[i].revents && fz_watch[i].fd == pfd[i].fd) {
+				fz_watch[i].fn(fz_watch[i].opaque);
+				hits++;
+			}
+		ran += hits;
+		if (!hits)
+			break;
+	}
+	return ran;
+}
+
+/* ---- the driver ---- */
+
+uint64_t fz_drv_begin(unsigned dev, uint64_t want)
+{
+	uint64_t offered, acc;
+
+	fz_mmio_write32(dev, VIRTIO_MMIO_STATUS, 0);
+	fz_track_reset();
+	fz_mmio_write32(dev, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	fz_mmio_write32(dev, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+			VIRTIO_CONFIG_S_DRIVER);
+	fz_mmio_write32(dev, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	offered = fz_mmio_read32(dev, VIRTIO_MMIO_DEVICE_FEATURES);
+	fz_mmio_write32(dev, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	offered |= (uint64_t)fz_mmio_read32(dev, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+	acc = (offered & want) | (1ULL << VIRTIO_F_VERSION_1);
+	fz_mmio_write32(dev, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	fz_mmio_write32(dev, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)acc);
+	fz_mmio_write32(dev, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	fz_mmio_write32(dev, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(acc >> 32));
+	fz_mmio_write32(dev, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+			VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
+	return acc;
+}
+
+void fz_drv_queue(unsigned dev, unsigned q, const struct fz_ring *r)
+{
+	fz_mmio_write32(dev, VIRTIO_MMIO_QUEUE_SEL, q);
+	fz_mmio_write32(dev, VIRTIO_MMIO_QUEUE_NUM, r->size);
+	fz_mmio_write32(dev, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)r->desc);
+	fz_mmio_write32(dev, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(r->desc >> 32));
+	fz_mmio_write32(dev, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)r->avail);
+	fz_mmio_write32(dev, VIRTIO_MMIO_QUEUE_AVAIL_HIGH, (uint32_t)(r->avail >> 32));
+	fz_mmio_write32(dev, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)r->used);
+	fz_mmio_write32(dev, VIRTIO_MMIO_QUEUE_USED_HIGH, (uint32_t)(r->used >> 32));
+	fz_mmio_write32(dev, VIRTIO_MMIO_QUEUE_READY, 1);
+}
+
+uint32_t fz_drv_ok(unsigned dev)
+{
+	fz_mmio_write32(dev, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+			VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
+			VIRTIO_CONFIG_S_DRIVER_OK);
+	return fz_mmio_read32(dev, VIRTIO_MMIO_STATUS);
+}
+
+void fz_drv_reset(unsigned dev)
+{
+	/* a reset waits for every popped chain to end: one the device
+	 * forgot would hang here, and libFuzzer reports the timeout */
+	fz_mmio_write32(dev, VIRTIO_MMIO_STATUS, 0);
+	FZ_CHECK(fz_mmio_read32(dev, VIRTIO_MMIO_STATUS) == 0,
+		 "status after reset");
+	fz_track_reset();
+}
+
+/* ---- chain accounting: ld --wrap=virtq_pop,--wrap=virtq_push,
+ * --wrap=virtq_init,--wrap=virtio_dev_create ---- */
+
+#define FZ_MAX_Q	32
+
+static struct fz_track {
+	const struct virtq *q;
+	uint64_t in_len[VIRTQ_MAX_SIZE / 64];	/* by head, while in flight */
+	uint16_t heads[VIRTQ_MAX_SIZE / 64];
+	struct iovec first_in[VIRTQ_MAX_SIZE / 64];
+} *fz_track;
+void (*fz_push_hook)(const struct virtq *q, uint16_t head, uint32_t len,
+		     const struct iovec *first_in);
+static unsigned fz_ntrack, fz_flying;
+/* virtq_enable_notify() said "more arrived" this often with no pop or
+ * push since: a device that sleeps never sees that many in a row (the
+ * fake driver adds nothing while the device works) */
+static unsigned fz_idle_more;
+#define FZ_SPIN_MAX	64
+/* heads tracked per queue: the devices' queues are at most 256 */
+#define FZ_TRACK_HEADS	(VIRTQ_MAX_SIZE / 64)
+
+int __real_virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
+		     unsigned max_iov);
+void __real_virtq_push(struct virtq *q, uint16_t head, uint32_t len);
+int __real_virtq_init(struct virtq *q, const struct guest_mem *mem,
+		      const char *name, uint16_t size, uint64_t desc_gpa,
+		      uint64_t avail_gpa, uint64_t used_gpa, uint64_t features,
+		      char *err, size_t errlen);
+struct virtio_dev *__real_virtio_dev_create(struct vm *vm, const char *name,
+					    const struct virtio_dev_class *cls,
+					    void *dev, uint64_t features,
+					    char *err, size_t errlen);
+
+int __wrap_virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
+		     unsigned max_iov);
+void __wrap_virtq_push(struct virtq *q, uint16_t head, uint32_t len);
+int __wrap_virtq_init(struct virtq *q, const struct guest_mem *mem,
+		      const char *name, uint16_t size, uint64_t desc_gpa,
+		      uint64_t avail_gpa, uint64_t used_gpa, uint64_t features,
+		      char *err, size_t errlen);
+struct virtio_dev *__wrap_virtio_dev_create(struct vm *vm, const char *name,
+					    const struct virtio_dev_class *cls,
+					    void *dev, uint64_t features,
+					    char *err, size_t errlen);
+
+static struct fz_track *fz_track_of(const struct virtq *q, bool add)
+{
+	if (!fz_track) {
+		fz_track = calloc(FZ_MAX_Q, sizeof(*fz_track));
+		if (!fz_track)
+			abort();
+	}
+	for (unsigned i = 0; i < fz_ntrack; i++)
+		if (fz_track[i].q == q)
+			return &fz_track[i];
+	if (!add)
+		return NULL;
+	FZ_CHECK(fz_ntrack < FZ_MAX_Q, "too many queues");
+	memset(&fz_track[fz_ntrack], 0, sizeof(fz_track[0]));
+	fz_track[fz_ntrack].q = q;
+	return &fz_track[fz_ntrack++];
+}
+
+void fz_track_reset(void)
+{
+	if (fz_track)
+		memset(fz_track, 0, fz_ntrack * sizeof(*fz_track));
+	fz_ntrack = 0;
+	fz_flying = 0;
+	fz_idle_more = 0;
+}
+
+unsigned fz_in_flight(void)
+{
+	return fz_flying;
+}
+
+int __wrap_virtq_init(struct virtq *q, const struct guest_mem *mem,
+		      const char *name, uint16_t size, uint64_t desc_gpa,
+		      uint64_t avail_gpa, uint64_t used_gpa, uint64_t features,
+		      char *err, size_t errlen)
+{
+	struct fz_track *t = fz_track_of(q, false);
+
+	/* a queue set up again starts with nothing in flight */
+	if (t) {
+		for (unsigned h = 0; h < FZ_TRACK_HEADS; h++)
+			if (t->heads[h])
+				fz_flying--;
+		memset(t->in_len, 0, sizeof(t->in_len));
+		memset(t->heads, 0, sizeof(t->heads));
+	}
+	return __real_virtq_init(q, mem, name, size, desc_gpa, avail_gpa,
+				 used_gpa, features, err, errlen);
+}
+
+int __wrap_virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
+		     unsigned max_iov)
+{
+	int ret = __real_virtq_pop(q, e, iov, max_iov);
+	const struct guest_mem *m = q->mem;
+	uint64_t out = 0, in = 0;
+	struct fz_track *t;
+
+	if (ret <= 0)
+		return ret;
+	FZ_CHECK(e->head < q->size, "head %u, size %u", e->head, q->size);
+	FZ_CHECK(e->n_out + e->n_in <= max_iov, "%u+%u iovecs, room %u",
+		 e->n_out, e->n_in, max_iov);
+	for (unsigned i = 0; i < e->n_out + e->n_in; i++) {
+		const uint8_t *b = iov[i].iov_base;
+
+		FZ_CHECK(iov[i].iov_len > 0, "empty iovec %u", i);
+		FZ_CHECK(b >= m->host && iov[i].iov_len <= m->size &&
+			 (uint64_t)(b - m->host) <= m->size - iov[i].iov_len,
+			 "iovec %u outside guest RAM", i);
+		if (i < e->n_out)
+			out += iov[i].iov_len;
+		else
+			in += iov[i].iov_len;
+	}
+	FZ_CHECK(out == e->out_len && in == e->in_len,
+		 "lengths %llu/%llu, iovecs %llu/%llu",
+		 (unsigned long long)e->out_len, (unsigned long long)e->in_len,
+		 (unsigned long long)out, (unsigned long long)in);
+	t = fz_track_of(q, true);
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "pop %s size %u: head %u, %u+%u buffers, "
+			"%llu+%llu bytes\n", q->name, q->size, e->head,
+			e->n_out, e->n_in, (unsigned long long)e->out_len,
+			(unsigned long long)e->in_len);
+	fz_idle_more = 0;
+	if (e->head < FZ_TRACK_HEADS) {
+		/* with in-flight tracking (as the transport sets it up) the
+		 * walker must refuse a head it handed out already; without,
+		 * the later chain's length counts */
+		FZ_CHECK(!q->in_flight || !t->heads[e->head],
+			 "head %u popped twice", e->head);
+		if (!t->heads[e->head])
+			fz_flying++;
+		t->heads[e->head] = 1;
+		t->in_len[e->head] = in;
+		t->first_in[e->head] = e->n_in ? iov[e->n_out] :
+				       (struct iovec){ NULL, 0 };
+	}
+	return ret;
+}
+
+void __wrap_virtq_push(struct virtq *q, uint16_t head, uint32_t len)
+{
+	struct fz_track *t = fz_track_of(q, false);
+
+	FZ_CHECK(head < q->size, "push of head %u, size %u", head, q->size);
+	if (head < FZ_TRACK_HEADS && (q->in_flight || (t && t->heads[head]))) {
+		FZ_CHECK(t && t->heads[head], "push of head %u not in flight",
+			 head);
+		FZ_CHECK(len <= t->in_len[head],
+			 "used length %u > %llu writable bytes (head %u)", len,
+			 (unsigned long long)t->in_len[head], head);
+		t->heads[head] = 0;
+		fz_flying--;
+		if (fz_push_hook)
+			fz_push_hook(q, head, len, t->first_in[head].iov_base ?
+				     &t->first_in[head] : NULL);
+	}
+	fz_idle_more = 0;
+	__real_virtq_push(q, head, len);
+}
+
+bool __real_virtq_enable_notify(struct virtq *q);
+bool __wrap_virtq_enable_notify(struct virtq *q);
+
+bool __wrap_virtq_enable_notify(struct virtq *q)
+{
+	bool more = __real_virtq_enable_notify(q);
+
+	if (more)
+		FZ_CHECK(++fz_idle_more < FZ_SPIN_MAX, "the device thread "
+			 "spins: %u rounds told of new entries without a pop "
+			 "or push (queue %s size %u, avail idx %u, last_avail "
+			 "%u)", fz_idle_more, q->name, q->size,
+			 q->avail[1], q->last_avail);
+	return more;
+}
+
+void virtq_unpop(struct virtq *q);
+void __real_virtq_unpop(struct virtq *q);
+void __wrap_virtq_unpop(struct virtq *q);
+
+void __wrap_virtq_unpop(struct virtq *q)
+{
+	struct fz_track *t = fz_track_of(q, false);
+
+	if (t && q->last_head < FZ_TRACK_HEADS && t->heads[q->last_head]) {
+		t->heads[q->last_head] = 0;
+		fz_flying--;
+	}
+	__real_virtq_unpop(q);
+}
+
+struct virtio_dev *__wrap_virtio_dev_create(struct vm *vm, const char *name,
+					    const struct virtio_dev_class *cls,
+					    void *dev, uint64_t features,
+					    char *err, size_t errlen)
+{
+	struct virtio_dev *vd = __real_virtio_dev_create(vm, name, cls, dev,
+							 features, err,
+							 errlen);
+
+	/* no busy polling on the fuzzing thread (a device may set its own
+	 * window after this: the targets set VMM_*_POLL_US=0 too) */
+	if (vd)
+		virtio_dev_set_poll_ns(vd, 0);
+	return vd;
+}
