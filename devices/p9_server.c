@@ -1432,13 +1432,63 @@ static int op_clunk(struct ctx *c)
 	return e;
 }
 
+/* A directory fid reached by ".." holds no name (the walk cannot tell
+ * it): find it now, for remove and rename, among its parent's entries by
+ * inode.  The root has none (EBUSY: it cannot be removed or renamed).
+ * Costs one scan of the parent directory, only for such a fid. */
+static int find_name(struct p9_server *s, struct p9_fid *f)
+{
+	struct stat st, est;
+	struct dirent *de;
+	char *name = NULL;
+	int pfd, dfd;
+	DIR *dir;
+
+	if (statx_fd(f->fd, &st))
+		return errno;
+	if (is_root(s, &st))
+		return EBUSY;
+	if ((pfd = lookup_parent(s, f->fd, &st)) < 0)
+		return errno_or(ENOENT);
+	dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || !(dir = fdopendir(dfd))) {
+		int e = errno_or(EMFILE);
+
+		if (dfd >= 0)
+			close(dfd);
+		close(pfd);
+		return e;
+	}
+	while (!name && (de = readdir(dir)))
+		if (de->d_ino == st.st_ino && strcmp(de->d_name, ".") &&
+		    strcmp(de->d_name, "..") &&
+		    !fstatat(pfd, de->d_name, &est, AT_SYMLINK_NOFOLLOW) &&
+		    est.st_dev == st.st_dev && est.st_ino == st.st_ino &&
+		    !(name = strdup(de->d_name))) {
+			closedir(dir);
+			close(pfd);
+			return ENOMEM;
+		}
+	closedir(dir);
+	if (!name) {
+		close(pfd);
+		return ESTALE;	/* moved away meanwhile */
+	}
+	close_fd(&f->parent_fd);
+	free(f->name);
+	f->parent_fd = pfd;
+	f->name = name;
+	return 0;
+}
+
 /* Is fid's object still what parent_fd/name names? */
-static int still_named(struct p9_fid *f)
+static int still_named(struct p9_server *s, struct p9_fid *f)
 {
 	struct stat a, b;
+	int e;
 
-	if (f->parent_fd < 0 || !f->name)
-		return EBUSY;	/* the root, or reached by ".." */
+	if ((f->parent_fd < 0 || !f->name) && (e = find_name(s, f)))
+		return e;	/* the root, or reached by ".." and gone */
 	if (fstatat(f->parent_fd, f->name, &a, AT_SYMLINK_NOFOLLOW))
 		return errno;
 	if (statx_fd(f->fd, &b))
@@ -1462,7 +1512,7 @@ static int op_remove(struct ctx *c)
 	/* the fid goes whether or not the remove works */
 	if (s->readonly)
 		e = EROFS;
-	else if (!(e = still_named(f)) &&
+	else if (!(e = still_named(s, f)) &&
 		 unlinkat(f->parent_fd, f->name,
 			  f->fmt == S_IFDIR ? AT_REMOVEDIR : 0))
 		e = errno;
@@ -1732,7 +1782,7 @@ static int op_rename(struct ctx *c)
 		return e;
 	if (s->readonly)
 		return EROFS;
-	if ((e = still_named(f)))
+	if ((e = still_named(s, f)))
 		return e;
 	if (!(nm = strdup(name)))
 		return ENOMEM;
