@@ -2,20 +2,24 @@
  * through its register handlers without KVM: guest RAM is plain memory,
  * queue notifies and interrupts are the eventfds the device hands to
  * "KVM", vm_log lines are counted.  Include in one test file only (it
- * defines the vm.h services the library would otherwise provide).  The
- * same shape as test_virtio_blk.c's, which could move onto it. */
+ * defines the vm.h services the library would otherwise provide).
+ * FAKE_MAX_DEV (defined before the include) sizes the device table;
+ * VMM_TEST_LOG=1 in the environment echoes vm_log lines to stderr. */
 #ifndef TESTS_UNIT_FAKE_VM_H
 #define TESTS_UNIT_FAKE_VM_H
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "devices/virtio_mmio.h"
 #include "vmm/vm.h"
 
+#ifndef FAKE_MAX_DEV
 #define FAKE_MAX_DEV	VMM_VIRTIO_MAX_DEVICES
+#endif
 
 struct vm {
 	struct guest_mem mem;
@@ -31,6 +35,8 @@ struct vm {
 	void (*destroy[FAKE_MAX_DEV])(void *);
 	void *destroy_opaque[FAKE_MAX_DEV];
 	unsigned ndestroy;
+	bool no_ioeventfd;	/* make vm_ioeventfd fail: MMIO notifies */
+	unsigned irq_lines;	/* vm_irq_line calls (no irqfd) */
 };
 
 static struct vm fvm;
@@ -45,6 +51,8 @@ void vm_log(const char *who, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(last_log, sizeof(last_log), fmt, ap);
 	va_end(ap);
+	if (getenv("VMM_TEST_LOG"))
+		fprintf(stderr, "log: %s\n", last_log);
 	__atomic_fetch_add(&log_count, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -80,6 +88,8 @@ int vm_ioeventfd(struct vm *vm, uint64_t mmio_addr, unsigned len, bool match,
 {
 	int i = fake_dev_of(vm, mmio_addr);
 
+	if (vm->no_ioeventfd)
+		return -ENOSYS;
 	if (i < 0 || len != 4 || !match || value >= VIRTIO_MMIO_MAX_QUEUES ||
 	    mmio_addr - vm->dev[i].base != VIRTIO_MMIO_QUEUE_NOTIFY)
 		return -EINVAL;
@@ -112,9 +122,9 @@ int vm_irqfd(struct vm *vm, unsigned gsi, int efd)
 
 int vm_irq_line(struct vm *vm, unsigned gsi, int level)
 {
-	(void)vm;
 	(void)gsi;
 	(void)level;
+	__atomic_fetch_add(&vm->irq_lines, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -149,6 +159,55 @@ static void fake_destroy_all(void)
 		fvm.ndestroy--;
 		fvm.destroy[fvm.ndestroy](fvm.destroy_opaque[fvm.ndestroy]);
 	}
+}
+
+/* ---- the registers of device `cur`, as the test's driver reads them ---- */
+static int cur;		/* index of the device the driver talks to */
+
+static inline uint32_t rd32(uint64_t off)
+{
+	uint32_t v;
+
+	fvm.dev[cur].rd(fvm.dev[cur].opaque, off, &v, 4);
+	return v;
+}
+
+static inline void wr32(uint64_t off, uint32_t v)
+{
+	fvm.dev[cur].wr(fvm.dev[cur].opaque, off, &v, 4);
+}
+
+/* Config space in accesses of 1, 2 or 4 bytes, as a driver does. */
+static inline void cfg_read(uint32_t off, void *v, unsigned size)
+{
+	uint8_t *p = v;
+
+	for (unsigned i = 0; i < size;) {
+		unsigned n = size - i >= 4 && !((off + i) & 3) ? 4 :
+			     size - i >= 2 && !((off + i) & 1) ? 2 : 1;
+
+		fvm.dev[cur].rd(fvm.dev[cur].opaque,
+				VIRTIO_MMIO_CONFIG + off + i, p + i, n);
+		i += n;
+	}
+}
+
+static inline uint64_t dev_features(void)
+{
+	uint64_t f;
+
+	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	f = rd32(VIRTIO_MMIO_DEVICE_FEATURES);
+	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	return f | (uint64_t)rd32(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+}
+
+static inline void set_features(uint64_t f)
+{
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr32(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
 }
 
 #endif

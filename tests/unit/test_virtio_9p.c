@@ -41,18 +41,7 @@ static struct p9w_msg M;
 static struct p9w_reply R;
 static uint16_t next_tag = 1;
 
-static uint32_t rd32(uint64_t off)
-{
-	uint32_t v;
 
-	fvm.dev[0].rd(fvm.dev[0].opaque, off, &v, 4);
-	return v;
-}
-
-static void wr32(uint64_t off, uint32_t v)
-{
-	fvm.dev[0].wr(fvm.dev[0].opaque, off, &v, 4);
-}
 
 static uint16_t *avail(void) { return (uint16_t *)(ram + AVAIL); }
 static volatile uint16_t *used_idx(void)

@@ -20,147 +20,9 @@
 #include "vmm/vm.h"
 #include "tests/unit/check_main.h"
 
-/* ---- fake struct vm: the vm.h services the devices use ---- */
+/* ---- fake struct vm: tests/unit/fake_vm.h ---- */
 #define RAM_SIZE	(8u << 20)
-#define MAX_DEV		VMM_VIRTIO_MAX_DEVICES
-
-struct vm {
-	struct guest_mem mem;
-	unsigned ndev;
-	struct {
-		uint64_t base;
-		io_read_fn rd;
-		io_write_fn wr;
-		void *opaque;
-		int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
-		int irqfd;
-	} dev[MAX_DEV];
-	void (*destroy[MAX_DEV])(void *);
-	void *destroy_opaque[MAX_DEV];
-	unsigned ndestroy;
-	bool no_ioeventfd;	/* make vm_ioeventfd fail: MMIO notifies */
-	unsigned irq_lines;
-};
-
-static struct vm fvm;
-static int log_count;
-static char last_log[256];
-
-void vm_log(const char *who, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)who;
-	va_start(ap, fmt);
-	vsnprintf(last_log, sizeof(last_log), fmt, ap);
-	va_end(ap);
-	__atomic_fetch_add(&log_count, 1, __ATOMIC_SEQ_CST);
-}
-
-struct guest_mem *vm_mem(struct vm *vm)
-{
-	return &vm->mem;
-}
-
-static int dev_of(struct vm *vm, uint64_t addr)
-{
-	for (unsigned i = 0; i < vm->ndev; i++)
-		if (addr >= vm->dev[i].base &&
-		    addr < vm->dev[i].base + VMM_VIRTIO_MMIO_SIZE)
-			return (int)i;
-	return -1;
-}
-
-int vm_register_io(struct vm *vm, enum io_space space, uint64_t base,
-		   uint64_t len, io_read_fn rd, io_write_fn wr, void *opaque)
-{
-	int i = dev_of(vm, base);
-
-	if (space != IO_SPACE_MMIO || i < 0 || len != VMM_VIRTIO_MMIO_SIZE)
-		return -EINVAL;
-	vm->dev[i].rd = rd;
-	vm->dev[i].wr = wr;
-	vm->dev[i].opaque = opaque;
-	return 0;
-}
-
-int vm_ioeventfd(struct vm *vm, uint64_t mmio_addr, unsigned len, bool match,
-		 uint64_t value, int efd)
-{
-	int i = dev_of(vm, mmio_addr);
-
-	if (vm->no_ioeventfd)
-		return -ENOSYS;
-	if (i < 0 || len != 4 || !match || value >= VIRTIO_MMIO_MAX_QUEUES ||
-	    mmio_addr - vm->dev[i].base != VIRTIO_MMIO_QUEUE_NOTIFY)
-		return -EINVAL;
-	vm->dev[i].notify_fd[value] = efd;
-	return 0;
-}
-
-int vm_ioeventfd_remove(struct vm *vm, uint64_t mmio_addr, unsigned len,
-			bool match, uint64_t value, int efd)
-{
-	int i = dev_of(vm, mmio_addr);
-
-	(void)len;
-	(void)match;
-	if (i < 0 || vm->dev[i].notify_fd[value] != efd)
-		return -ENOENT;
-	vm->dev[i].notify_fd[value] = -1;
-	return 0;
-}
-
-int vm_irqfd(struct vm *vm, unsigned gsi, int efd)
-{
-	unsigned i = gsi - VMM_VIRTIO_IRQ_BASE;
-
-	if (i >= vm->ndev)
-		return -EINVAL;
-	vm->dev[i].irqfd = efd;
-	return 0;
-}
-
-int vm_irq_line(struct vm *vm, unsigned gsi, int level)
-{
-	(void)gsi;
-	(void)level;
-	__atomic_fetch_add(&vm->irq_lines, 1, __ATOMIC_SEQ_CST);
-	return 0;
-}
-
-int vm_add_virtio_mmio(struct vm *vm, uint64_t *base, unsigned *irq)
-{
-	unsigned i = vm->ndev;
-
-	if (i == MAX_DEV)
-		return -ENOSPC;
-	*base = VMM_VIRTIO_MMIO_BASE + i * VMM_VIRTIO_MMIO_SIZE;
-	*irq = VMM_VIRTIO_IRQ_BASE + i;
-	vm->dev[i].base = *base;
-	vm->dev[i].irqfd = -1;
-	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
-		vm->dev[i].notify_fd[q] = -1;
-	vm->ndev++;
-	return 0;
-}
-
-int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
-		  void *opaque)
-{
-	(void)name;
-	vm->destroy[vm->ndestroy] = destroy;
-	vm->destroy_opaque[vm->ndestroy++] = opaque;
-	return 0;
-}
-
-static void destroy_all(void)
-{
-	while (fvm.ndestroy) {
-		fvm.ndestroy--;
-		fvm.destroy[fvm.ndestroy](fvm.destroy_opaque[fvm.ndestroy]);
-	}
-}
+#include "tests/unit/fake_vm.h"
 
 /* ---- a small driver ---- */
 #define QSZ	64
@@ -174,21 +36,9 @@ static void destroy_all(void)
 
 static uint8_t *ram;
 static char img[64];		/* disk 0's image; disk N adds ".N" */
-static char imgs[MAX_DEV][80];
-static int cur;		/* device index the driver talks to */
+static char imgs[FAKE_MAX_DEV][80];
 
-static uint32_t rd32(uint64_t off)
-{
-	uint32_t v;
 
-	fvm.dev[cur].rd(fvm.dev[cur].opaque, off, &v, 4);
-	return v;
-}
-
-static void wr32(uint64_t off, uint32_t v)
-{
-	fvm.dev[cur].wr(fvm.dev[cur].opaque, off, &v, 4);
-}
 
 static uint64_t cfg64(uint32_t off)
 {
@@ -206,21 +56,7 @@ static uint32_t cfg32(uint32_t off)
 	return v;
 }
 
-static uint64_t dev_features(void)
-{
-	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	uint64_t f = rd32(VIRTIO_MMIO_DEVICE_FEATURES);
-	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	return f | (uint64_t)rd32(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
-}
 
-static void set_features(uint64_t f)
-{
-	wr32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr32(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
-	wr32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	wr32(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
-}
 
 static uint16_t *avail(void) { return (uint16_t *)(ram + AVAIL); }
 static volatile uint16_t *used_idx(void)
@@ -398,8 +234,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-	destroy_all();
-	for (unsigned i = 0; i < MAX_DEV; i++)
+	fake_destroy_all();
+	for (unsigned i = 0; i < FAKE_MAX_DEV; i++)
 		if (imgs[i][0])
 			unlink(imgs[i]);
 	memset(imgs, 0, sizeof(imgs));
@@ -743,7 +579,7 @@ END_TEST
 START_TEST(mmio_notify_fallback)
 {
 	/* without ioeventfd, a QueueNotify write still reaches the device */
-	destroy_all();
+	fake_destroy_all();
 	memset(&fvm, 0, sizeof(fvm));
 	fvm.mem = (struct guest_mem){ ram, RAM_SIZE, RAM_SIZE };
 	fvm.no_ioeventfd = true;
@@ -944,7 +780,7 @@ START_TEST(readonly_disk)
 	memset(before, 0x5a, sizeof(before));
 	ck_assert_int_eq(pwrite(fd, before, 4096, 0), 4096);
 	close(fd);
-	destroy_all();
+	fake_destroy_all();
 	memset(&fvm, 0, sizeof(fvm));
 	fvm.mem = (struct guest_mem){ ram, RAM_SIZE, RAM_SIZE };
 	ck_assert_int_eq(make_disk(NULL, true, 0), 0);

@@ -40,153 +40,10 @@
 
 extern const struct device_type virtio_net_type;
 
-/* ---- fake struct vm: the vm.h services the devices use ---- */
+/* ---- fake struct vm: tests/unit/fake_vm.h ---- */
 #define RAM_SIZE	(16u << 20)
-#define MAX_DEV		4
-
-struct vm {
-	struct guest_mem mem;
-	unsigned ndev;
-	struct {
-		uint64_t base;
-		io_read_fn rd;
-		io_write_fn wr;
-		void *opaque;
-		int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
-		int irqfd;
-	} dev[MAX_DEV];
-	void (*destroy[MAX_DEV])(void *);
-	void *destroy_opaque[MAX_DEV];
-	unsigned ndestroy;
-};
-
-static struct vm fvm;
-static int log_count;
-static char last_log[256];
-
-void vm_log(const char *who, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)who;
-	va_start(ap, fmt);
-	vsnprintf(last_log, sizeof(last_log), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "log: %s\n", last_log);
-	__atomic_fetch_add(&log_count, 1, __ATOMIC_SEQ_CST);
-}
-
-int errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-struct guest_mem *vm_mem(struct vm *vm)
-{
-	return &vm->mem;
-}
-
-static int dev_of(struct vm *vm, uint64_t addr)
-{
-	for (unsigned i = 0; i < vm->ndev; i++)
-		if (addr >= vm->dev[i].base &&
-		    addr < vm->dev[i].base + VMM_VIRTIO_MMIO_SIZE)
-			return (int)i;
-	return -1;
-}
-
-int vm_register_io(struct vm *vm, enum io_space space, uint64_t base,
-		   uint64_t len, io_read_fn rd, io_write_fn wr, void *opaque)
-{
-	int i = dev_of(vm, base);
-
-	if (space != IO_SPACE_MMIO || i < 0 || len != VMM_VIRTIO_MMIO_SIZE)
-		return -EINVAL;
-	vm->dev[i].rd = rd;
-	vm->dev[i].wr = wr;
-	vm->dev[i].opaque = opaque;
-	return 0;
-}
-
-int vm_ioeventfd(struct vm *vm, uint64_t mmio_addr, unsigned len, bool match,
-		 uint64_t value, int efd)
-{
-	int i = dev_of(vm, mmio_addr);
-
-	if (i < 0 || len != 4 || !match || value >= VIRTIO_MMIO_MAX_QUEUES)
-		return -EINVAL;
-	vm->dev[i].notify_fd[value] = efd;
-	return 0;
-}
-
-int vm_ioeventfd_remove(struct vm *vm, uint64_t mmio_addr, unsigned len,
-			bool match, uint64_t value, int efd)
-{
-	int i = dev_of(vm, mmio_addr);
-
-	(void)len;
-	(void)match;
-	if (i < 0 || vm->dev[i].notify_fd[value] != efd)
-		return -ENOENT;
-	vm->dev[i].notify_fd[value] = -1;
-	return 0;
-}
-
-int vm_irqfd(struct vm *vm, unsigned gsi, int efd)
-{
-	unsigned i = gsi - VMM_VIRTIO_IRQ_BASE;
-
-	if (i >= vm->ndev)
-		return -EINVAL;
-	vm->dev[i].irqfd = efd;
-	return 0;
-}
-
-int vm_irq_line(struct vm *vm, unsigned gsi, int level)
-{
-	(void)vm;
-	(void)gsi;
-	(void)level;
-	return 0;
-}
-
-int vm_add_virtio_mmio(struct vm *vm, uint64_t *base, unsigned *irq)
-{
-	unsigned i = vm->ndev;
-
-	if (i == MAX_DEV)
-		return -ENOSPC;
-	*base = VMM_VIRTIO_MMIO_BASE + i * VMM_VIRTIO_MMIO_SIZE;
-	*irq = VMM_VIRTIO_IRQ_BASE + i;
-	vm->dev[i].base = *base;
-	vm->dev[i].irqfd = -1;
-	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
-		vm->dev[i].notify_fd[q] = -1;
-	vm->ndev++;
-	return 0;
-}
-
-int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
-		  void *opaque)
-{
-	(void)name;
-	vm->destroy[vm->ndestroy] = destroy;
-	vm->destroy_opaque[vm->ndestroy++] = opaque;
-	return 0;
-}
-
-static void destroy_all(void)
-{
-	while (fvm.ndestroy) {
-		fvm.ndestroy--;
-		fvm.destroy[fvm.ndestroy](fvm.destroy_opaque[fvm.ndestroy]);
-	}
-}
+#define FAKE_MAX_DEV	4
+#include "tests/unit/fake_vm.h"
 
 /* ---- the network namespace, the TAP and the far end ---- */
 #define TEST_ETHERTYPE	0x88b5	/* IEEE local experimental */
@@ -329,35 +186,10 @@ static size_t make_frame(uint8_t *f, size_t len, const uint8_t dst[6],
 #define BUFS		0x200000ULL		/* data buffers */
 
 static uint8_t *ram;
-static int cur;
 
-static uint32_t rd32(uint64_t off)
-{
-	uint32_t v;
 
-	fvm.dev[cur].rd(fvm.dev[cur].opaque, off, &v, 4);
-	return v;
-}
-
-static void wr32(uint64_t off, uint32_t v)
-{
-	fvm.dev[cur].wr(fvm.dev[cur].opaque, off, &v, 4);
-}
 
 /* Config space in accesses of 1, 2 or 4 bytes, as a driver does. */
-static void cfg_read(uint32_t off, void *v, unsigned size)
-{
-	uint8_t *p = v;
-
-	for (unsigned i = 0; i < size;) {
-		unsigned n = size - i >= 4 && !((off + i) & 3) ? 4 :
-			     size - i >= 2 && !((off + i) & 1) ? 2 : 1;
-
-		fvm.dev[cur].rd(fvm.dev[cur].opaque,
-				VIRTIO_MMIO_CONFIG + off + i, p + i, n);
-		i += n;
-	}
-}
 
 static uint16_t cfg16(uint32_t off)
 {
@@ -367,15 +199,6 @@ static uint16_t cfg16(uint32_t off)
 	return v;
 }
 
-static uint64_t dev_features(void)
-{
-	uint64_t f;
-
-	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	f = rd32(VIRTIO_MMIO_DEVICE_FEATURES);
-	wr32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	return f | (uint64_t)rd32(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
-}
 
 struct tq {
 	unsigned idx;
@@ -557,7 +380,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	destroy_all();
+	fake_destroy_all();
 	free(ram);
 }
 
@@ -708,7 +531,7 @@ START_TEST(default_mac_is_stable)
 	make_tap("vt1", false);
 	ck_assert_int_eq(create("tap=vt0", err, sizeof(err)), 0);
 	cfg_read(0, m1, 6);
-	destroy_all();
+	fake_destroy_all();
 	memset(&fvm, 0, sizeof(fvm));
 	fvm.mem = (struct guest_mem){ ram, RAM_SIZE, RAM_SIZE };
 	ck_assert_int_eq(create("tap=vt0", err, sizeof(err)), 0);
@@ -731,7 +554,7 @@ START_TEST(creates_tap_without_name)
 	ck_assert_uint_gt(if_nametoindex("vmmtap0"), 0);
 	ps = psock_open("vmmtap0", false);	/* it is up */
 	close(ps);
-	destroy_all();
+	fake_destroy_all();
 	ck_assert_uint_eq(if_nametoindex("vmmtap0"), 0);
 }
 END_TEST

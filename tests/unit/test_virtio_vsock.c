@@ -24,118 +24,9 @@
 #include "vmm/vm.h"
 #include "tests/unit/check_main.h"
 
-/* ---- fake struct vm ---- */
+/* ---- fake struct vm: tests/unit/fake_vm.h ---- */
 #define RAM_SIZE	(16u << 20)
-
-struct vm {
-	struct guest_mem mem;
-	unsigned ndev;
-	uint64_t base;
-	io_read_fn rd;
-	io_write_fn wr;
-	void *opaque;
-	int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
-	int irqfd;
-	void (*destroy)(void *);
-	void *destroy_opaque;
-};
-
-static struct vm fvm;
-static int log_count;
-
-void vm_log(const char *who, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)who;
-	va_start(ap, fmt);
-	if (getenv("VSOCK_TEST_LOG")) {
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	}
-	va_end(ap);
-	__atomic_fetch_add(&log_count, 1, __ATOMIC_SEQ_CST);
-}
-
-int errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-struct guest_mem *vm_mem(struct vm *vm) { return &vm->mem; }
-
-int vm_register_io(struct vm *vm, enum io_space space, uint64_t base,
-		   uint64_t len, io_read_fn rd, io_write_fn wr, void *opaque)
-{
-	(void)space;
-	(void)len;
-	if (base != vm->base)
-		return -EINVAL;
-	vm->rd = rd;
-	vm->wr = wr;
-	vm->opaque = opaque;
-	return 0;
-}
-
-int vm_ioeventfd(struct vm *vm, uint64_t mmio_addr, unsigned len, bool match,
-		 uint64_t value, int efd)
-{
-	(void)mmio_addr;
-	(void)len;
-	(void)match;
-	vm->notify_fd[value] = efd;
-	return 0;
-}
-
-int vm_ioeventfd_remove(struct vm *vm, uint64_t mmio_addr, unsigned len,
-			bool match, uint64_t value, int efd)
-{
-	(void)mmio_addr;
-	(void)len;
-	(void)match;
-	(void)efd;
-	vm->notify_fd[value] = -1;
-	return 0;
-}
-
-int vm_irqfd(struct vm *vm, unsigned gsi, int efd)
-{
-	(void)gsi;
-	vm->irqfd = efd;
-	return 0;
-}
-
-int vm_irq_line(struct vm *vm, unsigned gsi, int level)
-{
-	(void)vm;
-	(void)gsi;
-	(void)level;
-	return 0;
-}
-
-int vm_add_virtio_mmio(struct vm *vm, uint64_t *base, unsigned *irq)
-{
-	if (vm->ndev)
-		return -ENOSPC;
-	vm->ndev = 1;
-	*base = vm->base = VMM_VIRTIO_MMIO_BASE;
-	*irq = VMM_VIRTIO_IRQ_BASE;
-	return 0;
-}
-
-int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
-		  void *opaque)
-{
-	(void)name;
-	vm->destroy = destroy;
-	vm->destroy_opaque = opaque;
-	return 0;
-}
+#include "tests/unit/fake_vm.h"
 
 /* ---- a small vsock driver on crafted rings ---- */
 #define QSZ		64
@@ -157,18 +48,7 @@ static struct vsock_dev *dev;
 static uint16_t avail_idx[3], seen_used[3];
 static unsigned tx_next;
 
-static uint32_t rd32(uint64_t off)
-{
-	uint32_t v;
 
-	fvm.rd(fvm.opaque, off, &v, 4);
-	return v;
-}
-
-static void wr32(uint64_t off, uint32_t v)
-{
-	fvm.wr(fvm.opaque, off, &v, 4);
-}
 
 static struct vring_desc *desc(unsigned q, unsigned i)
 {
@@ -196,7 +76,7 @@ static void notify(unsigned q)
 {
 	uint64_t one = 1;
 
-	ck_assert_int_eq(write(fvm.notify_fd[q], &one, 8), 8);
+	ck_assert_int_eq(write(fvm.dev[0].notify_fd[q], &one, 8), 8);
 }
 
 /* RX buffer i: descriptors 2i (header) and 2i+1 (data), as Linux 6.1. */
@@ -402,8 +282,6 @@ static void setup(void)
 	char err[256] = "";
 
 	memset(&fvm, 0, sizeof(fvm));
-	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
-		fvm.notify_fd[q] = -1;
 	ram = aligned_alloc(4096, RAM_SIZE);
 	memset(ram, 0, RAM_SIZE);
 	fvm.mem = (struct guest_mem){ ram, RAM_SIZE, RAM_SIZE };
@@ -423,8 +301,7 @@ static void teardown(void)
 {
 	char cmd[200];
 
-	if (fvm.destroy)
-		fvm.destroy(fvm.destroy_opaque);
+	fake_destroy_all();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		fprintf(stderr, "cannot remove %s\n", dir);
@@ -474,7 +351,7 @@ START_TEST(registers_and_config)
 	uint64_t cid;
 
 	ck_assert_uint_eq(rd32(VIRTIO_MMIO_DEVICE_ID), 19);
-	fvm.rd(fvm.opaque, VIRTIO_MMIO_CONFIG, &cid, 8);
+	fvm.dev[0].rd(fvm.dev[0].opaque, VIRTIO_MMIO_CONFIG, &cid, 8);
 	ck_assert_uint_eq(cid, CID);
 }
 END_TEST
@@ -1141,11 +1018,9 @@ START_TEST(socket_path_rules)
 	snprintf(p, sizeof(p), "%s/stale.sock", dir);
 	close(unix_listen(p));
 	memset(&other, 0, sizeof(other));
-	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
-		other.notify_fd[q] = -1;
 	cfg.uds = p;
 	ck_assert_ptr_nonnull(virtio_vsock_create(&other, &cfg, err, sizeof(err)));
-	other.destroy(other.destroy_opaque);
+	other.destroy[0](other.destroy_opaque[0]);
 	ck_assert_int_ne(access(p, F_OK), 0);	/* removed at teardown */
 }
 END_TEST
