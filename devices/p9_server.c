@@ -166,37 +166,20 @@ static bool rd_copy(struct rd *r, void *dst, size_t n)
 	return true;
 }
 
-static uint8_t rd8(struct rd *r)
-{
-	uint8_t v = 0;
-
-	rd_copy(r, &v, 1);
-	return v;
-}
-
-static uint16_t rd16(struct rd *r)
-{
-	uint16_t v = 0;
-
-	rd_copy(r, &v, 2);
-	return v;
-}
-
-static uint32_t rd32(struct rd *r)
-{
-	uint32_t v = 0;
-
-	rd_copy(r, &v, 4);
-	return v;
-}
-
-static uint64_t rd64(struct rd *r)
+/* Little-endian integers (the host is x86_64): 0 past the end, with
+ * r->bad set. */
+static uint64_t rd_le(struct rd *r, size_t n)
 {
 	uint64_t v = 0;
 
-	rd_copy(r, &v, 8);
+	rd_copy(r, &v, n);
 	return v;
 }
+
+static uint8_t rd8(struct rd *r) { return (uint8_t)rd_le(r, 1); }
+static uint16_t rd16(struct rd *r) { return (uint16_t)rd_le(r, 2); }
+static uint32_t rd32(struct rd *r) { return (uint32_t)rd_le(r, 4); }
+static uint64_t rd64(struct rd *r) { return rd_le(r, 8); }
 
 /* A string into buf (cap bytes with its NUL).  0, or an errno: EINVAL for
  * a short message or an embedded NUL, toolong when it does not fit. */
@@ -586,6 +569,27 @@ static int parsed(struct ctx *c)
 	return c->rd.bad || c->rd.left ? EINVAL : 0;
 }
 
+/* The fid a request names, once its whole message is read: NULL with *err
+ * EINVAL (a message shorter or longer than its fields) or EBADF (no such
+ * fid; for req_node also one that is not a walked or open node). */
+static struct p9_fid *req_fid(struct ctx *c, uint32_t num, int *err)
+{
+	struct p9_fid *f;
+
+	if ((*err = parsed(c)))
+		return NULL;
+	if (!(f = fid_get(c->s, num)))
+		*err = EBADF;
+	return f;
+}
+
+static struct p9_fid *req_node(struct ctx *c, uint32_t num, int *err)
+{
+	if ((*err = parsed(c)))
+		return NULL;
+	return node_fid(c->s, num, err);
+}
+
 static int errno_or(int fallback)
 {
 	return errno ? errno : fallback;
@@ -778,9 +782,7 @@ static int op_walk(struct ctx *c)
 		if ((e = rd_str(&c->rd, s->names[i], sizeof(s->names[i]),
 				ENAMETOOLONG)))
 			return e;
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	if (newfidn != fidn && fid_get(s, newfidn))
 		return EEXIST;
@@ -892,7 +894,6 @@ fail:
 
 static int op_getattr(struct ctx *c)
 {
-	struct p9_server *s = c->s;
 	uint32_t fidn = rd32(&c->rd);
 	uint8_t q[P9_QID_SIZE];
 	struct statx sx;
@@ -901,9 +902,7 @@ static int op_getattr(struct ctx *c)
 	int e;
 
 	rd64(&c->rd);	/* request_mask: everything basic is cheap anyway */
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	if (statx(f->fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
 		  STATX_BASIC_STATS | STATX_BTIME, &sx))
@@ -970,9 +969,7 @@ static int op_setattr(struct ctx *c)
 	ts[0].tv_nsec = (long)rd64(&c->rd);
 	ts[1].tv_sec = (time_t)rd64(&c->rd);
 	ts[1].tv_nsec = (long)rd64(&c->rd);
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	if (s->readonly && (valid & ~(uint32_t)P9_ATTR_CTIME))
 		return EROFS;
@@ -1031,16 +1028,13 @@ static int op_setattr(struct ctx *c)
 
 static int op_statfs(struct ctx *c)
 {
-	struct p9_server *s = c->s;
 	uint32_t fidn = rd32(&c->rd);
 	struct p9_fid *f;
 	struct statfs sf;
 	uint64_t fsid;
 	int e;
 
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	if (fstatfs(f->fd, &sf))
 		return errno;
@@ -1134,9 +1128,7 @@ static int op_lopen(struct ctx *c)
 	struct stat st;
 	int fl, e;
 
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	if (f->kind != FID_NODE)
 		return EBUSY;	/* already open */
@@ -1170,9 +1162,7 @@ static int op_lcreate(struct ctx *c)
 	flags = rd32(&c->rd);
 	mode = rd32(&c->rd);
 	gid = rd32(&c->rd);
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	if (f->kind != FID_NODE)
 		return EBUSY;
@@ -1266,12 +1256,11 @@ static int op_read(struct ctx *c)
 	uint64_t off = rd64(&c->rd);
 	struct p9_fid *f;
 	size_t done = 0;
+	int e;
 
 	count = rd32(&c->rd);
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = fid_get(s, fidn)))
-		return EBADF;
+	if (!(f = req_fid(c, fidn, &e)))
+		return e;
 	count = data_room(c, count);
 	if (f->kind == FID_XATTR_READ) {
 		uint64_t n = off < f->xsize ? f->xsize - off : 0;
@@ -1422,23 +1411,71 @@ static int op_clunk(struct ctx *c)
 	struct p9_fid *f;
 	int e = 0;
 
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = fid_get(s, fidn)))
-		return EBADF;
+	if (!(f = req_fid(c, fidn, &e)))
+		return e;
 	if (f->kind == FID_XATTR_WRITE)
 		e = xattr_commit(s, f);
 	fid_free(s, f);
 	return e;
 }
 
+/* A directory fid reached by ".." holds no name (the walk cannot tell
+ * it): find it now, for remove and rename, among its parent's entries by
+ * inode.  The root has none (EBUSY: it cannot be removed or renamed).
+ * Costs one scan of the parent directory, only for such a fid. */
+static int find_name(struct p9_server *s, struct p9_fid *f)
+{
+	struct stat st, est;
+	struct dirent *de;
+	char *name = NULL;
+	int pfd, dfd;
+	DIR *dir;
+
+	if (statx_fd(f->fd, &st))
+		return errno;
+	if (is_root(s, &st))
+		return EBUSY;
+	if ((pfd = lookup_parent(s, f->fd, &st)) < 0)
+		return errno_or(ENOENT);
+	dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || !(dir = fdopendir(dfd))) {
+		int e = errno_or(EMFILE);
+
+		if (dfd >= 0)
+			close(dfd);
+		close(pfd);
+		return e;
+	}
+	while (!name && (de = readdir(dir)))
+		if (de->d_ino == st.st_ino && strcmp(de->d_name, ".") &&
+		    strcmp(de->d_name, "..") &&
+		    !fstatat(pfd, de->d_name, &est, AT_SYMLINK_NOFOLLOW) &&
+		    est.st_dev == st.st_dev && est.st_ino == st.st_ino &&
+		    !(name = strdup(de->d_name))) {
+			closedir(dir);
+			close(pfd);
+			return ENOMEM;
+		}
+	closedir(dir);
+	if (!name) {
+		close(pfd);
+		return ESTALE;	/* moved away meanwhile */
+	}
+	close_fd(&f->parent_fd);
+	free(f->name);
+	f->parent_fd = pfd;
+	f->name = name;
+	return 0;
+}
+
 /* Is fid's object still what parent_fd/name names? */
-static int still_named(struct p9_fid *f)
+static int still_named(struct p9_server *s, struct p9_fid *f)
 {
 	struct stat a, b;
+	int e;
 
-	if (f->parent_fd < 0 || !f->name)
-		return EBUSY;	/* the root, or reached by ".." */
+	if ((f->parent_fd < 0 || !f->name) && (e = find_name(s, f)))
+		return e;	/* the root, or reached by ".." and gone */
 	if (fstatat(f->parent_fd, f->name, &a, AT_SYMLINK_NOFOLLOW))
 		return errno;
 	if (statx_fd(f->fd, &b))
@@ -1455,14 +1492,12 @@ static int op_remove(struct ctx *c)
 	struct p9_fid *f;
 	int e;
 
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	/* the fid goes whether or not the remove works */
 	if (s->readonly)
 		e = EROFS;
-	else if (!(e = still_named(f)) &&
+	else if (!(e = still_named(s, f)) &&
 		 unlinkat(f->parent_fd, f->name,
 			  f->fmt == S_IFDIR ? AT_REMOVEDIR : 0))
 		e = errno;
@@ -1482,9 +1517,7 @@ static int op_readdir(struct ctx *c)
 	int e;
 
 	count = rd32(&c->rd);
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	if (f->kind != FID_OPEN || f->fmt != S_IFDIR)
 		return f->kind == FID_OPEN ? ENOTDIR : EBADF;
@@ -1572,6 +1605,30 @@ out:
 	return e;
 }
 
+/* A name to create or change, from the message into s->names[k]. */
+static int rd_name(struct ctx *c, unsigned k)
+{
+	return rd_str(&c->rd, c->s->names[k], NAME_MAX + 1, ENAMETOOLONG);
+}
+
+/* What every request that makes or changes name in directory fid dfidn
+ * checks first, in this order: the message was whole, dfidn is a
+ * directory, name is one component (not . or ..), the share is
+ * writable.  0 with *d set, or the errno to answer. */
+static int name_change(struct ctx *c, uint32_t dfidn, const char *name,
+		       struct p9_fid **d)
+{
+	int e;
+
+	if (parsed(c))
+		return EINVAL;
+	if (!(*d = dir_fid(c->s, dfidn, &e)))
+		return e;
+	if ((e = check_new_name(name)))
+		return e;
+	return c->s->readonly ? EROFS : 0;
+}
+
 static int op_mkdir(struct ctx *c)
 {
 	struct p9_server *s = c->s;
@@ -1580,18 +1637,12 @@ static int op_mkdir(struct ctx *c)
 	struct p9_fid *d;
 	int e;
 
-	if ((e = rd_str(&c->rd, name, NAME_MAX + 1, ENAMETOOLONG)))
+	if ((e = rd_name(c, 0)))
 		return e;
 	mode = rd32(&c->rd);
 	gid = rd32(&c->rd);
-	if (parsed(c))
-		return EINVAL;
-	if (!(d = dir_fid(s, fidn, &e)))
+	if ((e = name_change(c, fidn, name, &d)))
 		return e;
-	if ((e = check_new_name(name)))
-		return e;
-	if (s->readonly)
-		return EROFS;
 	if (mkdirat(d->fd, name, mode & 07777))
 		return errno;
 	return created(c, d, name, gid, mode, S_IFDIR);
@@ -1605,20 +1656,14 @@ static int op_mknod(struct ctx *c)
 	struct p9_fid *d;
 	int e;
 
-	if ((e = rd_str(&c->rd, name, NAME_MAX + 1, ENAMETOOLONG)))
+	if ((e = rd_name(c, 0)))
 		return e;
 	mode = rd32(&c->rd);
 	rd32(&c->rd);	/* major, minor: no device nodes here */
 	rd32(&c->rd);
 	gid = rd32(&c->rd);
-	if (parsed(c))
-		return EINVAL;
-	if (!(d = dir_fid(s, fidn, &e)))
+	if ((e = name_change(c, fidn, name, &d)))
 		return e;
-	if ((e = check_new_name(name)))
-		return e;
-	if (s->readonly)
-		return EROFS;
 	if (!(mode & S_IFMT))
 		mode |= S_IFREG;	/* as mknod(2) reads it */
 	/* regular files and fifos only: a device node in the share would be
@@ -1638,20 +1683,14 @@ static int op_symlink(struct ctx *c)
 	struct p9_fid *d;
 	int e;
 
-	if ((e = rd_str(&c->rd, name, NAME_MAX + 1, ENAMETOOLONG)) ||
+	if ((e = rd_name(c, 0)) ||
 	    (e = rd_str(&c->rd, s->target, sizeof(s->target), ENAMETOOLONG)))
 		return e;
 	gid = rd32(&c->rd);
-	if (parsed(c))
-		return EINVAL;
-	if (!(d = dir_fid(s, fidn, &e)))
-		return e;
-	if ((e = check_new_name(name)))
+	if ((e = name_change(c, fidn, name, &d)))
 		return e;
 	if (!s->target[0])
 		return ENOENT;
-	if (s->readonly)
-		return EROFS;
 	/* the target is only text: it is never followed here */
 	if (symlinkat(s->target, d->fd, name))
 		return errno;
@@ -1667,16 +1706,12 @@ static int op_link(struct ctx *c)
 	char n[16];
 	int e;
 
-	if ((e = rd_str(&c->rd, name, NAME_MAX + 1, ENAMETOOLONG)))
+	if ((e = rd_name(c, 0)))
 		return e;
-	if (parsed(c))
-		return EINVAL;
-	if (!(d = dir_fid(s, dfidn, &e)) || !(f = node_fid(s, fidn, &e)))
+	if ((e = name_change(c, dfidn, name, &d)))
 		return e;
-	if ((e = check_new_name(name)))
+	if (!(f = node_fid(s, fidn, &e)))
 		return e;
-	if (s->readonly)
-		return EROFS;
 	if (f->fmt == S_IFDIR)
 		return EPERM;
 	/* the fid's own inode (both ends inside the share); AT_EMPTY_PATH
@@ -1699,9 +1734,7 @@ static int op_readlink(struct ctx *c)
 	ssize_t n;
 	int e;
 
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	if (f->fmt != S_IFLNK)
 		return EINVAL;
@@ -1722,17 +1755,13 @@ static int op_rename(struct ctx *c)
 	struct p9_fid *f, *d;
 	int e, pfd;
 
-	if ((e = rd_str(&c->rd, name, NAME_MAX + 1, ENAMETOOLONG)))
+	if ((e = rd_name(c, 0)))
 		return e;
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)) || !(d = dir_fid(s, dfidn, &e)))
+	if ((e = name_change(c, dfidn, name, &d)))
 		return e;
-	if ((e = check_new_name(name)))
+	if (!(f = node_fid(s, fidn, &e)))
 		return e;
-	if (s->readonly)
-		return EROFS;
-	if ((e = still_named(f)))
+	if ((e = still_named(s, f)))
 		return e;
 	if (!(nm = strdup(name)))
 		return ENOMEM;
@@ -1764,19 +1793,14 @@ static int op_renameat(struct ctx *c)
 	int e;
 
 	ofidn = rd32(&c->rd);
-	if ((e = rd_str(&c->rd, oname, NAME_MAX + 1, ENAMETOOLONG)))
+	if ((e = rd_name(c, 0)))
 		return e;
 	nfidn = rd32(&c->rd);
-	if ((e = rd_str(&c->rd, nname, NAME_MAX + 1, ENAMETOOLONG)))
+	if ((e = rd_name(c, 1)))
 		return e;
-	if (parsed(c))
-		return EINVAL;
-	if (!(od = dir_fid(s, ofidn, &e)) || !(nd = dir_fid(s, nfidn, &e)))
+	if ((e = name_change(c, ofidn, oname, &od)) ||
+	    (e = name_change(c, nfidn, nname, &nd)))
 		return e;
-	if ((e = check_new_name(oname)) || (e = check_new_name(nname)))
-		return e;
-	if (s->readonly)
-		return EROFS;
 	if (renameat(od->fd, oname, nd->fd, nname))
 		return errno;
 	return 0;
@@ -1790,17 +1814,13 @@ static int op_unlinkat(struct ctx *c)
 	struct p9_fid *d;
 	int e;
 
-	if ((e = rd_str(&c->rd, name, NAME_MAX + 1, ENAMETOOLONG)))
+	if ((e = rd_name(c, 0)))
 		return e;
 	flags = rd32(&c->rd);
-	if (parsed(c))
+	if (flags & ~P9_DOTL_AT_REMOVEDIR)
 		return EINVAL;
-	if (!(d = dir_fid(s, fidn, &e)))
+	if ((e = name_change(c, fidn, name, &d)))
 		return e;
-	if ((e = check_new_name(name)) || (flags & ~P9_DOTL_AT_REMOVEDIR))
-		return EINVAL;
-	if (s->readonly)
-		return EROFS;
 	if (unlinkat(d->fd, name,
 		     flags & P9_DOTL_AT_REMOVEDIR ? AT_REMOVEDIR : 0))
 		return errno;
@@ -1809,14 +1829,11 @@ static int op_unlinkat(struct ctx *c)
 
 static int op_fsync(struct ctx *c)
 {
-	struct p9_server *s = c->s;
 	uint32_t fidn = rd32(&c->rd), datasync = rd32(&c->rd);
 	struct p9_fid *f;
 	int e;
 
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	if (f->kind != FID_OPEN)
 		return EBADF;
@@ -1869,10 +1886,8 @@ static int op_lock(struct ctx *c)
 	len = rd64(&c->rd);
 	rd32(&c->rd);		/* proc_id: the guest's business */
 	rd_skip_str(&c->rd);	/* client_id */
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = fid_get(s, fidn)))
-		return EBADF;
+	if (!(f = req_fid(c, fidn, &e)))
+		return e;
 	if ((e = lock_args(f, type, start, len, &fl)))
 		return e;
 	if (fcntl(f->ofd, F_OFD_SETLK, &fl) == 0) {
@@ -1961,10 +1976,8 @@ static int op_getlock(struct ctx *c)
 	proc_id = rd32(&c->rd);
 	if ((e = rd_str(&c->rd, client, NAME_MAX + 1, ENAMETOOLONG)))
 		return e;
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = fid_get(s, fidn)))
-		return EBADF;
+	if (!(f = req_fid(c, fidn, &e)))
+		return e;
 	if ((e = lock_args(f, type, start, len, &fl)))
 		return e;
 	if (fl.l_type == F_UNLCK)
@@ -2001,9 +2014,7 @@ static int op_xattrwalk(struct ctx *c)
 
 	if ((e = rd_str(&c->rd, name, XATTR_NAME_MAX + 1, ERANGE)))
 		return e;
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	if (fid_get(s, newfidn))
 		return EEXIST;
@@ -2085,9 +2096,7 @@ static int op_xattrcreate(struct ctx *c)
 		return e;
 	size = rd64(&c->rd);
 	flags = rd32(&c->rd);
-	if (parsed(c))
-		return EINVAL;
-	if (!(f = node_fid(s, fidn, &e)))
+	if (!(f = req_node(c, fidn, &e)))
 		return e;
 	if (s->readonly)
 		return EROFS;

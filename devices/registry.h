@@ -36,6 +36,12 @@ struct device_type {
 	 * with one line in err. */
 	int (*create)(struct vm *vm, const void *cfg, char *err,
 		      size_t errlen);
+	/* Optional: called after each successful parse with every config of
+	 * this type so far (an array of count, the newest last), for rules
+	 * across devices (two --fs with one tag).  0, or -1 with one line in
+	 * err. */
+	int (*check)(const void *configs, unsigned count, char *err,
+		     size_t errlen);
 };
 
 /* Every device type, NULL-terminated, in command-line order. */

@@ -374,6 +374,20 @@ static int v9p_parse(char *s, void *cfg, unsigned index, char *err,
 	return 0;
 }
 
+/* Two shares with one tag: the guest could mount only the first. */
+static int v9p_check(const void *configs, unsigned count, char *err,
+		     size_t errlen)
+{
+	const struct v9p_opts *o = configs, *last = &o[count - 1];
+
+	for (unsigned i = 0; i + 1 < count; i++)
+		if (!strcmp(o[i].tag, last->tag))
+			return errf(err, errlen, "tag '%s' is already used by "
+				    "--fs #%u (path=%s)", last->tag, i + 1,
+				    o[i].path);
+	return 0;
+}
+
 const struct device_type virtio_9p_type = {
 	.option = "fs",
 	.usage =
@@ -385,4 +399,5 @@ const struct device_type virtio_9p_type = {
 	.config_size = sizeof(struct v9p_opts),
 	.parse = v9p_parse,
 	.create = v9p_create,
+	.check = v9p_check,
 };

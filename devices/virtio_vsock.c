@@ -64,9 +64,6 @@
 
 #define HDR_SIZE	((uint32_t)sizeof(struct virtio_vsock_hdr))
 #define SHUT_BOTH	(VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND)
-/* tell the guest our fwd_cnt when it thinks we have less room than this:
- * early enough that a streaming guest hears of the room before it runs out */
-#define CREDIT_THRESHOLD	(VSOCK_BUF_ALLOC / 2)
 #define TICK_MS		10	/* timer period while a deadline is pending */
 
 /* epoll data for what is not a connection */
@@ -383,6 +380,13 @@ static bool flush_txbuf(struct conn *c)
 	return true;
 }
 
+/* What the guest may send before it hears from us again. */
+static uint32_t guest_window(const struct conn *c)
+{
+	return c->peer_buf_alloc && c->peer_buf_alloc < VSOCK_BUF_ALLOC ?
+	       c->peer_buf_alloc : VSOCK_BUF_ALLOC;
+}
+
 /* After data moved to the host: shut its writing side if the guest said it
  * is done, and tell the guest its credit when it runs low. */
 static void after_forward(struct vsock_dev *d, struct conn *c)
@@ -398,9 +402,14 @@ static void after_forward(struct vsock_dev *d, struct conn *c)
 		conn_kill(d, c);
 		return;
 	}
-	/* what the guest believes is in our buffer */
+	/* Tell the guest our fwd_cnt once it believes it has used half of
+	 * its window, early enough that a streaming guest hears of the room
+	 * before it runs out.  Its window is our buffer or its own, the
+	 * smaller: Linux caps what it sends unacknowledged at its own
+	 * buf_alloc (256 KiB by default; 6.1.192 has it), so waiting for
+	 * half of ours (512 KiB) left it blocked for credit at 256 KiB. */
 	if (c->fwd_cnt != c->last_fwd_sent &&
-	    c->tx_cnt - c->last_fwd_sent > VSOCK_BUF_ALLOC - CREDIT_THRESHOLD)
+	    c->tx_cnt - c->last_fwd_sent > guest_window(c) / 2)
 		pend(d, c, P_CREDIT_UPDATE);
 }
 

@@ -166,6 +166,8 @@ int vmm_config_add_device(struct vmm_config *cfg, const char *option,
 	memset(c, 0, t->config_size);
 	if (t->parse(value, c, dc->count, err, errlen))
 		return -1;
+	if (t->check && t->check(dc->configs, dc->count + 1, err, errlen))
+		return -1;
 	dc->count++;
 	return 0;
 }

@@ -165,6 +165,19 @@ START_TEST(too_many_disks)
 }
 END_TEST
 
+/* Two shares with one mount tag: refused at parsing, naming both. */
+START_TEST(fs_duplicate_tag)
+{
+	ck_assert_int_eq(parse("--kernel", "k", "--fs", "path=/a,tag=t",
+			       "--fs", "path=/b,tag=u", NULL), 0);
+	ck_assert_int_eq(parse("--kernel", "k", "--fs", "path=/a,tag=t",
+			       "--fs", "path=/b,tag=u", "--fs",
+			       "path=/c,tag=t", NULL), -1);
+	ck_assert_ptr_nonnull(strstr(err, "--fs: tag 't' is already used by "
+				     "--fs #1 (path=/a)"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("options");
@@ -175,6 +188,7 @@ int main(void)
 	tcase_add_test(tc, bad_options);
 	tcase_add_test(tc, disks);
 	tcase_add_test(tc, too_many_disks);
+	tcase_add_test(tc, fs_duplicate_tag);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

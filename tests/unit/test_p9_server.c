@@ -1073,8 +1073,20 @@ START_TEST(dotdot_stays_at_root)
 	ck_assert_int_eq(t_walk(ROOT_FID, 3, "dir/sub/../.."), 0);
 	ck_assert_int_eq(t_getattr(3, &a), 0);
 	ck_assert_uint_eq(a.qpath, r.qpath);
-	/* a fid reached by ".." has no name to remove or rename by */
+	/* the root (here reached by "..") cannot be removed */
 	ck_assert_int_eq(t_fid_op(P9_TREMOVE, 3), EBUSY);
+	/* another directory reached by "..": its name is found for rename
+	 * and remove */
+	ck_assert_int_eq(mkdir(host_path("dir/up"), 0755), 0);
+	ck_assert_int_eq(mkdir(host_path("dir/up/e"), 0755), 0);
+	ck_assert_int_eq(t_walk(ROOT_FID, 6, "dir/up/e/.."), 0);
+	ck_assert_int_eq(t_rename(6, ROOT_FID, "moved"), 0);
+	ck_assert_int_eq(access(host_path("moved/e"), F_OK), 0);
+	ck_assert_int_eq(t_walk(ROOT_FID, 7, "moved/e/.."), 0);
+	ck_assert_int_eq(t_fid_op(P9_TREMOVE, 7), ENOTEMPTY);
+	ck_assert_int_eq(rmdir(host_path("moved/e")), 0);
+	ck_assert_int_eq(t_fid_op(P9_TREMOVE, 6), 0);	/* renamed: still named */
+	ck_assert_int_eq(access(host_path("moved"), F_OK), -1);
 	/* names are single components */
 	ck_assert_int_eq(t_walk(ROOT_FID, 4, ""), 0);
 	start(P9_TWALK);

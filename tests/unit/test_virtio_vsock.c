@@ -196,6 +196,7 @@ static void tx_raw(const struct virtio_vsock_hdr *h, uint32_t hdr_bytes,
 }
 
 static uint32_t guest_fwd;	/* bytes the "guest application" consumed */
+static uint32_t guest_buf = 256 * 1024;	/* the buf_alloc it advertises */
 
 static void tx(uint16_t op, uint32_t src_port, uint32_t dst_port,
 	       uint32_t flags, const void *data, uint32_t len)
@@ -204,7 +205,7 @@ static void tx(uint16_t op, uint32_t src_port, uint32_t dst_port,
 		.src_cid = CID, .dst_cid = VSOCK_HOST_CID,
 		.src_port = src_port, .dst_port = dst_port, .len = len,
 		.type = VIRTIO_VSOCK_TYPE_STREAM, .op = op, .flags = flags,
-		.buf_alloc = 256 * 1024, .fwd_cnt = guest_fwd,
+		.buf_alloc = guest_buf, .fwd_cnt = guest_fwd,
 	};
 
 	tx_raw(&h, HDR, data, len);
@@ -290,6 +291,7 @@ static void setup(void)
 	cfg.uds = uds;
 	log_count = 0;
 	guest_fwd = 0;
+	guest_buf = 256 * 1024;
 	dev = virtio_vsock_create(&fvm, &cfg, err, sizeof(err));
 	ck_assert_msg(dev != NULL, "create: %s", err);
 	driver_init();
@@ -527,6 +529,48 @@ START_TEST(guest_initiated)
 }
 END_TEST
 
+/* Linux caps what it sends unacknowledged at its own buf_alloc (256 KiB),
+ * below our 1 MiB: the credit update must come before it has used that,
+ * or it waits for credit forever (a 10 MiB exec stalled at 256 KiB). */
+START_TEST(credit_update_within_guest_window)
+{
+	static uint8_t chunk[16384], buf[16384];
+	char path[160];
+	int lfd, hfd;
+	struct pkt p;
+	uint32_t sent = 0;
+	bool updated = false;
+
+	snprintf(path, sizeof(path), "%s_7001", uds);
+	lfd = unix_listen(path);
+	post_rx_all();
+	tx(VIRTIO_VSOCK_OP_REQUEST, 11, 7001, 0, NULL, 0);
+	ck_assert(rx_get_nc(&p, 5000));
+	ck_assert_uint_eq(p.h.op, VIRTIO_VSOCK_OP_RESPONSE);
+	hfd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(hfd, 0);
+	/* the host reads everything: the device forwards at once */
+	while (sent < 256 * 1024 && !updated) {
+		tx(VIRTIO_VSOCK_OP_RW, 11, 7001, 0, chunk, sizeof(chunk));
+		sent += sizeof(chunk);
+		tx_wait_all();
+		read_exact(hfd, buf, sizeof(buf));
+		while (rx_get(&p, 0))
+			if (p.h.op == VIRTIO_VSOCK_OP_CREDIT_UPDATE &&
+			    p.h.fwd_cnt > 0)
+				updated = true;
+	}
+	for (int t = 0; !updated && t < 1000; t++)
+		if (rx_get(&p, 5) && p.h.op == VIRTIO_VSOCK_OP_CREDIT_UPDATE)
+			updated = true;
+	ck_assert_msg(updated, "no credit update within the guest's 256 KiB "
+		      "window (%u bytes sent)", sent);
+	ck_assert_int_eq(log_count, 0);
+	close(hfd);
+	close(lfd);
+}
+END_TEST
+
 /* The guest sends more than the credit it was given: RST, host closed. */
 START_TEST(credit_overrun)
 {
@@ -539,6 +583,9 @@ START_TEST(credit_overrun)
 	snprintf(path, sizeof(path), "%s_7000", uds);
 	lfd = unix_listen(path);
 	post_rx_all();
+	/* a guest whose own window is ours: no credit update before half
+	 * of it, by which time the unread host socket holds data back */
+	guest_buf = VSOCK_BUF_ALLOC;
 	tx(VIRTIO_VSOCK_OP_REQUEST, 10, 7000, 0, NULL, 0);
 	ck_assert(rx_get_nc(&p, 5000));
 	ck_assert_uint_eq(p.h.op, VIRTIO_VSOCK_OP_RESPONSE);
@@ -1002,6 +1049,7 @@ static Suite *suite(void)
 	tcase_add_test(t, request_timeout);
 	tcase_add_test(t, reset_and_transport_reset_event);
 	tcase_add_test(t, socket_path_rules);
+	tcase_add_test(t, credit_update_within_guest_window);
 	suite_add_tcase(s, t);
 	return s;
 }
