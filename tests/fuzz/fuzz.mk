@@ -38,7 +38,8 @@ FUZZ_LDEXTRA_virtio_net := -Wl,--wrap=open,--wrap=ioctl
 # only the targets whose source exists (they land one by one)
 FUZZ_TARGETS := $(foreach t,$(FUZZ_TARGETS),$(if $(wildcard $(FUZZ_SRC_$(t))),$(t)))
 
-FUZZ_LIB_SRCS := $(wildcard devices/*.c) $(wildcard storage/*.c) vmm/errf.c
+FUZZ_LIB_SRCS := $(wildcard devices/*.c) $(wildcard storage/*.c) vmm/errf.c \
+	vmm/snap_buf.c vmm/fd_write.c
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_LIB      := $(FUZZ_BUILD)/libfuzzdev.a
 FUZZ_HARNESS  := $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_harness.o
