@@ -352,7 +352,8 @@ void vm_request_exit(struct vm *vm, int status)
 	if (status == 0 && vm->guest_panicked)
 		status = VMM_EXIT_GUEST_PANIC;
 	if (first) {
-		vm->exiting = true;
+		/* atomic: vCPU threads poll it without the lock */
+		__atomic_store_n(&vm->exiting, true, __ATOMIC_RELEASE);
 		vm->exit_status = status;
 	}
 	pthread_mutex_unlock(&vm->exit_lock);
