@@ -557,19 +557,24 @@ int app_vm_start(struct app_vm *v, char *err, size_t errlen)
 		finish(v);
 		goto out;
 	}
+	/* The vCPUs before the service thread: the service may stop them
+	 * (finish) at any time and must see every one that was started
+	 * (creating it orders it after vcpus_start's bookkeeping).  A vCPU
+	 * that exits at once leaves exit_efd set for the service. */
+	if (vcpus_start(&v->vm, err, errlen)) {
+		status = VMM_EXIT_INTERNAL;
+		vm_request_exit(&v->vm, status);	/* the service finishes */
+	}
 	v->service_started = true;	/* before it runs: finish() reads it */
 	r = vm_thread_create(&v->service, service_thread, v);
 	if (r) {
 		v->service_started = false;
-		snprintf(err, errlen, "cannot start a thread: %s", strerror(r));
+		if (!status)
+			snprintf(err, errlen, "cannot start a thread: %s",
+				 strerror(r));
 		status = VMM_EXIT_INTERNAL;
 		vm_request_exit(&v->vm, status);
 		finish(v);
-		goto out;
-	}
-	if (vcpus_start(&v->vm, err, errlen)) {
-		status = VMM_EXIT_INTERNAL;
-		vm_request_exit(&v->vm, status);	/* the service finishes */
 	}
 out:
 	vm_thread_set_events(prev);
