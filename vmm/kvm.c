@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "vmm/thread.h"
+#include "vmm/tsan.h"
 
 /* VMX wants these two pages somewhere no RAM or MMIO lives. */
 #define KVM_TSS_GPA		0xfffbd000
@@ -177,6 +178,7 @@ int vm_create(struct vm *vm, uint64_t mem_size, unsigned ncpus, char *err,
 			 (unsigned long long)(mem_size >> 20), strerror(errno));
 		return -1;
 	}
+	tsan_guest_ram(vm->mem.host, mem_size);
 	/* Big pages make guest page walks cheaper; fine if THP is off. */
 	madvise(vm->mem.host, mem_size, MADV_HUGEPAGE);
 	/* Registering RAM costs milliseconds (an SRCU grace period), the
