@@ -7,13 +7,22 @@
 #   make run        install missing build deps (as root), build, boot the test kernel
 #   make check      install missing deps, build, run unit + integration tests
 #   make check SANITIZE=1   the same with ASan+UBSan (objects in build/san)
+#   make check TSAN=1       the same with ThreadSanitizer (objects in build/tsan)
 #   make bench      benchmarks, each figure beside a host baseline
 
 CC      ?= gcc
 SANITIZE ?= 0
+# TSAN=1 is spelled SANITIZE=tsan inside (tests and sub-makes pass that on)
+TSAN ?= 0
+ifeq ($(TSAN),1)
+override SANITIZE := tsan
+endif
 ifeq ($(SANITIZE),1)
 BUILD   := build/san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else ifeq ($(SANITIZE),tsan)
+BUILD   := build/tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 else
 BUILD   := build
 SANFLAGS :=

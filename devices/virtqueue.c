@@ -315,8 +315,12 @@ void virtq_publish(struct virtq *q)
 {
 	if (q->published_used == q->used_idx)
 		return;
-	/* release: the entries are visible before the index that covers them */
-	__atomic_store_n(&q->used_hdr[1], q->used_idx, __ATOMIC_RELEASE);
+	/* release: the entries are visible before the index that covers them;
+	 * seq_cst, not a fence in virtq_should_interrupt(): it must also be
+	 * ordered before that function's loads of the driver's suppression
+	 * state (store then load), and ThreadSanitizer models this but not
+	 * fences. */
+	__atomic_store_n(&q->used_hdr[1], q->used_idx, __ATOMIC_SEQ_CST);
 	q->published_used = q->used_idx;
 }
 
@@ -326,15 +330,16 @@ bool virtq_should_interrupt(struct virtq *q)
 
 	if (old == new_idx)
 		return false;
-	/* The index store must be visible before we read the driver's
-	 * suppression state, or we race with a driver re-enabling
-	 * interrupts after seeing the old index (full barrier: store then
-	 * load). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* The index store (seq_cst in virtq_publish) must be visible before
+	 * we read the driver's suppression state, or we race with a driver
+	 * re-enabling interrupts after seeing the old index: seq_cst store
+	 * then seq_cst load is the store-load order. */
 	q->signalled_used = new_idx;
 	if (!q->event_idx)
-		return !(ld16(&q->avail[0]) & VRING_AVAIL_F_NO_INTERRUPT);
-	return vring_need_event(ld16(&q->avail[2 + q->size]), new_idx, old);
+		return !(__atomic_load_n(&q->avail[0], __ATOMIC_SEQ_CST) &
+			 VRING_AVAIL_F_NO_INTERRUPT);
+	return vring_need_event(__atomic_load_n(&q->avail[2 + q->size],
+						__ATOMIC_SEQ_CST), new_idx, old);
 }
 
 void virtq_disable_notify(struct virtq *q)
@@ -352,14 +357,15 @@ bool virtq_enable_notify(struct virtq *q)
 
 	if (q->broken)
 		return false;
-	if (q->event_idx)
-		st16(q->avail_event, q->last_avail);
-	else
-		st16(&q->used_hdr[0], 0);
 	/* store (enable) then load (avail idx): a driver adding an entry
-	 * concurrently either sees notifies enabled or we see its entry */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	idx = __atomic_load_n(&q->avail[1], __ATOMIC_ACQUIRE);
+	 * concurrently either sees notifies enabled or we see its entry.
+	 * seq_cst store and load give that order (a fence would too, but
+	 * ThreadSanitizer does not model fences). */
+	if (q->event_idx)
+		__atomic_store_n(q->avail_event, q->last_avail, __ATOMIC_SEQ_CST);
+	else
+		__atomic_store_n(&q->used_hdr[0], 0, __ATOMIC_SEQ_CST);
+	idx = __atomic_load_n(&q->avail[1], __ATOMIC_SEQ_CST);
 	/* only entries new since our last look: ones the device saw and
 	 * left are its choice (it comes back for them when it needs them) */
 	more = idx != q->seen_avail;

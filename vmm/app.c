@@ -699,17 +699,6 @@ int app_vm_start(struct app_vm *v, char *err, size_t errlen)
 		finish(v);
 		goto out;
 	}
-	v->service_started = true;	/* before it runs: finish() reads it */
-	r = vm_thread_create_kind(&v->service, VM_THREAD_SERVICE, "vmm-service",
-				  service_thread, v);
-	if (r) {
-		v->service_started = false;
-		snprintf(err, errlen, "cannot start a thread: %s", strerror(r));
-		status = VMM_EXIT_INTERNAL;
-		vm_request_exit(&v->vm, status);
-		finish(v);
-		goto out;
-	}
 	if (v->restore) {
 		double ms = (now_seconds() - v->start_time) * 1e3;
 
@@ -717,9 +706,25 @@ int app_vm_start(struct app_vm *v, char *err, size_t errlen)
 		if (v->cfg->boot_timer)
 			vm_log("boot-timer", "restored wall_ms=%.3f", ms);
 	}
+	/* The vCPUs before the service thread: the service may stop them
+	 * (finish) at any time and must see every one that was started
+	 * (creating it orders it after vcpus_start's bookkeeping).  A vCPU
+	 * that exits at once leaves exit_efd set for the service. */
 	if (vcpus_start(&v->vm, err, errlen)) {
 		status = VMM_EXIT_INTERNAL;
 		vm_request_exit(&v->vm, status);	/* the service finishes */
+	}
+	v->service_started = true;	/* before it runs: finish() reads it */
+	r = vm_thread_create_kind(&v->service, VM_THREAD_SERVICE, "vmm-service",
+				  service_thread, v);
+	if (r) {
+		v->service_started = false;
+		if (!status)
+			snprintf(err, errlen, "cannot start a thread: %s",
+				 strerror(r));
+		status = VMM_EXIT_INTERNAL;
+		vm_request_exit(&v->vm, status);
+		finish(v);
 	}
 out:
 	vm_thread_set_events(prev);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "vmm/thread.h"
+#include "vmm/tsan.h"
 
 /* VMX wants these two pages somewhere no RAM or MMIO lives. */
 #define KVM_TSS_GPA		0xfffbd000
@@ -189,6 +190,7 @@ int vm_create_from(struct vm *vm, uint64_t mem_size, unsigned ncpus,
 		return -1;
 	}
 	vm->mem_from_file = mem_fd >= 0;
+	tsan_guest_ram(vm->mem.host, mem_size);
 	/* Big pages make guest page walks cheaper; fine if THP is off. */
 	if (mem_fd < 0)
 		madvise(vm->mem.host, mem_size, MADV_HUGEPAGE);
@@ -365,7 +367,8 @@ void vm_request_exit(struct vm *vm, int status)
 	if (status == 0 && vm->guest_panicked)
 		status = VMM_EXIT_GUEST_PANIC;
 	if (first) {
-		vm->exiting = true;
+		/* atomic: vCPU threads poll it without the lock */
+		__atomic_store_n(&vm->exiting, true, __ATOMIC_RELEASE);
 		vm->exit_status = status;
 	}
 	pthread_mutex_unlock(&vm->exit_lock);

@@ -451,7 +451,11 @@ static void *vcpu_thread(void *arg)
 			if (errno == EINTR || errno == EAGAIN) {
 				if (errno == EINTR)
 					eat_kick(vm->kick_signal);
-				run->immediate_exit = 0;
+				/* atomic: vcpus_stop() sets it from another
+				 * thread (it also sets exiting first, which
+				 * the loop checks next) */
+				__atomic_store_n(&run->immediate_exit, 0,
+						 __ATOMIC_RELAXED);
 				continue;
 			}
 			snprintf(why, sizeof(why), "KVM_RUN failed: %s", strerror(errno));
@@ -537,7 +541,7 @@ void vcpus_stop(struct vm *vm)
 		if (!c->thread_started)
 			continue;
 		/* immediate_exit covers a kick that lands outside KVM_RUN */
-		c->run->immediate_exit = 1;
+		__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_RELAXED);
 		/* a real-time signal is queued: EAGAIN at RLIMIT_SIGPENDING */
 		for (int tries = 0; pthread_kill(c->thread, vm->kick_signal) == EAGAIN &&
 				    tries < 1000; tries++)

@@ -68,7 +68,7 @@ struct vm {
 
 	/* The first vm_request_exit() wins; the main thread waits on exit_efd. */
 	pthread_mutex_t exit_lock;
-	bool exiting;
+	bool exiting;		/* written under the lock; read atomically */
 	bool guest_panicked;
 	int exit_status;
 	int exit_efd;

@@ -54,7 +54,11 @@ base=$(tail -1 base.rss) peak=$(tail -1 hog.rss)
 bound=$((RAM_MIB * 1024 + VMM_RSS_BASE + 2 * VMM_RSS_PER_BLK))
 echo "peak RSS: plain use ${base} KiB, hostile guest ${peak} KiB; bound ${bound} KiB" \
 	"(guest RAM ${RAM_MIB} MiB + $((VMM_RSS_BASE / 1024)) MiB + 2 disks x $((VMM_RSS_PER_BLK / 1024)) MiB)"
-if [ "${SANITIZE:-0}" = 1 ]; then
+if [ "${SANITIZE:-0}" = tsan ]; then
+	# TSan's shadow (several bytes for every byte touched: the bounce
+	# buffers) swamps the figure: the bound is checked by the other runs
+	echo "(TSan build: peak RSS not compared)"
+elif [ "${SANITIZE:-0}" = 1 ]; then
 	# ASan's shadow and quarantine are not vmm's: compare with plain use
 	[ $((peak - base)) -le $((4 * 2 * VMM_RSS_PER_BLK)) ] ||
 		fail "the hostile guest added $((peak - base)) KiB over plain use (ASan build)"

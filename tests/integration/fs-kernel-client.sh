@@ -16,7 +16,7 @@ grep -qw 9p /proc/filesystems || modprobe 9p 2>/dev/null ||
 modprobe 9pnet_fd 2>/dev/null
 unshare -m --propagation private true 2>/dev/null || skip "no mount namespaces"
 T=$TEST_TMP
-${CC:-cc} -O2 -D_GNU_SOURCE -I"$TOP" -o "$T/serve" \
+${CC:-cc} -O2 $SAN_CFLAGS -D_GNU_SOURCE -I"$TOP" -o "$T/serve" \
 	"$TOP/tests/integration/p9-fd-serve.c" "$BUILD/libvmm.a" -lpthread ||
 	fail "cannot build p9-fd-serve"
 ${CC:-cc} -O2 -o "$T/fs-escape" "$TOP/tests/integration/fs-escape.c" ||

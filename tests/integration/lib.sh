@@ -29,3 +29,11 @@ expect_not_in() {
 expect_status() {	# expect_status GOT WANT FILE
 	[ "$1" = "$2" ] || { echo "--- $3:"; tail -40 "$3"; fail "exit status $1, expected $2"; }
 }
+
+# the compiler flags of this build's sanitizer (run-all --sanitize), for
+# programs a test links with $BUILD/libvmm.a
+case "${SANITIZE:-0}" in
+1) SAN_CFLAGS="-fsanitize=address,undefined" ;;
+tsan) SAN_CFLAGS="-fsanitize=thread" ;;
+*) SAN_CFLAGS="" ;;
+esac

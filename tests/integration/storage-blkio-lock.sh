@@ -32,9 +32,13 @@ expect_locked() {
 	kill -0 $holder 2>/dev/null || fail "lock holder exited before the test ran"
 }
 
+# how long the holders hold: three contenders must start meanwhile, each a
+# second or more under TSan on a loaded host
+hold=3
+[ "${SANITIZE:-0}" = tsan ] && hold=15
 # a writer (timed seqwrite) holds a write lock
 "$BLKIO" bench --image "$img" --format raw --mode seqwrite --bs 64K --qd 2 \
-	--seconds 3 >"$TEST_TMP/holder.out" 2>&1 &
+	--seconds $hold >"$TEST_TMP/holder.out" 2>&1 &
 holder=$!
 wait_lock WRITE
 expect_locked "$BLKIO" fill --image "$img" --format raw --seed 1 --length 1M
@@ -49,7 +53,7 @@ expect_in "$TEST_TMP/holder.out" '"mode":"seqwrite"'
 
 # readers share: a timed reader, and a verify beside it
 "$BLKIO" bench --image "$img" --format raw --mode randread --bs 4K --qd 4 \
-	--seconds 2 >"$TEST_TMP/holder.out" 2>&1 &
+	--seconds $hold >"$TEST_TMP/holder.out" 2>&1 &
 holder=$!
 wait_lock READ
 "$BLKIO" verify --image "$img" --format raw --seed 1 --length 1M \

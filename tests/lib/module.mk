@@ -13,8 +13,8 @@ LIBTEST_PC = PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR=$(LIBTEST_SYSROOT) \
 	PKG_CONFIG_LIBDIR=$(LIBTEST_SYSROOT)/usr/local/lib/pkgconfig pkg-config
 # a rig's own flags: nothing from this tree's HOST_CFLAGS but the sanitizer
 LIBTEST_CFLAGS = -std=gnu11 $(WARN) -O2 -g $(SANFLAGS)
-# fully static where the sanitizer allows (ASan cannot be)
-LIBTEST_STATIC = $(if $(filter 1,$(SANITIZE)),-Wl$(comma)-Bstatic -lvmm \
+# fully static where the sanitizer allows (ASan and TSan cannot be)
+LIBTEST_STATIC = $(if $(filter 1 tsan,$(SANITIZE)),-Wl$(comma)-Bstatic -lvmm \
 	-Wl$(comma)-Bdynamic $$($(LIBTEST_PC) --static --libs-only-other vmm) \
 	$$($(LIBTEST_PC) --libs-only-L vmm) \
 	$$($(LIBTEST_PC) --static --libs vmm | sed 's/-lvmm//'),-static \

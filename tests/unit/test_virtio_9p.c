@@ -44,9 +44,11 @@ static uint16_t next_tag = 1;
 
 
 static uint16_t *avail(void) { return (uint16_t *)(ram + AVAIL); }
-static volatile uint16_t *used_idx(void)
+/* acquire, as a driver reads it: the used entries, the replies and the
+ * device's last look at the descriptors come before what we do next */
+static uint16_t used_idx(void)
 {
-	return (volatile uint16_t *)(ram + USED + 2);
+	return __atomic_load_n((uint16_t *)(ram + USED + 2), __ATOMIC_ACQUIRE);
 }
 static struct vring_used_elem *used_ring(void)
 {
@@ -107,7 +109,7 @@ static void kick(void)
 static bool wait_used(unsigned n, int ms)
 {
 	for (int i = 0; i < ms; i++) {
-		if ((uint16_t)(*used_idx() - seen_used) >= n)
+		if ((uint16_t)(used_idx() - seen_used) >= n)
 			return true;
 		usleep(1000);
 	}

@@ -21,6 +21,7 @@
 #include "devices/virtio_mmio.h"
 #include "devices/virtio_vsock.h"
 #include "devices/virtqueue.h"
+#include "vmm/tsan.h"
 #include "vmm/vm.h"
 #include "tests/unit/check_main.h"
 
@@ -56,9 +57,12 @@ static struct vring_desc *desc(unsigned q, unsigned i)
 }
 
 static uint16_t *avail(unsigned q) { return (uint16_t *)(ram + QBASE(q) + 0x400); }
-static volatile uint16_t *used_idx(unsigned q)
+/* acquire, as a driver reads it: the used entries, the buffers filled
+ * and the device's last look at the descriptors come first */
+static uint16_t used_idx(unsigned q)
 {
-	return (volatile uint16_t *)(ram + QBASE(q) + 0x800 + 2);
+	return __atomic_load_n((uint16_t *)(ram + QBASE(q) + 0x800 + 2),
+			       __ATOMIC_ACQUIRE);
 }
 static struct vring_used_elem *used_elem(unsigned q, uint16_t i)
 {
@@ -142,7 +146,7 @@ struct pkt {
 static bool rx_get(struct pkt *p, int timeout_ms)
 {
 	for (int t = 0; t <= timeout_ms; t++) {
-		if (*used_idx(RX) != seen_used[RX]) {
+		if (used_idx(RX) != seen_used[RX]) {
 			struct vring_used_elem *u = used_elem(RX, seen_used[RX]++);
 			unsigned i = u->id / 2;
 
@@ -170,9 +174,9 @@ static bool rx_get_nc(struct pkt *p, int timeout_ms)
 
 static void tx_wait_all(void)
 {
-	for (int t = 0; t < 5000 && *used_idx(TX) != avail_idx[TX]; t++)
+	for (int t = 0; t < 5000 && used_idx(TX) != avail_idx[TX]; t++)
 		usleep(1000);
-	ck_assert_uint_eq(*used_idx(TX), avail_idx[TX]);
+	ck_assert_uint_eq(used_idx(TX), avail_idx[TX]);
 }
 
 /* Queue a packet (header fields as given) on the tx queue and kick. */
@@ -181,7 +185,7 @@ static void tx_raw(const struct virtio_vsock_hdr *h, uint32_t hdr_bytes,
 {
 	unsigned s = tx_next++ % TXSLOTS;
 
-	if (tx_next > TXSLOTS && (uint16_t)(avail_idx[TX] - *used_idx(TX)) >= TXSLOTS)
+	if (tx_next > TXSLOTS && (uint16_t)(avail_idx[TX] - used_idx(TX)) >= TXSLOTS)
 		tx_wait_all();
 	memcpy(ram + TXBUF(s), h, hdr_bytes);
 	*desc(TX, 2 * s) = (struct vring_desc){ TXBUF(s), hdr_bytes,
@@ -283,6 +287,8 @@ static void setup(void)
 
 	memset(&fvm, 0, sizeof(fvm));
 	ram = aligned_alloc(4096, RAM_SIZE);
+	/* the test plays the guest in it: as in a VM (vm_create) */
+	tsan_guest_ram(ram, RAM_SIZE);
 	memset(ram, 0, RAM_SIZE);
 	fvm.mem = (struct guest_mem){ ram, RAM_SIZE, RAM_SIZE };
 	snprintf(dir, sizeof(dir), "/tmp/vsock-test-XXXXXX");
@@ -703,21 +709,21 @@ START_TEST(request_flood)
 	/* no rx buffers: the device takes requests until it owes
 	 * VSOCK_CTRL_QUEUE answers, then leaves the tx ring alone */
 	while (sent < 600) {
-		if ((uint16_t)(avail_idx[TX] - *used_idx(TX)) >= TXSLOTS) {
+		if ((uint16_t)(avail_idx[TX] - used_idx(TX)) >= TXSLOTS) {
 			usleep(200000);
-			if ((uint16_t)(avail_idx[TX] - *used_idx(TX)) >= TXSLOTS)
+			if ((uint16_t)(avail_idx[TX] - used_idx(TX)) >= TXSLOTS)
 				break;
 			continue;
 		}
 		tx(VIRTIO_VSOCK_OP_REQUEST, 20000 + sent, 40000 + sent, 0, NULL, 0);
 		sent++;
 	}
-	ck_assert_uint_eq(*used_idx(TX), VSOCK_CTRL_QUEUE);
+	ck_assert_uint_eq(used_idx(TX), VSOCK_CTRL_QUEUE);
 	/* buffers come: every request is answered, the rest go through */
 	post_rx_all();
 	while (rst < 600) {
 		while (sent < 600 &&
-		       (uint16_t)(avail_idx[TX] - *used_idx(TX)) < TXSLOTS) {
+		       (uint16_t)(avail_idx[TX] - used_idx(TX)) < TXSLOTS) {
 			tx(VIRTIO_VSOCK_OP_REQUEST, 20000 + sent, 40000 + sent,
 			   0, NULL, 0);
 			sent++;
@@ -848,7 +854,7 @@ START_TEST(stream_with_credit)
 			credit = peer_alloc - (uint32_t)(sent - peer_fwd);
 		}
 		if (sent < total && credit > 0 &&
-		    (uint16_t)(avail_idx[TX] - *used_idx(TX)) < TXSLOTS) {
+		    (uint16_t)(avail_idx[TX] - used_idx(TX)) < TXSLOTS) {
 			uint32_t n = credit < VSOCK_MAX_PKT ? credit : VSOCK_MAX_PKT;
 
 			if (n > total - sent)
@@ -967,9 +973,9 @@ START_TEST(reset_and_transport_reset_event)
 	memset(ram + EVBUF, 0xff, 4);
 	offer(EV, 0);
 	notify(EV);
-	for (int t = 0; t < 5000 && *used_idx(EV) == 0; t++)
+	for (int t = 0; t < 5000 && used_idx(EV) == 0; t++)
 		usleep(1000);
-	ck_assert_uint_eq(*used_idx(EV), 1);
+	ck_assert_uint_eq(used_idx(EV), 1);
 	ck_assert_uint_eq(used_elem(EV, 0)->len, 4);
 	ck_assert_uint_eq(*(uint32_t *)(ram + EVBUF), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
 
@@ -978,9 +984,9 @@ START_TEST(reset_and_transport_reset_event)
 	offer(EV, 0);
 	virtio_vsock_transport_reset(dev);
 	ck_assert(at_eof(fd));
-	for (int t = 0; t < 5000 && *used_idx(EV) == 1; t++)
+	for (int t = 0; t < 5000 && used_idx(EV) == 1; t++)
 		usleep(1000);
-	ck_assert_uint_eq(*used_idx(EV), 2);
+	ck_assert_uint_eq(used_idx(EV), 2);
 	ck_assert_uint_eq(*(uint32_t *)(ram + EVBUF), 0);
 	close(fd);
 	/* and it works on */

@@ -51,7 +51,12 @@ void vm_log(const char *who, const char *fmt, ...)
 static uint8_t *ram;
 static struct guest_mem mem;
 static struct virtq q;
-static volatile int stop;
+static int stop;		/* atomic: both threads end (stopped()) */
+
+static bool stopped(void)
+{
+	return __atomic_load_n(&stop, __ATOMIC_ACQUIRE);
+}
 static char failure[200];	/* the first lost wakeup, "" if none */
 static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -67,14 +72,16 @@ static uint16_t *avail_event(void)
 	return (uint16_t *)(ram + USED + 4 + 8 * QSZ);
 }
 
+/* seq_cst: a store then a load of another field keep their order (what
+ * the driver's full barrier does; ThreadSanitizer models this, not fences) */
 static uint16_t ld(const uint16_t *p)
 {
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
 }
 
 static void st(uint16_t *p, uint16_t v)
 {
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+	__atomic_store_n(p, v, __ATOMIC_SEQ_CST);
 }
 
 static void report(const char *fmt, ...)
@@ -88,7 +95,7 @@ static void report(const char *fmt, ...)
 		va_end(ap);
 	}
 	pthread_mutex_unlock(&fail_lock);
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 }
 
 static uint64_t now_ns(void)
@@ -162,7 +169,7 @@ static void *device_thread(void *arg)
 	unsigned seed = 12345;
 
 	(void)arg;
-	while (!stop) {
+	while (!stopped()) {
 		unsigned long t = ticket(&notify_w);
 		int ret = 0;
 
@@ -193,7 +200,7 @@ static void *device_thread(void *arg)
 		if (virtq_enable_notify(&q))
 			continue;	/* entries came meanwhile: no notify */
 		st_dev.device_sleeps++;
-		if (!sleep_on(&notify_w, t) && !stop &&
+		if (!sleep_on(&notify_w, t) && !stopped() &&
 		    ld(&avail_ring()[1]) != q.last_avail)
 			report("lost notify: %u entries available, the device "
 			       "asleep %d ms", (uint16_t)(ld(&avail_ring()[1]) -
@@ -229,8 +236,7 @@ static void driver_submit(struct driver *d, unsigned k)
 		d->avail_idx++;
 	}
 	st(&avail_ring()[1], d->avail_idx);
-	/* the index store before the load of the device's wish */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* the index store before the load of the device's wish (seq_cst) */
 	if (d->event_idx)
 		need = vring_need_event(ld(avail_event()), d->avail_idx, old);
 	else
@@ -295,7 +301,7 @@ static void run_case(uint64_t features, bool spin)
 	ck_assert_int_eq(pthread_create(&dev, NULL, device_thread, NULL), 0);
 
 	t0 = now_ns();
-	while (!stop && st_drv.reqs < MAX_REQS && now_ns() - t0 < RUN_NS) {
+	while (!stopped() && st_drv.reqs < MAX_REQS && now_ns() - t0 < RUN_NS) {
 		/* a random number of new requests, then what completed */
 		if (d.nfree) {
 			unsigned k = 1 + rand_r(&d.seed) % d.nfree;
@@ -313,11 +319,10 @@ static void run_case(uint64_t features, bool spin)
 		}
 		/* nothing: ask for an interrupt, check again, halt */
 		t = ticket(&irq_w);
-		interrupts(&d, true);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		interrupts(&d, true);	/* seq_cst store, then the load */
 		if (ld(&used_hdr()[1]) == d.last_used) {
 			st_drv.driver_sleeps++;
-			if (!sleep_on(&irq_w, t) && !stop) {
+			if (!sleep_on(&irq_w, t) && !stopped()) {
 				if (ld(&used_hdr()[1]) != d.last_used)
 					report("lost interrupt: %u used entries "
 					       "published, the driver asleep "
@@ -332,15 +337,14 @@ static void run_case(uint64_t features, bool spin)
 		interrupts(&d, false);
 	}
 	/* everything out comes back */
-	while (!stop && d.nfree < QSZ) {
+	while (!stopped() && d.nfree < QSZ) {
 		t = ticket(&irq_w);
-		interrupts(&d, true);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		interrupts(&d, true);	/* seq_cst store, then the load */
 		if (!driver_harvest(&d) && !sleep_on(&irq_w, t) &&
 		    !driver_harvest(&d))
 			report("%u requests never completed", QSZ - d.nfree);
 	}
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	wake(&notify_w);
 	pthread_join(dev, NULL);
 	fprintf(stderr, "%s, %s: %lu requests, %lu notifies, %lu interrupts, "
@@ -388,7 +392,7 @@ static bool meet(unsigned long *line, unsigned long want)
 	while (__atomic_load_n(line, __ATOMIC_ACQUIRE) < want) {
 		__builtin_ia32_pause();
 		if ((++n & 1023) == 0) {
-			if (stop || now_ns() > deadline)
+			if (stopped() || now_ns() > deadline)
 				return false;
 			sched_yield();
 		}
@@ -402,7 +406,7 @@ static void *race_device(void *arg)
 	struct virtq_elem *e = arg;	/* the entry in flight */
 	unsigned long r;
 
-	for (r = 1; !stop; r++) {
+	for (r = 1; !stopped(); r++) {
 		if (!meet(&race_go, r))
 			break;
 		if (race_notify) {
@@ -462,7 +466,7 @@ static void run_race(uint64_t features, bool notify)
 	}
 	ck_assert_int_eq(pthread_create(&dev, NULL, race_device, &e), 0);
 	t0 = now_ns();
-	for (r = 1; r <= RACE_ROUNDS && now_ns() - t0 < RACE_NS && !stop;
+	for (r = 1; r <= RACE_ROUNDS && now_ns() - t0 < RACE_NS && !stopped();
 	     r++) {
 		uint16_t last_used = d.last_used;
 		bool saw;
@@ -475,7 +479,6 @@ static void run_race(uint64_t features, bool notify)
 			saw = st_drv.notifies != before;
 		} else {
 			interrupts(&d, true);
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
 			saw = ld(&used_hdr()[1]) != last_used;
 		}
 		if (!meet(&race_done, r))
@@ -494,7 +497,7 @@ static void run_race(uint64_t features, bool notify)
 		if (notify)
 			driver_harvest(&d);
 	}
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	pthread_join(dev, NULL);
 	fprintf(stderr, "%s race, %s: %lu rounds, %lu lost wakeups\n",
 		notify ? "notify" : "interrupt",
