@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "guest/agent/step_net.h"
+#include "guest/agent/step_plan.h"
 #include "guest/common/pattern.h"
 
 #define SH_OUTPUT_MAX	1024	/* bytes of a command's output reported */
@@ -628,6 +629,11 @@ static const struct step_op ops[] = {
 	{ "poweroff", "", op_poweroff },
 	{ "net", "dev addr gw mtu wait_ms", op_net },
 	{ "serve", "", op_serve },	/* vsock_server.c */
+	{ "stat", "path want", op_stat },	/* step_plan.c */
+	{ "chown", "path uid gid mode", op_chown },
+	{ "statfs", "path", op_statfs },
+	{ "count", "path match want", op_count },
+	{ "disklink", "serial path", op_disklink },
 };
 
 const struct step_op *step_op_find(const char *name)
