@@ -45,7 +45,8 @@ mounts="mount serial=sqlite at=/opt/sqlite opts=ro
 mount serial=scripts at=/mnt/scripts opts=ro
 mount serial=raw at=/mnt/raw
 mount serial=qcow2 at=/mnt/q"
-check="sh timeout=300 cmd=$S check raw /mnt/raw/db && $S check qcow2 /mnt/q/db"
+# (one shell step per boot: the checks and the writes in one command)
+check="$S check raw /mnt/raw/db && $S check qcow2 /mnt/q/db"
 
 declare -A reported=([raw]=0 [qcow2]=0)
 
@@ -85,9 +86,9 @@ qcow2_check() {
 
 for k in $(seq 1 "$ROUNDS"); do
 	b=r$k
-	job="$mounts"
-	[ "$k" -gt 1 ] && job+=$'\n'"$check"
-	job+=$'\n'"sh timeout=1200 cmd=$S write raw /mnt/raw/db delete 100000000 & $S write qcow2 /mnt/q/db wal 100000000 & wait"
+	job="$mounts"$'\n'"sh timeout=1200 cmd="
+	[ "$k" -gt 1 ] && job+="$check && "
+	job+="($S write raw /mnt/raw/db delete 100000000 & $S write qcow2 /mnt/q/db wal 100000000 & wait)"
 	linux_start "$b" 1200 "$job" "${devs[@]}"
 	pid=$LINUX_PID
 	# kill after a random number of reported commits on the raw database
@@ -124,10 +125,9 @@ done
 # the last boot: check, five more transactions each, check again, unmount
 rc=0
 linux_boot final 900 "$mounts
-$check
-sh timeout=600 cmd=$S write raw /mnt/raw/db delete 5 && $S write qcow2 /mnt/q/db wal 5
-$check" "${devs[@]}" || rc=$?
-linux_ok final 1 2 3 4 5 6 7
+sh timeout=600 cmd=$check && $S write raw /mnt/raw/db delete 5 && $S write qcow2 /mnt/q/db wal 5 && $check" \
+	"${devs[@]}" || rc=$?
+linux_ok final 1 2 3 4 5
 linux_summary final 0
 linux_status final "$rc" 0
 echo "after round $ROUNDS:"
