@@ -152,7 +152,7 @@ for db in raw qcow2; do
 	debugfs -R "dump /db $T/$db.db" "$img" >/dev/null 2>&1
 	[ -s "$T/$db.db" ] || fail "debugfs: no /db on the $db image"
 	[ "$(sqlite3 "$T/$db.db" 'PRAGMA integrity_check;')" = ok ] || fail "host sqlite3: integrity_check of the $db database"
-	got=$(sqlite3 "$T/$db.db" 'SELECT count(*) || " " || max(id) || " " || (SELECT n FROM meta) FROM t;')
+	got=$(sqlite3 "$T/$db.db" "SELECT count(*) || ' ' || max(id) || ' ' || (SELECT n FROM meta) FROM t;")
 	[ "$got" = "${final[$db]} ${final[$db]} ${final[$db]}" ] ||
 		fail "host sqlite3: $db database has count/max/counter $got, the guest found ${final[$db]}"
 	echo "host: $db image clean (e2fsck), database ok with ${final[$db]} transactions (host sqlite3)"

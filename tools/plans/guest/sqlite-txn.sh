@@ -23,13 +23,13 @@ case "${1:-}" in
 check)
 	name=$2 db=$3
 	if [ ! -e "$db" ]; then
-		echo "CHECK $name integrity=none" >$out
+		echo "CHECK $name integrity=none" >>$out
 		exit 0
 	fi
 	ic=$("$SQ" "$db" 'PRAGMA integrity_check;' 2>&1 | tr '\n' ' ')
 	st=$("$SQ" "$db" "SELECT 'count=' || count(*) || ' min=' || coalesce(min(id), 0) || ' max=' || coalesce(max(id), 0) FROM t;" 2>&1)
 	mt=$("$SQ" "$db" "SELECT 'meta=' || n || ' last=' || last FROM meta;" 2>&1)
-	echo "CHECK $name integrity=${ic% } $st $mt" >$out
+	echo "CHECK $name integrity=${ic% } $st $mt" >>$out
 	;;
 write)
 	name=$2 db=$3 journal=$4 count=$5
@@ -53,7 +53,7 @@ write)
 			i=$((i + 1))
 		done
 		echo ".print DONE $name $end"
-	} | "$SQ" -bail "$db" >$out
+	} | "$SQ" -bail "$db" >>$out
 	;;
 *)
 	echo "usage: $0 check NAME DB | write NAME DB JOURNAL COUNT" >&2
