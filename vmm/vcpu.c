@@ -191,6 +191,17 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return -1;
 	}
+	/* The LAPIC timer's TSC-deadline mode: KVM emulates it but leaves
+	 * the CPUID bit to the VMM (QEMU and Firecracker set it too).
+	 * Without it Linux calibrates the LAPIC timer against the PIT, and
+	 * where that measurement is off (an emulated or busy host: "APIC
+	 * timer disabled due to verification failure") it keeps the PIT as
+	 * its only clock event device, whose interrupts stopped coming after
+	 * a few: the guest's timers then never fired (sleeps, poll timeouts). */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		for (i = 0; i < vm->cpuid->nent; i++)
+			if (vm->cpuid->entries[i].function == 1)
+				vm->cpuid->entries[i].ecx |= 1u << 24;
 	for (i = 0; i < vm->ncpus; i++) {
 		vm->vcpus[i].vm = vm;
 		vm->vcpus[i].id = i;
