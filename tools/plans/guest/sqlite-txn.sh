@@ -8,10 +8,11 @@
 #       PRAGMA integrity_check and prints to the console one line
 #       "CHECK NAME integrity=ok count=C min=A max=B meta=N last=L"
 #       (integrity=none if there is no DB yet)
-#   sqlite-txn.sh write NAME DB JOURNAL COUNT
+#   sqlite-txn.sh write NAME DB JOURNAL SYNC COUNT
 #       COUNT transactions after the highest id in DB, each one row of
-#       3000 random bytes plus a counter update, PRAGMA synchronous=FULL,
-#       journal_mode JOURNAL (delete, wal, ...); after each COMMIT returns
+#       3000 random bytes plus a counter update, PRAGMA synchronous=SYNC
+#       (full, extra), journal_mode JOURNAL (delete, wal, ...); after each
+#       COMMIT returns
 #       "TXN NAME ID" goes to the console, then "DONE NAME ID" at the end
 # The host kills the VM at some moment and checks, on the next boot, that
 # every ID it saw reported is in DB, and that DB is consistent.
@@ -32,7 +33,7 @@ check)
 	echo "CHECK $name integrity=${ic% } $st $mt" >>$out
 	;;
 write)
-	name=$2 db=$3 journal=$4 count=$5
+	name=$2 db=$3 journal=$4 sync=$5 count=$6
 	"$SQ" "$db" "PRAGMA journal_mode=$journal;
 		CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, pad BLOB);
 		CREATE TABLE IF NOT EXISTS meta(k INTEGER PRIMARY KEY, n INTEGER, last INTEGER);
@@ -45,7 +46,7 @@ write)
 	# only after the COMMIT before it returned (sqlite3 flushes each line);
 	# -bail: the first failure ends it, nothing more is reported
 	{
-		echo "PRAGMA synchronous=FULL;"
+		echo "PRAGMA synchronous=$sync;"
 		i=$first
 		while [ $i -le $end ]; do
 			echo "BEGIN; INSERT INTO t VALUES($i, randomblob(3000)); UPDATE meta SET n = n + 1, last = $i WHERE k = 1; COMMIT;"
@@ -56,7 +57,7 @@ write)
 	} | "$SQ" -bail "$db" >>$out
 	;;
 *)
-	echo "usage: $0 check NAME DB | write NAME DB JOURNAL COUNT" >&2
+	echo "usage: $0 check NAME DB | write NAME DB JOURNAL SYNC COUNT" >&2
 	exit 2
 	;;
 esac
