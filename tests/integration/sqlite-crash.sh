@@ -65,7 +65,7 @@ reported_max() {
 check_db() {
 	local boot=$1 db=$2 which=${3:-last} line integrity count min max meta last
 	line=$(grep -a -o "CHECK $db integrity=[^\r]*" "$T/$boot.out" |
-		{ [ "$which" = first ] && head -1 || tail -1; })
+		if [ "$which" = first ]; then head -1; else tail -1; fi)
 	[ -n "$line" ] || { linux_show "$boot"; fail "boot $boot: no CHECK line for $db"; }
 	integrity=$(echo "$line" | sed -n 's/.* integrity=\(.*\) count=.*/\1/p')
 	[ "$integrity" = ok ] || { linux_show "$boot"; fail "boot $boot: $db: integrity_check said '$integrity' ($line)"; }
