@@ -63,6 +63,7 @@ include storage/module.mk
 include guest/kernel/module.mk
 include guest/agent/module.mk
 include guest/linux/module.mk
+include guest/sqlite/module.mk
 include tools/module.mk
 include tests/module.mk
 include tests/lib/module.mk

@@ -17,3 +17,12 @@ powerloss-long: all
 		timeout 3600 bash tests/integration/storage-powerloss.sh; rc=$$?; \
 		rm -rf $$t; exit $$rc
 include tests/fuzz/fuzz.mk
+
+# make sqlite-long: the SQLite crash test with 200 SIGKILLs of vmm
+# (tests/integration/sqlite-crash.sh via sqlite-crash-long.sh; 1-2 hours
+# with /dev/kvm); results go in docs/DURABILITY.md
+.PHONY: sqlite-long
+sqlite-long: all sqlite-image
+	@t=$$(mktemp -d); TEST_TMP=$$t BUILD=$(CURDIR)/$(BUILD) SQLITE_LONG=1 \
+		timeout 14400 bash tests/integration/sqlite-crash-long.sh; rc=$$?; \
+		rm -rf $$t; exit $$rc

@@ -16,6 +16,8 @@ AGENT_HDRS   := guest/agent/job.h guest/agent/steps.h guest/agent/report.h \
 AGENT_SRCS   += guest/agent/step_net.c
 AGENT_HDRS   += guest/agent/step_net.h
 AGENT_HDRS   += guest/agent/vsock_server.h
+AGENT_SRCS   += guest/agent/step_plan.c
+AGENT_HDRS   += guest/agent/step_plan.h
 AGENT_CFLAGS := -std=gnu11 $(WARN) -O2 -g0 -D_GNU_SOURCE -I.
 MKCPIO       := $(AGENT_DIR)/mkcpio
 INITRAMFS    := $(AGENT_DIR)/initramfs.cpio

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "guest/agent/step_net.h"
+#include "guest/agent/step_plan.h"
 #include "guest/common/pattern.h"
 #include "guest/common/vmm_abi.h"
 
@@ -656,6 +657,11 @@ static const struct step_op ops[] = {
 	{ "snapshot", "", op_snapshot },
 	{ "net", "dev addr gw mtu wait_ms", op_net },
 	{ "serve", "", op_serve },	/* vsock_server.c */
+	{ "stat", "path want", op_stat },	/* step_plan.c */
+	{ "chown", "path uid gid mode", op_chown },
+	{ "statfs", "path", op_statfs },
+	{ "count", "path match want", op_count },
+	{ "disklink", "serial path", op_disklink },
 };
 
 const struct step_op *step_op_find(const char *name)
