@@ -117,6 +117,17 @@ bool fz_in_ram(const struct fz_ram *r, const void *p, size_t len)
 	       (size_t)(b - r->mem.host) <= r->mem.size - len;
 }
 
+void fz_ram_scribble(struct fz_ram *r, struct fz_in *in)
+{
+	uint64_t size = r->mem.size;
+	uint32_t at = (uint32_t)(fz_u32(in) % size);
+	uint8_t n = fz_u8(in) % 16;
+
+	if (n > size - at)
+		n = (uint8_t)(size - at);
+	fz_bytes(in, r->mem.host + at, n);
+}
+
 uint64_t fz_alloc(struct fz_ram *r, uint32_t *len)
 {
 	uint64_t room = r->mem.size - r->bump_start, a;

@@ -65,6 +65,8 @@ void fz_ram_free(struct fz_ram *r);
 uint64_t fz_alloc(struct fz_ram *r, uint32_t *len);
 /* True if [p, p + len) lies inside RAM. */
 bool fz_in_ram(const struct fz_ram *r, const void *p, size_t len);
+/* The driver scribbles up to 15 input bytes anywhere in RAM (rings too). */
+void fz_ram_scribble(struct fz_ram *r, struct fz_in *in);
 
 /* ---- a split ring in guest RAM, as a driver fills it ---- */
 struct fz_ring {

@@ -324,15 +324,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 5:	/* a control command */
 			add_ctrl(&in, &q[NQ - 1]);
 			break;
-		case 6: {	/* the driver scribbles on RAM */
-			uint32_t at = fz_u32(&in) % RAM_SIZE;
-			uint8_t n = fz_u8(&in) % 16;
-
-			if (n > RAM_SIZE - at)
-				n = (uint8_t)(RAM_SIZE - at);
-			fz_bytes(&in, ram.mem.host + at, n);
+		case 6: /* the driver scribbles on RAM */
+			fz_ram_scribble(&ram, &in);
 			break;
-		}
 		case 7: {	/* config space */
 			uint64_t v;
 			uint8_t w = fz_u8(&in);
