@@ -148,6 +148,13 @@ struct vsock_dev {
 	bool event_pending;	/* TRANSPORT_RESET to deliver */
 	bool reset_asked;	/* atomic: virtio_vsock_transport_reset() */
 	bool tx_stalled;	/* no room for replies: tx waits for rx */
+	/* A TRANSPORT_RESET the guest may not have handled yet: until this
+	 * time (ns, 0: none) host connections are refused, since the guest
+	 * would reset one it accepted before handling the event.  Handled
+	 * once the driver gives back an event buffer (Linux refills after
+	 * handling): more than evq_left of them available. */
+	uint64_t reset_settle_until;
+	unsigned evq_left;
 
 	struct conn conns[VSOCK_MAX_CONNS];
 	unsigned nconns;
@@ -173,6 +180,26 @@ static uint64_t now_ns(void)
 static bool dev_up(const struct vsock_dev *d)
 {
 	return d->vd && virtio_dev_active(d->vd);
+}
+
+/* A TRANSPORT_RESET is on its way to, or being handled by, the guest (see
+ * reset_settle_until).  Device thread, lock held. */
+static bool reset_settling(struct vsock_dev *d)
+{
+	struct virtq *q;
+
+	if (!d->reset_settle_until)
+		return false;
+	if (now_ns() >= d->reset_settle_until)
+		goto settled;	/* a driver that does not refill: bounded */
+	if (d->event_pending)
+		return true;
+	q = virtio_dev_queue(d->vd, EVQ);
+	if (q && virtq_avail_count(q) <= d->evq_left)
+		return true;
+settled:
+	d->reset_settle_until = 0;
+	return false;
 }
 
 /* ---- connections ---- */
@@ -575,8 +602,9 @@ static void host_read_line(struct vsock_dev *d, struct conn *c)
 		return;
 	}
 	if (parse_connect(c->line, (size_t)(nl - c->line), &port) < 0 ||
-	    !dev_up(d)) {
-		/* malformed, or no driver to ask: closed, as Firecracker */
+	    !dev_up(d) || reset_settling(d)) {
+		/* malformed, or no driver to ask (yet): closed, as
+		 * Firecracker; a client retries */
 		conn_free(d, c);
 		return;
 	}
@@ -1333,6 +1361,9 @@ static int run_event(struct vsock_dev *d)
 		iov_fill(e.iov + e.n_out, e.n_in, &id, sizeof(id));
 		virtio_dev_complete(d->vd, EVQ, e.head, sizeof(id));
 		d->event_pending = false;
+		d->evq_left = virtq_avail_count(q);
+		d->reset_settle_until = now_ns() +
+					VSOCK_RESET_SETTLE_MS * 1000000ull;
 	}
 	return 1;
 }
@@ -1384,6 +1415,8 @@ static int on_kick(void *opaque)
 	if (__atomic_exchange_n(&d->reset_asked, false, __ATOMIC_ACQ_REL)) {
 		drop_all(d);
 		d->event_pending = true;
+		d->reset_settle_until = now_ns() +
+					VSOCK_RESET_SETTLE_MS * 1000000ull;
 	}
 	return 1;
 }
@@ -1408,8 +1441,11 @@ static int vsock_activate(void *opaque, uint64_t features)
 	d->tx_stalled = false;
 	/* a driver starting again after a reset hears that its
 	 * connections are gone (virtio 1.2, 5.10.6.6) */
-	if (d->was_active)
+	if (d->was_active) {
 		d->event_pending = true;
+		d->reset_settle_until = now_ns() +
+					VSOCK_RESET_SETTLE_MS * 1000000ull;
+	}
 	d->was_active = true;
 	return NUM_QUEUES;
 }
@@ -1421,6 +1457,7 @@ static void vsock_reset(void *opaque)
 	drop_all(d);
 	d->tx_stalled = false;
 	d->event_pending = false;
+	d->reset_settle_until = 0;
 }
 
 void virtio_vsock_transport_reset(struct vsock_dev *d)

@@ -66,5 +66,8 @@ void virtio_vsock_transport_reset(struct vsock_dev *d);
 #define VSOCK_REQUEST_TIMEOUT_MS	2000	/* guest answers a REQUEST */
 #define VSOCK_SHUTDOWN_TIMEOUT_MS	2000	/* guest answers our SHUTDOWN */
 #define VSOCK_LINE_TIMEOUT_MS	30000	/* host sends its CONNECT line */
+#define VSOCK_RESET_SETTLE_MS	5000	/* at most this long after a TRANSPORT_RESET,
+					   host connections wait for the guest to
+					   have handled it */
 
 #endif

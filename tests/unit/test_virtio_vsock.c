@@ -352,6 +352,20 @@ static int established_host_conn(uint32_t port, uint32_t *host_port)
 	return fd;
 }
 
+/* The device closes a host connection without asking the guest. */
+static void refused_host_conn(uint32_t port)
+{
+	char line[40];
+	int fd = unix_connect(uds);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(line, sizeof(line), "CONNECT %u\n", port);
+	post_rx_all();
+	ck_assert_int_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+	ck_assert(at_eof(fd));
+	close(fd);
+}
+
 START_TEST(registers_and_config)
 {
 	uint64_t cid;
@@ -979,9 +993,13 @@ START_TEST(reset_and_transport_reset_event)
 	ck_assert_uint_eq(used_elem(EV, 0)->len, 4);
 	ck_assert_uint_eq(*(uint32_t *)(ram + EVBUF), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
 
-	fd = established_host_conn(4001, &hp);
+	/* until the driver gives an event buffer back (it has handled the
+	 * reset), a host connection is closed without OK: the guest would
+	 * reset one it accepted before handling the event */
+	refused_host_conn(4001);
 	memset(ram + EVBUF, 0xff, 4);
 	offer(EV, 0);
+	fd = established_host_conn(4001, &hp);
 	virtio_vsock_transport_reset(dev);
 	ck_assert(at_eof(fd));
 	for (int t = 0; t < 5000 && used_idx(EV) == 1; t++)
@@ -989,7 +1007,9 @@ START_TEST(reset_and_transport_reset_event)
 	ck_assert_uint_eq(used_idx(EV), 2);
 	ck_assert_uint_eq(*(uint32_t *)(ram + EVBUF), 0);
 	close(fd);
-	/* and it works on */
+	refused_host_conn(4002);
+	/* and it works on once handled */
+	offer(EV, 0);
 	fd = established_host_conn(4002, &hp);
 	close(fd);
 }
