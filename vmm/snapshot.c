@@ -78,29 +78,19 @@ static int pwrite_all(int fd, const void *p, size_t n, off_t off)
 	return 0;
 }
 
-int snap_state_write(const char *path, const struct snap_buf *payload,
-		     char *err, size_t errlen)
+/* Write path whole or not at all: fill() writes PATH.tmp (0, or -1 with
+ * errno), which then replaces path.  0, or -1 with the error line. */
+static int write_via_tmp(const char *path, int (*fill)(int fd, void *arg),
+			 void *arg, char *err, size_t errlen)
 {
-	struct snap_header h = {
-		.magic = SNAP_MAGIC,
-		.version = SNAP_VERSION,
-		.header_size = sizeof(h),
-		.payload_size = payload->len,
-	};
-	char tmp[4200];
+	char tmp[4300];
 	int fd;
 
-	if (payload->failed)
-		return errf(err, errlen, "%s: out of memory", path);
-	h.payload_crc32 = snap_crc32(0, payload->data, payload->len);
-	h.header_crc32 = snap_crc32(0, &h, offsetof(struct snap_header,
-						    header_crc32));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errf(err, errlen, "%s: %s", tmp, strerror(errno));
-	if (pwrite_all(fd, &h, sizeof(h), 0) ||
-	    pwrite_all(fd, payload->data, payload->len, sizeof(h))) {
+	if (fill(fd, arg)) {
 		errf(err, errlen, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
@@ -113,6 +103,40 @@ int snap_state_write(const char *path, const struct snap_buf *payload,
 		return -1;
 	}
 	return 0;
+}
+
+struct state_file {
+	const struct snap_header *h;
+	const struct snap_buf *payload;
+};
+
+static int fill_state(int fd, void *arg)
+{
+	const struct state_file *f = arg;
+
+	if (pwrite_all(fd, f->h, sizeof(*f->h), 0) ||
+	    pwrite_all(fd, f->payload->data, f->payload->len, sizeof(*f->h)))
+		return -1;
+	return 0;
+}
+
+int snap_state_write(const char *path, const struct snap_buf *payload,
+		     char *err, size_t errlen)
+{
+	struct snap_header h = {
+		.magic = SNAP_MAGIC,
+		.version = SNAP_VERSION,
+		.header_size = sizeof(h),
+		.payload_size = payload->len,
+	};
+	struct state_file f = { &h, payload };
+
+	if (payload->failed)
+		return errf(err, errlen, "%s: out of memory", path);
+	h.payload_crc32 = snap_crc32(0, payload->data, payload->len);
+	h.header_crc32 = snap_crc32(0, &h, offsetof(struct snap_header,
+						    header_crc32));
+	return write_via_tmp(path, fill_state, &f, err, errlen);
 }
 
 /* ---- reading and checking, all before KVM ---- */
@@ -829,33 +853,32 @@ fail:
 	return -1;
 }
 
+struct memory_file {
+	const struct vm *vm;
+	int64_t written;
+};
+
+static int fill_memory(int fd, void *arg)
+{
+	struct memory_file *f = arg;
+	const struct vm *vm = f->vm;
+
+	/* a restored VM's RAM is a file map: untouched pages hold data there */
+	f->written = snap_write_memory(fd, vm->mem.host, vm->mem.size,
+				       !vm->mem_from_file);
+	return f->written < 0 ? -1 : 0;
+}
+
 static int write_memory(struct vm *vm, const char *dir, uint64_t *bytes,
 			char *err, size_t errlen)
 {
-	char path[4200], tmp[4300];
-	int64_t n;
-	int fd;
+	struct memory_file f = { vm, 0 };
+	char path[4200];
 
 	snprintf(path, sizeof(path), "%s/" SNAP_MEMORY_FILE, dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errf(err, errlen, "%s: %s", tmp, strerror(errno));
-	/* a restored VM's RAM is a file map: untouched pages hold data there */
-	n = snap_write_memory(fd, vm->mem.host, vm->mem.size, !vm->mem_from_file);
-	if (n < 0) {
-		errf(err, errlen, "%s: %s", tmp, strerror(errno));
-		close(fd);
-		unlink(tmp);
+	if (write_via_tmp(path, fill_memory, &f, err, errlen))
 		return -1;
-	}
-	close(fd);
-	if (rename(tmp, path) < 0) {
-		errf(err, errlen, "%s: %s", path, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	*bytes = (uint64_t)n;
+	*bytes = (uint64_t)f.written;
 	return 0;
 }
 
