@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <liburing.h>
+
 #include "storage/io_engine.h"
 #include "tests/unit/check_main.h"
 
@@ -606,6 +608,37 @@ START_TEST(fallback_when_io_uring_refused)
 }
 END_TEST
 
+/* The engine's ring runs restricted: buffer registration (and the
+ * reads and writes every other test does) work; registering files, which
+ * the engine never does, is refused.  The ring is found as the process's
+ * io_uring descriptor. */
+START_TEST(ring_restricted)
+{
+	struct io_engine *e = engine(8);
+	char link[64], path[64];
+	int ring = -1, fd = tmpfile_fd();
+
+	for (int i = 0; i < 1024 && ring < 0; i++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", i);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = 0;
+			if (strstr(link, "io_uring"))
+				ring = i;
+		}
+	}
+	ck_assert_int_ge(ring, 0);
+	ck_assert_int_eq(io_uring_register(ring, IORING_REGISTER_FILES, &fd, 1),
+			 -EACCES);
+	ck_assert_int_eq(io_uring_register(ring, IORING_REGISTER_PROBE, NULL, 0),
+			 -EACCES);
+	close(fd);
+	io_engine_destroy(e);
+}
+END_TEST
+
 /* The same tests against the synchronous fallback (no io_uring). */
 static void use_sync_engine(void)
 {
@@ -631,8 +664,10 @@ static void add_tests(TCase *tc, bool sync)
 	tcase_add_test(tc, fallocate_punches);
 	tcase_add_test(tc, requeue_from_callback);
 	tcase_add_test(tc, registered_memory);
-	if (!sync)
+	if (!sync) {
 		tcase_add_test(tc, fallback_when_io_uring_refused);
+		tcase_add_test(tc, ring_restricted);
+	}
 }
 
 int main(void)
