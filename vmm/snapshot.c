@@ -20,6 +20,7 @@
 #include "vmm/vmm.h"
 
 #define PAGE		4096u
+#define MSR_IA32_TSC		0x10
 #define MSR_TSC_DEADLINE	0x6e0	/* set after the LAPIC (its timer mode) */
 #define MAX_MSRS	1024
 #define MSR_BATCH	255	/* KVM_GET/SET_MSRS take fewer than 256 at once */
@@ -578,8 +579,56 @@ static int set_msrs(struct vcpu *c, const struct kvm_msr_entry *e, uint32_t n,
 	return 0;
 }
 
+/* The guest's TSC goes on from the value saved.  Writing IA32_TSC is not
+ * enough: KVM takes a host write within a second of the TSC it expects
+ * (a snapshot of a guest less than a second old, counted from vCPU
+ * creation) for vCPU hot-plug synchronisation and keeps the old offset,
+ * so the guest's TSC would go back to near zero; on a host whose TSC is
+ * unstable, KVM's catch-up then stalls the guest's TSC for as long.  So,
+ * where KVM has the TSC offset attribute (5.16), the offset is set
+ * directly: vCPU 0's is computed from its TSC now, and every vCPU gets
+ * that one offset, as their TSCs were in step when saved. */
+struct tsc_restore {
+	bool have;		/* offset computed (by vCPU 0) */
+	int64_t offset;
+};
+
+static int load_tsc(struct vcpu *c, const struct kvm_msr_entry *msrs,
+		    uint32_t nmsrs, struct tsc_restore *t, char *err,
+		    size_t errlen)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} now = { .hdr.nmsrs = 1, .e.index = MSR_IA32_TSC };
+	struct kvm_device_attr a = { .group = KVM_VCPU_TSC_CTRL,
+				     .attr = KVM_VCPU_TSC_OFFSET };
+	const struct kvm_msr_entry *saved = NULL;
+	int64_t cur;
+
+	for (uint32_t i = 0; i < nmsrs; i++)
+		if (msrs[i].index == MSR_IA32_TSC)
+			saved = &msrs[i];
+	if (!saved || ioctl(c->fd, KVM_HAS_DEVICE_ATTR, &a) < 0)
+		return 0;	/* older KVM: the MSR write stands */
+	if (!t->have) {
+		a.addr = (uintptr_t)&cur;
+		if (ioctl(c->fd, KVM_GET_DEVICE_ATTR, &a) < 0 ||
+		    ioctl(c->fd, KVM_GET_MSRS, &now) != 1)
+			return errf(err, errlen, "--restore: vCPU %u: reading "
+				    "its TSC offset: %s", c->id, strerror(errno));
+		t->offset = cur + (int64_t)(saved->data - now.e.data);
+		t->have = true;
+	}
+	a.addr = (uintptr_t)&t->offset;
+	if (ioctl(c->fd, KVM_SET_DEVICE_ATTR, &a) < 0)
+		return errf(err, errlen, "--restore: vCPU %u: KVM_SET_DEVICE_ATTR "
+			    "TSC offset: %s", c->id, strerror(errno));
+	return 0;
+}
+
 static int load_vcpu(struct vm *vm, struct vcpu *c, struct snap_reader *r,
-		     char *err, size_t errlen)
+		     struct tsc_restore *tsc, char *err, size_t errlen)
 {
 	struct vcpu_fixed f;
 	struct kvm_msr_entry *msrs = NULL, deadline = { .index = 0 };
@@ -645,7 +694,8 @@ static int load_vcpu(struct vm *vm, struct vcpu *c, struct snap_reader *r,
 	if (f.has_xcrs)
 		SET(KVM_SET_XCRS, &f.xcrs);
 	SET(KVM_SET_SREGS, &f.sregs);
-	if (set_msrs(c, msrs, n, err, errlen))
+	if (set_msrs(c, msrs, n, err, errlen) ||
+	    load_tsc(c, msrs, n, tsc, err, errlen))
 		goto out;
 	SET(KVM_SET_MP_STATE, &f.mp);
 	SET(KVM_SET_LAPIC, &f.lapic);
@@ -713,6 +763,7 @@ int snapshot_restore(struct vm *vm, const struct snapshot *s, char *err,
 		     size_t errlen)
 {
 	struct snap_reader r;
+	struct tsc_restore tsc = { .have = false };
 	size_t off = 0;
 	int status;
 
@@ -742,7 +793,7 @@ int snapshot_restore(struct vm *vm, const struct snapshot *s, char *err,
 			errf(err, errlen, "--restore: no state for vCPU %u", i);
 			return VMM_EXIT_BAD_INPUT;
 		}
-		status = load_vcpu(vm, &vm->vcpus[i], &r, err, errlen);
+		status = load_vcpu(vm, &vm->vcpus[i], &r, &tsc, err, errlen);
 	}
 	if (!status)
 		status = load_clock(vm, s, err, errlen);
