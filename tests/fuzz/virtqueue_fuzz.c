@@ -105,7 +105,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					memset(iov[i].iov_base, 0xa5,
 					       iov[i].iov_len);
 			}
-			FZ_CHECK(npopped < 512, "more pops than heads");
+			/* with in-flight tracking no head is out twice, so at
+			 * most qsize are; without it (no device runs so) a
+			 * driver moving its avail index on may hand heads out
+			 * again and again: the input ends there */
+			FZ_CHECK(!(flags & 8) || npopped < qsize,
+				 "%u heads in flight on a queue of %u",
+				 npopped + 1, qsize);
+			if (npopped == 512)
+				return 0;
 			popped[npopped].head = e.head;
 			popped[npopped++].in_len = e.in_len;
 			can_unpop = true;
