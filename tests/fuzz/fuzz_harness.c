@@ -1,7 +1,6 @@
 /* tests/fuzz/fuzz_harness.c - see fuzz_harness.h. */
 #include "tests/fuzz/fuzz_harness.h"
 
-#include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +12,13 @@
 #include "devices/virtio_dev.h"
 #include "devices/virtio_mmio.h"
 #include "vmm/event_loop.h"
+
+/* The unit tests' fake vm, with room for the few devices a target makes;
+ * devices log quietly (libFuzzer's own output is what matters) unless
+ * FUZZ_VERBOSE is set. */
+#define FAKE_MAX_DEV	4
+#define FAKE_LOG_ENV	"FUZZ_VERBOSE"
+#include "tests/unit/fake_vm.h"
 
 void fz_fail(const char *file, int line, const char *cond, const char *fmt,
 	     ...)
@@ -205,163 +211,30 @@ void fz_ring_kick(struct fz_ring *q)
 	__atomic_store_n(&avail[1], q->avail_idx, __ATOMIC_RELEASE);
 }
 
-/* ---- the fake vm: the vm.h services the devices use ---- */
-
-#define FZ_MAX_DEV	4
-
-struct vm {
-	struct guest_mem mem;
-	unsigned ndev;
-	struct {
-		uint64_t base;
-		io_read_fn rd;
-		io_write_fn wr;
-		void *opaque;
-		int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
-	} dev[FZ_MAX_DEV];
-	void (*destroy[FZ_MAX_DEV])(void *);
-	void *destroy_opaque[FZ_MAX_DEV];
-	unsigned ndestroy;
-};
-
-static struct vm fz_the_vm;
-unsigned fz_log_lines;
+/* ---- the fake vm: the vm.h services the devices use (most come from
+ * tests/unit/fake_vm.h, included above) ---- */
 
 struct vm *fz_vm(void)
 {
-	return &fz_the_vm;
+	/* interrupts through vm_irq_line: no irqfd to drain */
+	fvm.no_irqfd = true;
+	return &fvm;
 }
 
 void fz_vm_set_ram(struct fz_ram *r)
 {
-	fz_the_vm.mem = r->mem;
+	fvm.mem = r->mem;
 }
 
-void vm_log(const char *who, const char *fmt, ...)
+unsigned fz_log_lines(void)
 {
-	va_list ap;
-
-	fz_log_lines++;
-	/* quiet by default: libFuzzer's own output is what matters; set
-	 * FUZZ_VERBOSE=1 to see what the devices say */
-	if (!getenv("FUZZ_VERBOSE"))
-		return;
-	fprintf(stderr, "%s: ", who);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	return (unsigned)__atomic_load_n(&log_count, __ATOMIC_SEQ_CST);
 }
 
 void vm_events_device_error(const char *device, const char *msg)
 {
 	(void)device;
 	(void)msg;
-}
-
-struct guest_mem *vm_mem(struct vm *vm)
-{
-	return &vm->mem;
-}
-
-static int fz_dev_of(struct vm *vm, uint64_t addr)
-{
-	for (unsigned i = 0; i < vm->ndev; i++)
-		if (addr >= vm->dev[i].base &&
-		    addr < vm->dev[i].base + VMM_VIRTIO_MMIO_SIZE)
-			return (int)i;
-	return -1;
-}
-
-int vm_register_io(struct vm *vm, enum io_space space, uint64_t base,
-		   uint64_t len, io_read_fn rd, io_write_fn wr, void *opaque)
-{
-	int i = fz_dev_of(vm, base);
-
-	if (space != IO_SPACE_MMIO || i < 0 || len != VMM_VIRTIO_MMIO_SIZE)
-		return -EINVAL;
-	vm->dev[i].rd = rd;
-	vm->dev[i].wr = wr;
-	vm->dev[i].opaque = opaque;
-	return 0;
-}
-
-int vm_ioeventfd(struct vm *vm, uint64_t mmio_addr, unsigned len, bool match,
-		 uint64_t value, int efd)
-{
-	int i = fz_dev_of(vm, mmio_addr);
-
-	if (i < 0 || len != 4 || !match || value >= VIRTIO_MMIO_MAX_QUEUES)
-		return -EINVAL;
-	vm->dev[i].notify_fd[value] = efd;
-	return 0;
-}
-
-int vm_ioeventfd_remove(struct vm *vm, uint64_t mmio_addr, unsigned len,
-			bool match, uint64_t value, int efd)
-{
-	int i = fz_dev_of(vm, mmio_addr);
-
-	(void)len;
-	(void)match;
-	if (i < 0 || value >= VIRTIO_MMIO_MAX_QUEUES ||
-	    vm->dev[i].notify_fd[value] != efd)
-		return -ENOENT;
-	vm->dev[i].notify_fd[value] = -1;
-	return 0;
-}
-
-int vm_irqfd(struct vm *vm, unsigned gsi, int efd)
-{
-	(void)vm;
-	(void)gsi;
-	(void)efd;
-	return -ENOSYS;	/* interrupts through vm_irq_line: nothing to drain */
-}
-
-int vm_irq_line(struct vm *vm, unsigned gsi, int level)
-{
-	(void)vm;
-	(void)gsi;
-	(void)level;
-	return 0;
-}
-
-int vm_add_virtio_mmio(struct vm *vm, uint64_t *base, unsigned *irq)
-{
-	unsigned i = vm->ndev;
-
-	if (i == FZ_MAX_DEV)
-		return -ENOSPC;
-	*base = VMM_VIRTIO_MMIO_BASE + i * VMM_VIRTIO_MMIO_SIZE;
-	*irq = VMM_VIRTIO_IRQ_BASE + i;
-	vm->dev[i].base = *base;
-	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
-		vm->dev[i].notify_fd[q] = -1;
-	vm->ndev++;
-	return 0;
-}
-
-/* snapshots are the VM's business: nothing to register in a fuzz run */
-int vm_add_snapshot_section(struct vm *vm, const char *name,
-			    const struct vm_snapshot_ops *ops, void *opaque)
-{
-	(void)vm;
-	(void)name;
-	(void)ops;
-	(void)opaque;
-	return 0;
-}
-
-int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
-		  void *opaque)
-{
-	(void)name;
-	if (vm->ndestroy == FZ_MAX_DEV)
-		return -ENOSPC;
-	vm->destroy[vm->ndestroy] = destroy;
-	vm->destroy_opaque[vm->ndestroy++] = opaque;
-	return 0;
 }
 
 int vm_cmdline_append(struct vm *vm, const char *fmt, ...)
@@ -373,18 +246,13 @@ int vm_cmdline_append(struct vm *vm, const char *fmt, ...)
 
 void fz_vm_destroy_devices(void)
 {
-	struct vm *vm = &fz_the_vm;
-
-	while (vm->ndestroy) {
-		vm->ndestroy--;
-		vm->destroy[vm->ndestroy](vm->destroy_opaque[vm->ndestroy]);
-	}
+	fake_destroy_all();
 }
 
 void fz_mmio_access(unsigned dev, bool write, uint64_t off, void *data,
 		    unsigned size)
 {
-	struct vm *vm = &fz_the_vm;
+	struct vm *vm = &fvm;
 
 	if (dev >= vm->ndev || !vm->dev[dev].rd)
 		abort();
@@ -409,7 +277,7 @@ uint32_t fz_mmio_read32(unsigned dev, uint64_t off)
 
 void fz_notify(unsigned dev, unsigned q)
 {
-	struct vm *vm = &fz_the_vm;
+	struct vm *vm = &fvm;
 	uint64_t one = 1;
 
 	if (dev < vm->ndev && q < VIRTIO_MMIO_MAX_QUEUES &&

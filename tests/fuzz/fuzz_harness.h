@@ -109,8 +109,8 @@ void fz_notify(unsigned dev, unsigned q);
 unsigned fz_pump(unsigned rounds);
 /* Tear down every device the fake vm holds (vm_add_device order reversed). */
 void fz_vm_destroy_devices(void);
-/* log lines the devices wrote (vm_log) */
-extern unsigned fz_log_lines;
+/* Log lines the devices wrote (vm_log), this process so far. */
+unsigned fz_log_lines(void);
 
 /* ---- a virtio-mmio driver ---- */
 /* Reset, ACKNOWLEDGE|DRIVER, accept want & offered features (VERSION_1
