@@ -415,6 +415,47 @@ uint32_t fz_drv_ok(unsigned dev)
 	return fz_mmio_read32(dev, VIRTIO_MMIO_STATUS);
 }
 
+void fz_drv_start(unsigned dev, struct fz_ring *q, unsigned n,
+		  unsigned ready, struct fz_ram *ram, uint16_t size,
+		  uint32_t stride)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t at = (uint64_t)stride * i;
+
+		fz_ring_init(&q[i], ram, size, at, at + 0x1000, at + 0x2000);
+		if (i < ready)
+			fz_drv_queue(dev, i, &q[i]);
+	}
+	fz_drv_ok(dev);
+	fz_pump(8);
+}
+
+void fz_drv_kick(unsigned dev, struct fz_ring *q, unsigned qi)
+{
+	fz_ring_kick(&q[qi]);
+	fz_notify(dev, qi);
+	fz_pump(16);
+}
+
+void fz_drv_kick_all(unsigned dev, struct fz_ring *q, unsigned n)
+{
+	/* every notify first, then the device works: one pass sees them all */
+	for (unsigned i = 0; i < n; i++) {
+		fz_ring_kick(&q[i]);
+		fz_notify(dev, i);
+	}
+	fz_pump(16);
+}
+
+void fz_drv_config_read(unsigned dev, struct fz_in *in, unsigned span)
+{
+	uint64_t v;
+	uint8_t w = fz_u8(in);
+
+	fz_mmio_access(dev, false, VIRTIO_MMIO_CONFIG + (w >> 2) % span, &v,
+		       1u << (w & 3));
+}
+
 void fz_drv_reset(unsigned dev)
 {
 	/* a reset waits for every popped chain to end: one the device

@@ -120,6 +120,20 @@ uint64_t fz_drv_begin(unsigned dev, uint64_t want);
 void fz_drv_queue(unsigned dev, unsigned q, const struct fz_ring *r);
 /* DRIVER_OK; returns the status read back. */
 uint32_t fz_drv_ok(unsigned dev);
+/* Rings for queues 0..n-1, queue i at stride * i (descriptors, avail
+ * and used 4 KiB apart), zeroed; the first `ready` handed to the device
+ * (a driver may leave the rest unused); DRIVER_OK; the device's first
+ * work (fz_pump). */
+void fz_drv_start(unsigned dev, struct fz_ring *q, unsigned n,
+		  unsigned ready, struct fz_ram *ram, uint16_t size,
+		  uint32_t stride);
+/* Publish q[qi]'s avail index, notify queue qi; the device works. */
+void fz_drv_kick(unsigned dev, struct fz_ring *q, unsigned qi);
+/* The same for queues 0..n-1 together (the end of an input). */
+void fz_drv_kick_all(unsigned dev, struct fz_ring *q, unsigned n);
+/* A config-space read of 1, 2, 4 or 8 bytes at an offset below span,
+ * both from one input byte. */
+void fz_drv_config_read(unsigned dev, struct fz_in *in, unsigned span);
 /* Status 0 (reset), then check nothing stayed in flight. */
 void fz_drv_reset(unsigned dev);
 

@@ -186,13 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		want |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
 	acc = fz_drv_begin(dev, want);
 	nq = acc & (1ULL << VIRTIO_BLK_F_MQ) ? 2 : 1;
-	for (unsigned i = 0; i < nq; i++) {
-		fz_ring_init(&q[i], &ram, qsize, 0x4000u * i,
-			     0x4000u * i + 0x1000, 0x4000u * i + 0x2000);
-		fz_drv_queue(dev, i, &q[i]);
-	}
-	fz_drv_ok(dev);
-	fz_pump(8);
+	fz_drv_start(dev, q, nq, nq, &ram, qsize, 0x4000);
 	while (fz_more(&in)) {
 		uint8_t op = fz_u8(&in);
 		struct fz_ring *r = &q[(op >> 7) % nq];
@@ -207,31 +201,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			add_raw_chain(&in, r);
 			break;
 		case 4:	/* publish and notify: the device works */
-			fz_ring_kick(r);
-			fz_notify(dev, (unsigned)(r - q));
-			fz_pump(16);
+			fz_drv_kick(dev, q, (unsigned)(r - q));
 			break;
 		case 5: /* the driver scribbles on RAM (rings too) */
 			fz_ram_scribble(&ram, &in);
 			break;
-		case 6: {	/* config space, any width and offset */
-			uint64_t v;
-			uint8_t w = fz_u8(&in);
-
-			fz_mmio_access(dev, false, VIRTIO_MMIO_CONFIG +
-				       (w >> 2) % 72, &v, 1u << (w & 3));
+		case 6:	/* config space, any width and offset */
+			fz_drv_config_read(dev, &in, 72);
 			break;
-		}
 		case 7:	/* the ring index jumps (a driver bug) */
 			r->avail_idx += fz_u8(&in);
 			break;
 		}
 	}
-	for (unsigned i = 0; i < nq; i++) {
-		fz_ring_kick(&q[i]);
-		fz_notify(dev, i);
-	}
-	fz_pump(16);
+	fz_drv_kick_all(dev, q, nq);
 	/* nothing is left pending on a memory-backed disk: every chain
 	 * popped was answered (or the device gave up on the ring) */
 	FZ_CHECK(fz_in_flight() == 0 ||

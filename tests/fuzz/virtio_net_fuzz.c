@@ -31,7 +31,6 @@
 #include <unistd.h>
 
 #include "devices/registry.h"
-#include "devices/virtio_mmio.h"
 #include "tests/fuzz/fuzz_harness.h"
 
 #define RAM_SIZE	(512u << 10)
@@ -289,14 +288,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			want |= 1ULL << feature_bits[i];
 	fz_drv_begin(0, want);
 	/* every queue set up (a driver without MQ leaves 2.. unused) */
-	for (unsigned i = 0; i < NQ; i++) {
-		fz_ring_init(&q[i], &ram, qsize, 0x3000u * i,
-			     0x3000u * i + 0x1000, 0x3000u * i + 0x2000);
-		if (!(feat & 0x8000) || i < 2)
-			fz_drv_queue(0, i, &q[i]);
-	}
-	fz_drv_ok(0);
-	fz_pump(8);
+	fz_drv_start(0, q, NQ, feat & 0x8000 ? 2 : NQ, &ram, qsize, 0x3000);
 	while (fz_more(&in)) {
 		uint8_t op = fz_u8(&in);
 		unsigned pair = (op >> 7) % PAIRS;
@@ -312,36 +304,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 3:	/* a frame from the host */
 			host_frame(&in);
 			break;
-		case 4: {	/* notify a queue; the device works */
-			unsigned qi = (op >> 4) % NQ;
-
-			fz_ring_kick(&q[qi]);
-			fz_notify(0, qi);
-			fz_pump(16);
+		case 4:	/* notify a queue; the device works */
+			fz_drv_kick(0, q, (op >> 4) % NQ);
 			drain_tx();
 			break;
-		}
 		case 5:	/* a control command */
 			add_ctrl(&in, &q[NQ - 1]);
 			break;
 		case 6: /* the driver scribbles on RAM */
 			fz_ram_scribble(&ram, &in);
 			break;
-		case 7: {	/* config space */
-			uint64_t v;
-			uint8_t w = fz_u8(&in);
-
-			fz_mmio_access(0, false, VIRTIO_MMIO_CONFIG + (w >> 2) % 16,
-				       &v, 1u << (w & 3));
+		case 7:	/* config space */
+			fz_drv_config_read(0, &in, 16);
 			break;
 		}
-		}
 	}
-	for (unsigned i = 0; i < NQ; i++) {
-		fz_ring_kick(&q[i]);
-		fz_notify(0, i);
-	}
-	fz_pump(16);
+	fz_drv_kick_all(0, q, NQ);
 	drain_tx();
 	fz_drv_reset(0);
 	/* frames the guest did not take would be the next input's noise */

@@ -25,7 +25,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "devices/virtio_mmio.h"
 #include "devices/virtio_vsock.h"
 #include "tests/fuzz/fuzz_harness.h"
 
@@ -293,15 +292,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (feat & 2)
 		want |= 1ULL << VIRTIO_F_INDIRECT_DESC;
 	fz_drv_begin(0, want);
-	for (unsigned i = 0; i < NQ; i++) {
-		fz_ring_init(&q[i], &ram, qsize, 0x4000u * i,
-			     0x4000u * i + 0x1000, 0x4000u * i + 0x2000);
-		if (!(feat & 4) || i < 2)
-			fz_drv_queue(0, i, &q[i]);
-	}
-	rx_desc = (const struct vring_desc *)(ram.mem.host + q[0].desc);
-	fz_drv_ok(0);
-	fz_pump(8);
+	/* rx (queue 0) has its descriptors at 0 (fz_drv_start); known
+	 * before DRIVER_OK, from when the device may push */
+	rx_desc = (const struct vring_desc *)ram.mem.host;
+	fz_drv_start(0, q, NQ, feat & 4 ? 2 : NQ, &ram, qsize, 0x4000);
 	while (fz_more(&in)) {
 		uint8_t op = fz_u8(&in);
 
@@ -316,35 +310,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 3:	/* the host side acts */
 			host_act(&in);
 			break;
-		case 4: {	/* notify a queue; the device works */
-			unsigned qi = (op >> 4) % NQ;
-
-			fz_ring_kick(&q[qi]);
-			fz_notify(0, qi);
-			fz_pump(16);
+		case 4:	/* notify a queue; the device works */
+			fz_drv_kick(0, q, (op >> 4) % NQ);
 			break;
-		}
 		case 5:	/* the device's own sockets and timers */
 			fz_pump(16);
 			break;
 		case 6: /* the driver scribbles on RAM */
 			fz_ram_scribble(&ram, &in);
 			break;
-		case 7: {	/* config space */
-			uint64_t v;
-			uint8_t w = fz_u8(&in);
-
-			fz_mmio_access(0, false, VIRTIO_MMIO_CONFIG + (w >> 2) % 12,
-				       &v, 1u << (w & 3));
+		case 7:	/* config space */
+			fz_drv_config_read(0, &in, 12);
 			break;
 		}
-		}
 	}
-	for (unsigned i = 0; i < NQ; i++) {
-		fz_ring_kick(&q[i]);
-		fz_notify(0, i);
-	}
-	fz_pump(16);
+	fz_drv_kick_all(0, q, NQ);
 	fz_drv_reset(0);
 	/* the host ends this input made, and guest connections nobody
 	 * accepted, go */
