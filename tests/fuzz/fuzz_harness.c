@@ -54,35 +54,12 @@ size_t fz_bytes(struct fz_in *in, void *dst, size_t n)
 	return k;
 }
 
-uint8_t fz_u8(struct fz_in *in)
+uint64_t fz_uint(struct fz_in *in, unsigned n)
 {
-	uint8_t v;
+	uint64_t v = 0;
 
-	fz_bytes(in, &v, 1);
-	return v;
-}
-
-uint16_t fz_u16(struct fz_in *in)
-{
-	uint16_t v;
-
-	fz_bytes(in, &v, 2);
-	return v;
-}
-
-uint32_t fz_u32(struct fz_in *in)
-{
-	uint32_t v;
-
-	fz_bytes(in, &v, 4);
-	return v;
-}
-
-uint64_t fz_u64(struct fz_in *in)
-{
-	uint64_t v;
-
-	fz_bytes(in, &v, 8);
+	/* the low n bytes, as x86 (little-endian) stores them */
+	fz_bytes(in, &v, n < sizeof(v) ? n : sizeof(v));
 	return v;
 }
 
@@ -202,6 +179,17 @@ uint16_t fz_ring_add(struct fz_ring *q, const struct fz_desc *d, unsigned n,
 	avail[2 + q->avail_idx % q->size] = head;
 	q->avail_idx++;
 	return head;
+}
+
+uint16_t fz_ring_add_chain(struct fz_ring *q, const struct fz_desc *d,
+			   unsigned n, bool indirect)
+{
+	uint32_t len = 16u * n;
+	/* taken either way: where later buffers land does not depend on
+	 * the indirect bit */
+	uint64_t table = fz_alloc(q->ram, &len);
+
+	return fz_ring_add(q, d, n, indirect, table);
 }
 
 void fz_ring_kick(struct fz_ring *q)
@@ -392,6 +380,16 @@ uint64_t fz_drv_begin(unsigned dev, uint64_t want)
 	fz_mmio_write32(dev, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE |
 			VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
 	return acc;
+}
+
+uint64_t fz_features(uint32_t word, const unsigned *bits, unsigned n)
+{
+	uint64_t want = 0;
+
+	for (unsigned i = 0; i < n && i < 32; i++)
+		if (word & (1u << i))
+			want |= 1ULL << bits[i];
+	return want;
 }
 
 void fz_drv_queue(unsigned dev, unsigned q, const struct fz_ring *r)

@@ -44,10 +44,12 @@ struct fz_in {
 	size_t n;
 };
 bool fz_more(const struct fz_in *in);
-uint8_t fz_u8(struct fz_in *in);
-uint16_t fz_u16(struct fz_in *in);
-uint32_t fz_u32(struct fz_in *in);
-uint64_t fz_u64(struct fz_in *in);
+/* An unsigned integer from the next n (at most 8) bytes. */
+uint64_t fz_uint(struct fz_in *in, unsigned n);
+static inline uint8_t fz_u8(struct fz_in *in) { return (uint8_t)fz_uint(in, 1); }
+static inline uint16_t fz_u16(struct fz_in *in) { return (uint16_t)fz_uint(in, 2); }
+static inline uint32_t fz_u32(struct fz_in *in) { return (uint32_t)fz_uint(in, 4); }
+static inline uint64_t fz_u64(struct fz_in *in) { return fz_uint(in, 8); }
 /* Copy up to n bytes into dst, zero the rest; returns bytes taken. */
 size_t fz_bytes(struct fz_in *in, void *dst, size_t n);
 
@@ -90,6 +92,9 @@ struct fz_desc {
  * INDIRECT descriptor points at it. */
 uint16_t fz_ring_add(struct fz_ring *q, const struct fz_desc *d, unsigned n,
 		     bool indirect, uint64_t table_gpa);
+/* fz_ring_add with the table (16 bytes a descriptor) from fz_alloc. */
+uint16_t fz_ring_add_chain(struct fz_ring *q, const struct fz_desc *d,
+			   unsigned n, bool indirect);
 /* Publish avail_idx (the driver's index store). */
 void fz_ring_kick(struct fz_ring *q);
 
@@ -113,6 +118,10 @@ void fz_vm_destroy_devices(void);
 unsigned fz_log_lines(void);
 
 /* ---- a virtio-mmio driver ---- */
+/* The features a driver asks for: bits[i] where bit i of word is set
+ * (i < n, 32). */
+uint64_t fz_features(uint32_t word, const unsigned *bits, unsigned n);
+#define FZ_NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 /* Reset, ACKNOWLEDGE|DRIVER, accept want & offered features (VERSION_1
  * always), FEATURES_OK.  Returns the accepted features. */
 uint64_t fz_drv_begin(unsigned dev, uint64_t want);

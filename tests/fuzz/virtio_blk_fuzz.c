@@ -128,9 +128,7 @@ static void add_request(struct fz_in *in, struct fz_ring *q)
 		ram.mem.host[a] = 0xee;
 		d[n++] = (struct fz_desc){ a, len, VRING_DESC_F_WRITE };
 	}
-	len = 16u * n;
-	a = fz_alloc(&ram, &len);
-	fz_ring_add(q, d, n, segs & 0x80, a);
+	fz_ring_add_chain(q, d, n, segs & 0x80);
 }
 
 /* Any chain at all: addresses anywhere (in RAM, across its end, far off),
@@ -139,8 +137,6 @@ static void add_raw_chain(struct fz_in *in, struct fz_ring *q)
 {
 	uint8_t n = 1 + fz_u8(in) % 8, ind = fz_u8(in);
 	struct fz_desc d[8];
-	uint32_t len;
-	uint64_t a;
 
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t f = fz_u8(in);
@@ -149,19 +145,23 @@ static void add_raw_chain(struct fz_in *in, struct fz_ring *q)
 		d[i].len = f & 0x40 ? fz_u32(in) : fz_u16(in) % 4096;
 		d[i].flags = f & (VRING_DESC_F_WRITE | VRING_DESC_F_INDIRECT);
 	}
-	len = 16u * n;
-	a = fz_alloc(&ram, &len);
-	fz_ring_add(q, d, n, ind & 1, a);
+	fz_ring_add_chain(q, d, n, ind & 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* by bit of the feature byte */
+	static const unsigned feature_bits[] = {
+		VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_MQ, VIRTIO_F_INDIRECT_DESC,
+		VIRTIO_F_EVENT_IDX, VIRTIO_BLK_F_DISCARD,
+		VIRTIO_BLK_F_WRITE_ZEROES,
+	};
 	struct fz_in in = { data, size };
 	struct fz_ring q[2];
 	uint8_t feat = fz_u8(&in), qn = fz_u8(&in);
 	unsigned dev = feat >> 7, nq;
 	uint16_t qsize = 1 + qn % VIRTIO_BLK_QUEUE_SIZE;
-	uint64_t want = 0, acc;
+	uint64_t acc;
 	struct stat st;
 
 	if (!ram.map)
@@ -172,19 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memset(ram.mem.host, 0, RAM_SIZE);
 	ram.bump = DATA_START;
-	if (feat & 1)
-		want |= 1ULL << VIRTIO_BLK_F_FLUSH;
-	if (feat & 2)
-		want |= 1ULL << VIRTIO_BLK_F_MQ;
-	if (feat & 4)
-		want |= 1ULL << VIRTIO_F_INDIRECT_DESC;
-	if (feat & 8)
-		want |= 1ULL << VIRTIO_F_EVENT_IDX;
-	if (feat & 16)
-		want |= 1ULL << VIRTIO_BLK_F_DISCARD;
-	if (feat & 32)
-		want |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
-	acc = fz_drv_begin(dev, want);
+	acc = fz_drv_begin(dev, fz_features(feat, feature_bits,
+					     FZ_NELEM(feature_bits)));
 	nq = acc & (1ULL << VIRTIO_BLK_F_MQ) ? 2 : 1;
 	fz_drv_start(dev, q, nq, nq, &ram, qsize, 0x4000);
 	while (fz_more(&in)) {

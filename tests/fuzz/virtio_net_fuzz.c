@@ -192,9 +192,7 @@ static void add_tx(struct fz_in *in, struct fz_ring *q)
 		d[n++] = (struct fz_desc){ a, len,
 					   shape & 8 ? VRING_DESC_F_WRITE : 0 };
 	}
-	len = 16u * n;
-	a = fz_alloc(&ram, &len);
-	fz_ring_add(q, d, n, shape & 0x10, a);
+	fz_ring_add_chain(q, d, n, shape & 0x10);
 }
 
 static void add_rx(struct fz_in *in, struct fz_ring *q)
@@ -216,9 +214,7 @@ static void add_rx(struct fz_in *in, struct fz_ring *q)
 			d[i] = (struct fz_desc){ a, len, shape & 4 && i == 0 ?
 						 0 : VRING_DESC_F_WRITE };
 		}
-		len = 16u * n;
-		a = fz_alloc(&ram, &len);
-		fz_ring_add(q, d, n, shape & 8, a);
+		fz_ring_add_chain(q, d, n, shape & 8);
 	}
 }
 
@@ -277,16 +273,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz_in in = { data, size };
 	struct fz_ring q[NQ];
 	uint16_t feat = fz_u16(&in), qsize = 1 + fz_u8(&in);
-	uint64_t want = 0;
 
 	if (!ram.map)
 		setup();
 	memset(ram.mem.host, 0, RAM_SIZE);
 	ram.bump = DATA_START;
-	for (unsigned i = 0; i < sizeof(feature_bits) / sizeof(feature_bits[0]); i++)
-		if (feat & (1u << i))
-			want |= 1ULL << feature_bits[i];
-	fz_drv_begin(0, want);
+	fz_drv_begin(0, fz_features(feat, feature_bits,
+				    FZ_NELEM(feature_bits)));
 	/* every queue set up (a driver without MQ leaves 2.. unused) */
 	fz_drv_start(0, q, NQ, feat & 0x8000 ? 2 : NQ, &ram, qsize, 0x3000);
 	while (fz_more(&in)) {

@@ -217,9 +217,7 @@ static void add_tx(struct fz_in *in, struct fz_ring *q)
 		d[n++] = (struct fz_desc){ a, len, shape & 0x08 ?
 					   VRING_DESC_F_WRITE : 0 };
 	}
-	len = 16u * n;
-	a = fz_alloc(&ram, &len);
-	fz_ring_add(q, d, n, sel & 0x40, a);
+	fz_ring_add_chain(q, d, n, sel & 0x40);
 }
 
 static void add_buffers(struct fz_in *in, struct fz_ring *q)
@@ -275,11 +273,14 @@ static void check_rx(const struct virtq *q, uint16_t head, uint32_t len,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* by bit of the feature byte (bit 2: queues 0 and 1 only) */
+	static const unsigned feature_bits[] = {
+		VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC,
+	};
 	struct fz_in in = { data, size };
 	struct fz_ring q[NQ];
 	uint8_t feat = fz_u8(&in);
 	uint16_t qsize = 1 + fz_u8(&in);
-	uint64_t want = 0;
 
 	if (!ram.map) {
 		setup();
@@ -287,11 +288,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memset(ram.mem.host, 0, RAM_SIZE);
 	ram.bump = DATA_START;
-	if (feat & 1)
-		want |= 1ULL << VIRTIO_F_EVENT_IDX;
-	if (feat & 2)
-		want |= 1ULL << VIRTIO_F_INDIRECT_DESC;
-	fz_drv_begin(0, want);
+	fz_drv_begin(0, fz_features(feat, feature_bits,
+				    FZ_NELEM(feature_bits)));
 	/* rx (queue 0) has its descriptors at 0 (fz_drv_start); known
 	 * before DRIVER_OK, from when the device may push */
 	rx_desc = (const struct vring_desc *)ram.mem.host;
