@@ -100,15 +100,21 @@ bool fz_in_ram(const struct fz_ram *r, const void *p, size_t len)
 	       (size_t)(b - r->mem.host) <= r->mem.size - len;
 }
 
+void fz_ram_poke(struct fz_ram *r, struct fz_in *in, uint64_t at,
+		 unsigned n)
+{
+	if (at >= r->mem.size)
+		return;
+	if (n > r->mem.size - at)
+		n = (unsigned)(r->mem.size - at);
+	fz_bytes(in, r->mem.host + at, n);
+}
+
 void fz_ram_scribble(struct fz_ram *r, struct fz_in *in)
 {
-	uint64_t size = r->mem.size;
-	uint32_t at = (uint32_t)(fz_u32(in) % size);
-	uint8_t n = fz_u8(in) % 16;
+	uint32_t at = (uint32_t)(fz_u32(in) % r->mem.size);
 
-	if (n > size - at)
-		n = (uint8_t)(size - at);
-	fz_bytes(in, r->mem.host + at, n);
+	fz_ram_poke(r, in, at, fz_u8(in) % 16);
 }
 
 uint64_t fz_alloc(struct fz_ram *r, uint32_t *len)
@@ -122,6 +128,21 @@ uint64_t fz_alloc(struct fz_ram *r, uint32_t *len)
 	a = r->bump;
 	r->bump += *len;
 	return a;
+}
+
+unsigned fz_put_header(struct fz_ram *r, const void *h, uint32_t len,
+		       uint32_t split, struct fz_desc *d)
+{
+	uint64_t a = fz_alloc(r, &len);
+
+	memcpy(r->mem.host + a, h, len);
+	if (split && split < len) {
+		d[0] = (struct fz_desc){ a, split, 0 };
+		d[1] = (struct fz_desc){ a + split, len - split, 0 };
+		return 2;
+	}
+	d[0] = (struct fz_desc){ a, len, 0 };
+	return 1;
 }
 
 /* ---- rings ---- */
@@ -498,17 +519,11 @@ struct virtio_dev *__real_virtio_dev_create(struct vm *vm, const char *name,
 					    void *dev, uint64_t features,
 					    char *err, size_t errlen);
 
-int __wrap_virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
-		     unsigned max_iov);
-void __wrap_virtq_push(struct virtq *q, uint16_t head, uint32_t len);
-int __wrap_virtq_init(struct virtq *q, const struct guest_mem *mem,
-		      const char *name, uint16_t size, uint64_t desc_gpa,
-		      uint64_t avail_gpa, uint64_t used_gpa, uint64_t features,
-		      char *err, size_t errlen);
-struct virtio_dev *__wrap_virtio_dev_create(struct vm *vm, const char *name,
-					    const struct virtio_dev_class *cls,
-					    void *dev, uint64_t features,
-					    char *err, size_t errlen);
+/* each wrapper has its real function's signature */
+__typeof__(__real_virtq_pop) __wrap_virtq_pop;
+__typeof__(__real_virtq_push) __wrap_virtq_push;
+__typeof__(__real_virtq_init) __wrap_virtq_init;
+__typeof__(__real_virtio_dev_create) __wrap_virtio_dev_create;
 
 static struct fz_track *fz_track_of(const struct virtq *q, bool add)
 {

@@ -67,6 +67,10 @@ void fz_ram_free(struct fz_ram *r);
 uint64_t fz_alloc(struct fz_ram *r, uint32_t *len);
 /* True if [p, p + len) lies inside RAM. */
 bool fz_in_ram(const struct fz_ram *r, const void *p, size_t len);
+/* The driver writes the next n input bytes at guest address at (cut at
+ * the end of RAM). */
+void fz_ram_poke(struct fz_ram *r, struct fz_in *in, uint64_t at,
+		 unsigned n);
 /* The driver scribbles up to 15 input bytes anywhere in RAM (rings too). */
 void fz_ram_scribble(struct fz_ram *r, struct fz_in *in);
 
@@ -86,6 +90,11 @@ struct fz_desc {
 	uint32_t len;
 	uint16_t flags;
 };
+/* A device-readable header of len bytes copied from h to the data area
+ * (fz_alloc), as one descriptor in d, or two split at `split` bytes when
+ * that falls inside it (0: no split).  Returns descriptors written. */
+unsigned fz_put_header(struct fz_ram *r, const void *h, uint32_t len,
+		       uint32_t split, struct fz_desc *d);
 /* Write n descriptors chained with NEXT (flags given add to that) into
  * the next slots and make the chain available; returns its head.  With
  * indirect, the descriptors go into a table at table_gpa instead and one

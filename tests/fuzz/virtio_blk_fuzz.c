@@ -99,15 +99,7 @@ static void add_request(struct fz_in *in, struct fz_ring *q)
 	if (shape & 0x20)
 		write_data = !write_data;	/* the wrong direction */
 	/* the header, whole or split in two */
-	len = sizeof(h);
-	a = fz_alloc(&ram, &len);
-	memcpy(ram.mem.host + a, &h, len);
-	if (shape & 0x10) {
-		d[n++] = (struct fz_desc){ a, 7, 0 };
-		d[n++] = (struct fz_desc){ a + 7, len - 7, 0 };
-	} else {
-		d[n++] = (struct fz_desc){ a, len, 0 };
-	}
+	n += fz_put_header(&ram, &h, sizeof(h), shape & 0x10 ? 7 : 0, &d[n]);
 	for (unsigned i = 0; i < nseg; i++) {
 		uint16_t l = fz_u16(in);
 

@@ -174,15 +174,8 @@ static void add_tx(struct fz_in *in, struct fz_ring *q)
 	fz_bytes(in, &h, sizeof(h));
 	if (!(shape & 1))
 		memset(&h, 0, sizeof(h));	/* plain frames mostly */
-	len = HDR_LEN;
-	a = fz_alloc(&ram, &len);
-	memcpy(ram.mem.host + a, &h, len);
-	if (shape & 2) {	/* the header split over two buffers */
-		d[n++] = (struct fz_desc){ a, 5, 0 };
-		d[n++] = (struct fz_desc){ a + 5, len - 5, 0 };
-	} else {
-		d[n++] = (struct fz_desc){ a, len, 0 };
-	}
+	/* the header whole, or split over two buffers */
+	n += fz_put_header(&ram, &h, HDR_LEN, shape & 2 ? 5 : 0, &d[n]);
 	for (unsigned i = 0; i < nseg; i++) {
 		uint16_t l = fz_u16(in);
 

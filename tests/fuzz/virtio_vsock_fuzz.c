@@ -201,15 +201,8 @@ static void add_tx(struct fz_in *in, struct fz_ring *q)
 	plen = h.op == VIRTIO_VSOCK_OP_RW ? fz_u16(in) % 8192 : 0;
 	if (!(shape & 0x80))
 		h.len = shape & 0x20 ? fz_u32(in) : plen;	/* lying len */
-	len = HDR;
-	a = fz_alloc(&ram, &len);
-	memcpy(ram.mem.host + a, &h, len);
-	if (shape & 0x10 && len > 10) {	/* header split */
-		d[n++] = (struct fz_desc){ a, 10, 0 };
-		d[n++] = (struct fz_desc){ a + 10, len - 10, 0 };
-	} else {
-		d[n++] = (struct fz_desc){ a, len, 0 };
-	}
+	/* the header whole, or split */
+	n += fz_put_header(&ram, &h, HDR, shape & 0x10 ? 10 : 0, &d[n]);
 	if (plen) {
 		len = plen;
 		a = fz_alloc(&ram, &len);
