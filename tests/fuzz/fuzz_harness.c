@@ -449,20 +449,24 @@ void fz_drv_start(unsigned dev, struct fz_ring *q, unsigned n,
 	fz_pump(8);
 }
 
-void fz_drv_kick(unsigned dev, struct fz_ring *q, unsigned qi)
+/* Publish q[qi]'s avail index and notify queue qi. */
+static void fz_drv_publish(unsigned dev, struct fz_ring *q, unsigned qi)
 {
 	fz_ring_kick(&q[qi]);
 	fz_notify(dev, qi);
+}
+
+void fz_drv_kick(unsigned dev, struct fz_ring *q, unsigned qi)
+{
+	fz_drv_publish(dev, q, qi);
 	fz_pump(16);
 }
 
 void fz_drv_kick_all(unsigned dev, struct fz_ring *q, unsigned n)
 {
 	/* every notify first, then the device works: one pass sees them all */
-	for (unsigned i = 0; i < n; i++) {
-		fz_ring_kick(&q[i]);
-		fz_notify(dev, i);
-	}
+	for (unsigned i = 0; i < n; i++)
+		fz_drv_publish(dev, q, i);
 	fz_pump(16);
 }
 
