@@ -1,7 +1,6 @@
 /* tests/fuzz/fuzz_harness.c - see fuzz_harness.h. */
 #include "tests/fuzz/fuzz_harness.h"
 
-#include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +12,13 @@
 #include "devices/virtio_dev.h"
 #include "devices/virtio_mmio.h"
 #include "vmm/event_loop.h"
+
+/* The unit tests' fake vm, with room for the few devices a target makes;
+ * devices log quietly (libFuzzer's own output is what matters) unless
+ * FUZZ_VERBOSE is set. */
+#define FAKE_MAX_DEV	4
+#define FAKE_LOG_ENV	"FUZZ_VERBOSE"
+#include "tests/unit/fake_vm.h"
 
 void fz_fail(const char *file, int line, const char *cond, const char *fmt,
 	     ...)
@@ -48,35 +54,12 @@ size_t fz_bytes(struct fz_in *in, void *dst, size_t n)
 	return k;
 }
 
-uint8_t fz_u8(struct fz_in *in)
+uint64_t fz_uint(struct fz_in *in, unsigned n)
 {
-	uint8_t v;
+	uint64_t v = 0;
 
-	fz_bytes(in, &v, 1);
-	return v;
-}
-
-uint16_t fz_u16(struct fz_in *in)
-{
-	uint16_t v;
-
-	fz_bytes(in, &v, 2);
-	return v;
-}
-
-uint32_t fz_u32(struct fz_in *in)
-{
-	uint32_t v;
-
-	fz_bytes(in, &v, 4);
-	return v;
-}
-
-uint64_t fz_u64(struct fz_in *in)
-{
-	uint64_t v;
-
-	fz_bytes(in, &v, 8);
+	/* the low n bytes, as x86 (little-endian) stores them */
+	fz_bytes(in, &v, n < sizeof(v) ? n : sizeof(v));
 	return v;
 }
 
@@ -117,15 +100,21 @@ bool fz_in_ram(const struct fz_ram *r, const void *p, size_t len)
 	       (size_t)(b - r->mem.host) <= r->mem.size - len;
 }
 
+void fz_ram_poke(struct fz_ram *r, struct fz_in *in, uint64_t at,
+		 unsigned n)
+{
+	if (at >= r->mem.size)
+		return;
+	if (n > r->mem.size - at)
+		n = (unsigned)(r->mem.size - at);
+	fz_bytes(in, r->mem.host + at, n);
+}
+
 void fz_ram_scribble(struct fz_ram *r, struct fz_in *in)
 {
-	uint64_t size = r->mem.size;
-	uint32_t at = (uint32_t)(fz_u32(in) % size);
-	uint8_t n = fz_u8(in) % 16;
+	uint32_t at = (uint32_t)(fz_u32(in) % r->mem.size);
 
-	if (n > size - at)
-		n = (uint8_t)(size - at);
-	fz_bytes(in, r->mem.host + at, n);
+	fz_ram_poke(r, in, at, fz_u8(in) % 16);
 }
 
 uint64_t fz_alloc(struct fz_ram *r, uint32_t *len)
@@ -139,6 +128,21 @@ uint64_t fz_alloc(struct fz_ram *r, uint32_t *len)
 	a = r->bump;
 	r->bump += *len;
 	return a;
+}
+
+unsigned fz_put_header(struct fz_ram *r, const void *h, uint32_t len,
+		       uint32_t split, struct fz_desc *d)
+{
+	uint64_t a = fz_alloc(r, &len);
+
+	memcpy(r->mem.host + a, h, len);
+	if (split && split < len) {
+		d[0] = (struct fz_desc){ a, split, 0 };
+		d[1] = (struct fz_desc){ a + split, len - split, 0 };
+		return 2;
+	}
+	d[0] = (struct fz_desc){ a, len, 0 };
+	return 1;
 }
 
 /* ---- rings ---- */
@@ -198,6 +202,17 @@ uint16_t fz_ring_add(struct fz_ring *q, const struct fz_desc *d, unsigned n,
 	return head;
 }
 
+uint16_t fz_ring_add_chain(struct fz_ring *q, const struct fz_desc *d,
+			   unsigned n, bool indirect)
+{
+	uint32_t len = 16u * n;
+	/* taken either way: where later buffers land does not depend on
+	 * the indirect bit */
+	uint64_t table = fz_alloc(q->ram, &len);
+
+	return fz_ring_add(q, d, n, indirect, table);
+}
+
 void fz_ring_kick(struct fz_ring *q)
 {
 	uint16_t *avail = (uint16_t *)(q->ram->mem.host + q->avail);
@@ -205,163 +220,30 @@ void fz_ring_kick(struct fz_ring *q)
 	__atomic_store_n(&avail[1], q->avail_idx, __ATOMIC_RELEASE);
 }
 
-/* ---- the fake vm: the vm.h services the devices use ---- */
-
-#define FZ_MAX_DEV	4
-
-struct vm {
-	struct guest_mem mem;
-	unsigned ndev;
-	struct {
-		uint64_t base;
-		io_read_fn rd;
-		io_write_fn wr;
-		void *opaque;
-		int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
-	} dev[FZ_MAX_DEV];
-	void (*destroy[FZ_MAX_DEV])(void *);
-	void *destroy_opaque[FZ_MAX_DEV];
-	unsigned ndestroy;
-};
-
-static struct vm fz_the_vm;
-unsigned fz_log_lines;
+/* ---- the fake vm: the vm.h services the devices use (most come from
+ * tests/unit/fake_vm.h, included above) ---- */
 
 struct vm *fz_vm(void)
 {
-	return &fz_the_vm;
+	/* interrupts through vm_irq_line: no irqfd to drain */
+	fvm.no_irqfd = true;
+	return &fvm;
 }
 
 void fz_vm_set_ram(struct fz_ram *r)
 {
-	fz_the_vm.mem = r->mem;
+	fvm.mem = r->mem;
 }
 
-void vm_log(const char *who, const char *fmt, ...)
+unsigned fz_log_lines(void)
 {
-	va_list ap;
-
-	fz_log_lines++;
-	/* quiet by default: libFuzzer's own output is what matters; set
-	 * FUZZ_VERBOSE=1 to see what the devices say */
-	if (!getenv("FUZZ_VERBOSE"))
-		return;
-	fprintf(stderr, "%s: ", who);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	return (unsigned)__atomic_load_n(&log_count, __ATOMIC_SEQ_CST);
 }
 
 void vm_events_device_error(const char *device, const char *msg)
 {
 	(void)device;
 	(void)msg;
-}
-
-struct guest_mem *vm_mem(struct vm *vm)
-{
-	return &vm->mem;
-}
-
-static int fz_dev_of(struct vm *vm, uint64_t addr)
-{
-	for (unsigned i = 0; i < vm->ndev; i++)
-		if (addr >= vm->dev[i].base &&
-		    addr < vm->dev[i].base + VMM_VIRTIO_MMIO_SIZE)
-			return (int)i;
-	return -1;
-}
-
-int vm_register_io(struct vm *vm, enum io_space space, uint64_t base,
-		   uint64_t len, io_read_fn rd, io_write_fn wr, void *opaque)
-{
-	int i = fz_dev_of(vm, base);
-
-	if (space != IO_SPACE_MMIO || i < 0 || len != VMM_VIRTIO_MMIO_SIZE)
-		return -EINVAL;
-	vm->dev[i].rd = rd;
-	vm->dev[i].wr = wr;
-	vm->dev[i].opaque = opaque;
-	return 0;
-}
-
-int vm_ioeventfd(struct vm *vm, uint64_t mmio_addr, unsigned len, bool match,
-		 uint64_t value, int efd)
-{
-	int i = fz_dev_of(vm, mmio_addr);
-
-	if (i < 0 || len != 4 || !match || value >= VIRTIO_MMIO_MAX_QUEUES)
-		return -EINVAL;
-	vm->dev[i].notify_fd[value] = efd;
-	return 0;
-}
-
-int vm_ioeventfd_remove(struct vm *vm, uint64_t mmio_addr, unsigned len,
-			bool match, uint64_t value, int efd)
-{
-	int i = fz_dev_of(vm, mmio_addr);
-
-	(void)len;
-	(void)match;
-	if (i < 0 || value >= VIRTIO_MMIO_MAX_QUEUES ||
-	    vm->dev[i].notify_fd[value] != efd)
-		return -ENOENT;
-	vm->dev[i].notify_fd[value] = -1;
-	return 0;
-}
-
-int vm_irqfd(struct vm *vm, unsigned gsi, int efd)
-{
-	(void)vm;
-	(void)gsi;
-	(void)efd;
-	return -ENOSYS;	/* interrupts through vm_irq_line: nothing to drain */
-}
-
-int vm_irq_line(struct vm *vm, unsigned gsi, int level)
-{
-	(void)vm;
-	(void)gsi;
-	(void)level;
-	return 0;
-}
-
-int vm_add_virtio_mmio(struct vm *vm, uint64_t *base, unsigned *irq)
-{
-	unsigned i = vm->ndev;
-
-	if (i == FZ_MAX_DEV)
-		return -ENOSPC;
-	*base = VMM_VIRTIO_MMIO_BASE + i * VMM_VIRTIO_MMIO_SIZE;
-	*irq = VMM_VIRTIO_IRQ_BASE + i;
-	vm->dev[i].base = *base;
-	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
-		vm->dev[i].notify_fd[q] = -1;
-	vm->ndev++;
-	return 0;
-}
-
-/* snapshots are the VM's business: nothing to register in a fuzz run */
-int vm_add_snapshot_section(struct vm *vm, const char *name,
-			    const struct vm_snapshot_ops *ops, void *opaque)
-{
-	(void)vm;
-	(void)name;
-	(void)ops;
-	(void)opaque;
-	return 0;
-}
-
-int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
-		  void *opaque)
-{
-	(void)name;
-	if (vm->ndestroy == FZ_MAX_DEV)
-		return -ENOSPC;
-	vm->destroy[vm->ndestroy] = destroy;
-	vm->destroy_opaque[vm->ndestroy++] = opaque;
-	return 0;
 }
 
 int vm_cmdline_append(struct vm *vm, const char *fmt, ...)
@@ -373,18 +255,13 @@ int vm_cmdline_append(struct vm *vm, const char *fmt, ...)
 
 void fz_vm_destroy_devices(void)
 {
-	struct vm *vm = &fz_the_vm;
-
-	while (vm->ndestroy) {
-		vm->ndestroy--;
-		vm->destroy[vm->ndestroy](vm->destroy_opaque[vm->ndestroy]);
-	}
+	fake_destroy_all();
 }
 
 void fz_mmio_access(unsigned dev, bool write, uint64_t off, void *data,
 		    unsigned size)
 {
-	struct vm *vm = &fz_the_vm;
+	struct vm *vm = &fvm;
 
 	if (dev >= vm->ndev || !vm->dev[dev].rd)
 		abort();
@@ -409,7 +286,7 @@ uint32_t fz_mmio_read32(unsigned dev, uint64_t off)
 
 void fz_notify(unsigned dev, unsigned q)
 {
-	struct vm *vm = &fz_the_vm;
+	struct vm *vm = &fvm;
 	uint64_t one = 1;
 
 	if (dev < vm->ndev && q < VIRTIO_MMIO_MAX_QUEUES &&
@@ -526,6 +403,16 @@ uint64_t fz_drv_begin(unsigned dev, uint64_t want)
 	return acc;
 }
 
+uint64_t fz_features(uint32_t word, const unsigned *bits, unsigned n)
+{
+	uint64_t want = 0;
+
+	for (unsigned i = 0; i < n && i < 32; i++)
+		if (word & (1u << i))
+			want |= 1ULL << bits[i];
+	return want;
+}
+
 void fz_drv_queue(unsigned dev, unsigned q, const struct fz_ring *r)
 {
 	fz_mmio_write32(dev, VIRTIO_MMIO_QUEUE_SEL, q);
@@ -545,6 +432,51 @@ uint32_t fz_drv_ok(unsigned dev)
 			VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
 			VIRTIO_CONFIG_S_DRIVER_OK);
 	return fz_mmio_read32(dev, VIRTIO_MMIO_STATUS);
+}
+
+void fz_drv_start(unsigned dev, struct fz_ring *q, unsigned n,
+		  unsigned ready, struct fz_ram *ram, uint16_t size,
+		  uint32_t stride)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t at = (uint64_t)stride * i;
+
+		fz_ring_init(&q[i], ram, size, at, at + 0x1000, at + 0x2000);
+		if (i < ready)
+			fz_drv_queue(dev, i, &q[i]);
+	}
+	fz_drv_ok(dev);
+	fz_pump(8);
+}
+
+/* Publish q[qi]'s avail index and notify queue qi. */
+static void fz_drv_publish(unsigned dev, struct fz_ring *q, unsigned qi)
+{
+	fz_ring_kick(&q[qi]);
+	fz_notify(dev, qi);
+}
+
+void fz_drv_kick(unsigned dev, struct fz_ring *q, unsigned qi)
+{
+	fz_drv_publish(dev, q, qi);
+	fz_pump(16);
+}
+
+void fz_drv_kick_all(unsigned dev, struct fz_ring *q, unsigned n)
+{
+	/* every notify first, then the device works: one pass sees them all */
+	for (unsigned i = 0; i < n; i++)
+		fz_drv_publish(dev, q, i);
+	fz_pump(16);
+}
+
+void fz_drv_config_read(unsigned dev, struct fz_in *in, unsigned span)
+{
+	uint64_t v;
+	uint8_t w = fz_u8(in);
+
+	fz_mmio_access(dev, false, VIRTIO_MMIO_CONFIG + (w >> 2) % span, &v,
+		       1u << (w & 3));
 }
 
 void fz_drv_reset(unsigned dev)
@@ -591,17 +523,11 @@ struct virtio_dev *__real_virtio_dev_create(struct vm *vm, const char *name,
 					    void *dev, uint64_t features,
 					    char *err, size_t errlen);
 
-int __wrap_virtq_pop(struct virtq *q, struct virtq_elem *e, struct iovec *iov,
-		     unsigned max_iov);
-void __wrap_virtq_push(struct virtq *q, uint16_t head, uint32_t len);
-int __wrap_virtq_init(struct virtq *q, const struct guest_mem *mem,
-		      const char *name, uint16_t size, uint64_t desc_gpa,
-		      uint64_t avail_gpa, uint64_t used_gpa, uint64_t features,
-		      char *err, size_t errlen);
-struct virtio_dev *__wrap_virtio_dev_create(struct vm *vm, const char *name,
-					    const struct virtio_dev_class *cls,
-					    void *dev, uint64_t features,
-					    char *err, size_t errlen);
+/* each wrapper has its real function's signature */
+__typeof__(__real_virtq_pop) __wrap_virtq_pop;
+__typeof__(__real_virtq_push) __wrap_virtq_push;
+__typeof__(__real_virtq_init) __wrap_virtq_init;
+__typeof__(__real_virtio_dev_create) __wrap_virtio_dev_create;
 
 static struct fz_track *fz_track_of(const struct virtq *q, bool add)
 {

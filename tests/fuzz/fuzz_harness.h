@@ -44,10 +44,12 @@ struct fz_in {
 	size_t n;
 };
 bool fz_more(const struct fz_in *in);
-uint8_t fz_u8(struct fz_in *in);
-uint16_t fz_u16(struct fz_in *in);
-uint32_t fz_u32(struct fz_in *in);
-uint64_t fz_u64(struct fz_in *in);
+/* An unsigned integer from the next n (at most 8) bytes. */
+uint64_t fz_uint(struct fz_in *in, unsigned n);
+static inline uint8_t fz_u8(struct fz_in *in) { return (uint8_t)fz_uint(in, 1); }
+static inline uint16_t fz_u16(struct fz_in *in) { return (uint16_t)fz_uint(in, 2); }
+static inline uint32_t fz_u32(struct fz_in *in) { return (uint32_t)fz_uint(in, 4); }
+static inline uint64_t fz_u64(struct fz_in *in) { return fz_uint(in, 8); }
 /* Copy up to n bytes into dst, zero the rest; returns bytes taken. */
 size_t fz_bytes(struct fz_in *in, void *dst, size_t n);
 
@@ -65,6 +67,10 @@ void fz_ram_free(struct fz_ram *r);
 uint64_t fz_alloc(struct fz_ram *r, uint32_t *len);
 /* True if [p, p + len) lies inside RAM. */
 bool fz_in_ram(const struct fz_ram *r, const void *p, size_t len);
+/* The driver writes the next n input bytes at guest address at (cut at
+ * the end of RAM). */
+void fz_ram_poke(struct fz_ram *r, struct fz_in *in, uint64_t at,
+		 unsigned n);
 /* The driver scribbles up to 15 input bytes anywhere in RAM (rings too). */
 void fz_ram_scribble(struct fz_ram *r, struct fz_in *in);
 
@@ -84,12 +90,20 @@ struct fz_desc {
 	uint32_t len;
 	uint16_t flags;
 };
+/* A device-readable header of len bytes copied from h to the data area
+ * (fz_alloc), as one descriptor in d, or two split at `split` bytes when
+ * that falls inside it (0: no split).  Returns descriptors written. */
+unsigned fz_put_header(struct fz_ram *r, const void *h, uint32_t len,
+		       uint32_t split, struct fz_desc *d);
 /* Write n descriptors chained with NEXT (flags given add to that) into
  * the next slots and make the chain available; returns its head.  With
  * indirect, the descriptors go into a table at table_gpa instead and one
  * INDIRECT descriptor points at it. */
 uint16_t fz_ring_add(struct fz_ring *q, const struct fz_desc *d, unsigned n,
 		     bool indirect, uint64_t table_gpa);
+/* fz_ring_add with the table (16 bytes a descriptor) from fz_alloc. */
+uint16_t fz_ring_add_chain(struct fz_ring *q, const struct fz_desc *d,
+			   unsigned n, bool indirect);
 /* Publish avail_idx (the driver's index store). */
 void fz_ring_kick(struct fz_ring *q);
 
@@ -109,10 +123,14 @@ void fz_notify(unsigned dev, unsigned q);
 unsigned fz_pump(unsigned rounds);
 /* Tear down every device the fake vm holds (vm_add_device order reversed). */
 void fz_vm_destroy_devices(void);
-/* log lines the devices wrote (vm_log) */
-extern unsigned fz_log_lines;
+/* Log lines the devices wrote (vm_log), this process so far. */
+unsigned fz_log_lines(void);
 
 /* ---- a virtio-mmio driver ---- */
+/* The features a driver asks for: bits[i] where bit i of word is set
+ * (i < n, 32). */
+uint64_t fz_features(uint32_t word, const unsigned *bits, unsigned n);
+#define FZ_NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 /* Reset, ACKNOWLEDGE|DRIVER, accept want & offered features (VERSION_1
  * always), FEATURES_OK.  Returns the accepted features. */
 uint64_t fz_drv_begin(unsigned dev, uint64_t want);
@@ -120,6 +138,20 @@ uint64_t fz_drv_begin(unsigned dev, uint64_t want);
 void fz_drv_queue(unsigned dev, unsigned q, const struct fz_ring *r);
 /* DRIVER_OK; returns the status read back. */
 uint32_t fz_drv_ok(unsigned dev);
+/* Rings for queues 0..n-1, queue i at stride * i (descriptors, avail
+ * and used 4 KiB apart), zeroed; the first `ready` handed to the device
+ * (a driver may leave the rest unused); DRIVER_OK; the device's first
+ * work (fz_pump). */
+void fz_drv_start(unsigned dev, struct fz_ring *q, unsigned n,
+		  unsigned ready, struct fz_ram *ram, uint16_t size,
+		  uint32_t stride);
+/* Publish q[qi]'s avail index, notify queue qi; the device works. */
+void fz_drv_kick(unsigned dev, struct fz_ring *q, unsigned qi);
+/* The same for queues 0..n-1 together (the end of an input). */
+void fz_drv_kick_all(unsigned dev, struct fz_ring *q, unsigned n);
+/* A config-space read of 1, 2, 4 or 8 bytes at an offset below span,
+ * both from one input byte. */
+void fz_drv_config_read(unsigned dev, struct fz_in *in, unsigned span);
 /* Status 0 (reset), then check nothing stayed in flight. */
 void fz_drv_reset(unsigned dev);
 

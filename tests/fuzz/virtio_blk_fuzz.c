@@ -99,15 +99,7 @@ static void add_request(struct fz_in *in, struct fz_ring *q)
 	if (shape & 0x20)
 		write_data = !write_data;	/* the wrong direction */
 	/* the header, whole or split in two */
-	len = sizeof(h);
-	a = fz_alloc(&ram, &len);
-	memcpy(ram.mem.host + a, &h, len);
-	if (shape & 0x10) {
-		d[n++] = (struct fz_desc){ a, 7, 0 };
-		d[n++] = (struct fz_desc){ a + 7, len - 7, 0 };
-	} else {
-		d[n++] = (struct fz_desc){ a, len, 0 };
-	}
+	n += fz_put_header(&ram, &h, sizeof(h), shape & 0x10 ? 7 : 0, &d[n]);
 	for (unsigned i = 0; i < nseg; i++) {
 		uint16_t l = fz_u16(in);
 
@@ -128,9 +120,7 @@ static void add_request(struct fz_in *in, struct fz_ring *q)
 		ram.mem.host[a] = 0xee;
 		d[n++] = (struct fz_desc){ a, len, VRING_DESC_F_WRITE };
 	}
-	len = 16u * n;
-	a = fz_alloc(&ram, &len);
-	fz_ring_add(q, d, n, segs & 0x80, a);
+	fz_ring_add_chain(q, d, n, segs & 0x80);
 }
 
 /* Any chain at all: addresses anywhere (in RAM, across its end, far off),
@@ -139,8 +129,6 @@ static void add_raw_chain(struct fz_in *in, struct fz_ring *q)
 {
 	uint8_t n = 1 + fz_u8(in) % 8, ind = fz_u8(in);
 	struct fz_desc d[8];
-	uint32_t len;
-	uint64_t a;
 
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t f = fz_u8(in);
@@ -149,19 +137,23 @@ static void add_raw_chain(struct fz_in *in, struct fz_ring *q)
 		d[i].len = f & 0x40 ? fz_u32(in) : fz_u16(in) % 4096;
 		d[i].flags = f & (VRING_DESC_F_WRITE | VRING_DESC_F_INDIRECT);
 	}
-	len = 16u * n;
-	a = fz_alloc(&ram, &len);
-	fz_ring_add(q, d, n, ind & 1, a);
+	fz_ring_add_chain(q, d, n, ind & 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* by bit of the feature byte */
+	static const unsigned feature_bits[] = {
+		VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_MQ, VIRTIO_F_INDIRECT_DESC,
+		VIRTIO_F_EVENT_IDX, VIRTIO_BLK_F_DISCARD,
+		VIRTIO_BLK_F_WRITE_ZEROES,
+	};
 	struct fz_in in = { data, size };
 	struct fz_ring q[2];
 	uint8_t feat = fz_u8(&in), qn = fz_u8(&in);
 	unsigned dev = feat >> 7, nq;
 	uint16_t qsize = 1 + qn % VIRTIO_BLK_QUEUE_SIZE;
-	uint64_t want = 0, acc;
+	uint64_t acc;
 	struct stat st;
 
 	if (!ram.map)
@@ -172,27 +164,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memset(ram.mem.host, 0, RAM_SIZE);
 	ram.bump = DATA_START;
-	if (feat & 1)
-		want |= 1ULL << VIRTIO_BLK_F_FLUSH;
-	if (feat & 2)
-		want |= 1ULL << VIRTIO_BLK_F_MQ;
-	if (feat & 4)
-		want |= 1ULL << VIRTIO_F_INDIRECT_DESC;
-	if (feat & 8)
-		want |= 1ULL << VIRTIO_F_EVENT_IDX;
-	if (feat & 16)
-		want |= 1ULL << VIRTIO_BLK_F_DISCARD;
-	if (feat & 32)
-		want |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
-	acc = fz_drv_begin(dev, want);
+	acc = fz_drv_begin(dev, fz_features(feat, feature_bits,
+					     FZ_NELEM(feature_bits)));
 	nq = acc & (1ULL << VIRTIO_BLK_F_MQ) ? 2 : 1;
-	for (unsigned i = 0; i < nq; i++) {
-		fz_ring_init(&q[i], &ram, qsize, 0x4000u * i,
-			     0x4000u * i + 0x1000, 0x4000u * i + 0x2000);
-		fz_drv_queue(dev, i, &q[i]);
-	}
-	fz_drv_ok(dev);
-	fz_pump(8);
+	fz_drv_start(dev, q, nq, nq, &ram, qsize, 0x4000);
 	while (fz_more(&in)) {
 		uint8_t op = fz_u8(&in);
 		struct fz_ring *r = &q[(op >> 7) % nq];
@@ -207,31 +182,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			add_raw_chain(&in, r);
 			break;
 		case 4:	/* publish and notify: the device works */
-			fz_ring_kick(r);
-			fz_notify(dev, (unsigned)(r - q));
-			fz_pump(16);
+			fz_drv_kick(dev, q, (unsigned)(r - q));
 			break;
 		case 5: /* the driver scribbles on RAM (rings too) */
 			fz_ram_scribble(&ram, &in);
 			break;
-		case 6: {	/* config space, any width and offset */
-			uint64_t v;
-			uint8_t w = fz_u8(&in);
-
-			fz_mmio_access(dev, false, VIRTIO_MMIO_CONFIG +
-				       (w >> 2) % 72, &v, 1u << (w & 3));
+		case 6:	/* config space, any width and offset */
+			fz_drv_config_read(dev, &in, 72);
 			break;
-		}
 		case 7:	/* the ring index jumps (a driver bug) */
 			r->avail_idx += fz_u8(&in);
 			break;
 		}
 	}
-	for (unsigned i = 0; i < nq; i++) {
-		fz_ring_kick(&q[i]);
-		fz_notify(dev, i);
-	}
-	fz_pump(16);
+	fz_drv_kick_all(dev, q, nq);
 	/* nothing is left pending on a memory-backed disk: every chain
 	 * popped was answered (or the device gave up on the ring) */
 	FZ_CHECK(fz_in_flight() == 0 ||

@@ -156,11 +156,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 7: {	/* the driver writes RAM */
 			uint16_t at = fz_u16(&in) % RAM_SIZE;
-			uint8_t n = fz_u8(&in) % 16;
 
-			if (n > RAM_SIZE - at)
-				n = (uint8_t)(RAM_SIZE - at);
-			fz_bytes(&in, ram.mem.host + at, n);
+			fz_ram_poke(&ram, &in, at, fz_u8(&in) % 16);
 			break;
 		}
 		}

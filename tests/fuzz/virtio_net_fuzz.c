@@ -31,7 +31,6 @@
 #include <unistd.h>
 
 #include "devices/registry.h"
-#include "devices/virtio_mmio.h"
 #include "tests/fuzz/fuzz_harness.h"
 
 #define RAM_SIZE	(512u << 10)
@@ -175,15 +174,8 @@ static void add_tx(struct fz_in *in, struct fz_ring *q)
 	fz_bytes(in, &h, sizeof(h));
 	if (!(shape & 1))
 		memset(&h, 0, sizeof(h));	/* plain frames mostly */
-	len = HDR_LEN;
-	a = fz_alloc(&ram, &len);
-	memcpy(ram.mem.host + a, &h, len);
-	if (shape & 2) {	/* the header split over two buffers */
-		d[n++] = (struct fz_desc){ a, 5, 0 };
-		d[n++] = (struct fz_desc){ a + 5, len - 5, 0 };
-	} else {
-		d[n++] = (struct fz_desc){ a, len, 0 };
-	}
+	/* the header whole, or split over two buffers */
+	n += fz_put_header(&ram, &h, HDR_LEN, shape & 2 ? 5 : 0, &d[n]);
 	for (unsigned i = 0; i < nseg; i++) {
 		uint16_t l = fz_u16(in);
 
@@ -193,9 +185,7 @@ static void add_tx(struct fz_in *in, struct fz_ring *q)
 		d[n++] = (struct fz_desc){ a, len,
 					   shape & 8 ? VRING_DESC_F_WRITE : 0 };
 	}
-	len = 16u * n;
-	a = fz_alloc(&ram, &len);
-	fz_ring_add(q, d, n, shape & 0x10, a);
+	fz_ring_add_chain(q, d, n, shape & 0x10);
 }
 
 static void add_rx(struct fz_in *in, struct fz_ring *q)
@@ -217,9 +207,7 @@ static void add_rx(struct fz_in *in, struct fz_ring *q)
 			d[i] = (struct fz_desc){ a, len, shape & 4 && i == 0 ?
 						 0 : VRING_DESC_F_WRITE };
 		}
-		len = 16u * n;
-		a = fz_alloc(&ram, &len);
-		fz_ring_add(q, d, n, shape & 8, a);
+		fz_ring_add_chain(q, d, n, shape & 8);
 	}
 }
 
@@ -278,25 +266,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz_in in = { data, size };
 	struct fz_ring q[NQ];
 	uint16_t feat = fz_u16(&in), qsize = 1 + fz_u8(&in);
-	uint64_t want = 0;
 
 	if (!ram.map)
 		setup();
 	memset(ram.mem.host, 0, RAM_SIZE);
 	ram.bump = DATA_START;
-	for (unsigned i = 0; i < sizeof(feature_bits) / sizeof(feature_bits[0]); i++)
-		if (feat & (1u << i))
-			want |= 1ULL << feature_bits[i];
-	fz_drv_begin(0, want);
+	fz_drv_begin(0, fz_features(feat, feature_bits,
+				    FZ_NELEM(feature_bits)));
 	/* every queue set up (a driver without MQ leaves 2.. unused) */
-	for (unsigned i = 0; i < NQ; i++) {
-		fz_ring_init(&q[i], &ram, qsize, 0x3000u * i,
-			     0x3000u * i + 0x1000, 0x3000u * i + 0x2000);
-		if (!(feat & 0x8000) || i < 2)
-			fz_drv_queue(0, i, &q[i]);
-	}
-	fz_drv_ok(0);
-	fz_pump(8);
+	fz_drv_start(0, q, NQ, feat & 0x8000 ? 2 : NQ, &ram, qsize, 0x3000);
 	while (fz_more(&in)) {
 		uint8_t op = fz_u8(&in);
 		unsigned pair = (op >> 7) % PAIRS;
@@ -312,36 +290,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 3:	/* a frame from the host */
 			host_frame(&in);
 			break;
-		case 4: {	/* notify a queue; the device works */
-			unsigned qi = (op >> 4) % NQ;
-
-			fz_ring_kick(&q[qi]);
-			fz_notify(0, qi);
-			fz_pump(16);
+		case 4:	/* notify a queue; the device works */
+			fz_drv_kick(0, q, (op >> 4) % NQ);
 			drain_tx();
 			break;
-		}
 		case 5:	/* a control command */
 			add_ctrl(&in, &q[NQ - 1]);
 			break;
 		case 6: /* the driver scribbles on RAM */
 			fz_ram_scribble(&ram, &in);
 			break;
-		case 7: {	/* config space */
-			uint64_t v;
-			uint8_t w = fz_u8(&in);
-
-			fz_mmio_access(0, false, VIRTIO_MMIO_CONFIG + (w >> 2) % 16,
-				       &v, 1u << (w & 3));
+		case 7:	/* config space */
+			fz_drv_config_read(0, &in, 16);
 			break;
 		}
-		}
 	}
-	for (unsigned i = 0; i < NQ; i++) {
-		fz_ring_kick(&q[i]);
-		fz_notify(0, i);
-	}
-	fz_pump(16);
+	fz_drv_kick_all(0, q, NQ);
 	drain_tx();
 	fz_drv_reset(0);
 	/* frames the guest did not take would be the next input's noise */

@@ -25,7 +25,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "devices/virtio_mmio.h"
 #include "devices/virtio_vsock.h"
 #include "tests/fuzz/fuzz_harness.h"
 
@@ -202,15 +201,8 @@ static void add_tx(struct fz_in *in, struct fz_ring *q)
 	plen = h.op == VIRTIO_VSOCK_OP_RW ? fz_u16(in) % 8192 : 0;
 	if (!(shape & 0x80))
 		h.len = shape & 0x20 ? fz_u32(in) : plen;	/* lying len */
-	len = HDR;
-	a = fz_alloc(&ram, &len);
-	memcpy(ram.mem.host + a, &h, len);
-	if (shape & 0x10 && len > 10) {	/* header split */
-		d[n++] = (struct fz_desc){ a, 10, 0 };
-		d[n++] = (struct fz_desc){ a + 10, len - 10, 0 };
-	} else {
-		d[n++] = (struct fz_desc){ a, len, 0 };
-	}
+	/* the header whole, or split */
+	n += fz_put_header(&ram, &h, HDR, shape & 0x10 ? 10 : 0, &d[n]);
 	if (plen) {
 		len = plen;
 		a = fz_alloc(&ram, &len);
@@ -218,9 +210,7 @@ static void add_tx(struct fz_in *in, struct fz_ring *q)
 		d[n++] = (struct fz_desc){ a, len, shape & 0x08 ?
 					   VRING_DESC_F_WRITE : 0 };
 	}
-	len = 16u * n;
-	a = fz_alloc(&ram, &len);
-	fz_ring_add(q, d, n, sel & 0x40, a);
+	fz_ring_add_chain(q, d, n, sel & 0x40);
 }
 
 static void add_buffers(struct fz_in *in, struct fz_ring *q)
@@ -276,11 +266,14 @@ static void check_rx(const struct virtq *q, uint16_t head, uint32_t len,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* by bit of the feature byte (bit 2: queues 0 and 1 only) */
+	static const unsigned feature_bits[] = {
+		VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC,
+	};
 	struct fz_in in = { data, size };
 	struct fz_ring q[NQ];
 	uint8_t feat = fz_u8(&in);
 	uint16_t qsize = 1 + fz_u8(&in);
-	uint64_t want = 0;
 
 	if (!ram.map) {
 		setup();
@@ -288,20 +281,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memset(ram.mem.host, 0, RAM_SIZE);
 	ram.bump = DATA_START;
-	if (feat & 1)
-		want |= 1ULL << VIRTIO_F_EVENT_IDX;
-	if (feat & 2)
-		want |= 1ULL << VIRTIO_F_INDIRECT_DESC;
-	fz_drv_begin(0, want);
-	for (unsigned i = 0; i < NQ; i++) {
-		fz_ring_init(&q[i], &ram, qsize, 0x4000u * i,
-			     0x4000u * i + 0x1000, 0x4000u * i + 0x2000);
-		if (!(feat & 4) || i < 2)
-			fz_drv_queue(0, i, &q[i]);
-	}
-	rx_desc = (const struct vring_desc *)(ram.mem.host + q[0].desc);
-	fz_drv_ok(0);
-	fz_pump(8);
+	fz_drv_begin(0, fz_features(feat, feature_bits,
+				    FZ_NELEM(feature_bits)));
+	/* rx (queue 0) has its descriptors at 0 (fz_drv_start); known
+	 * before DRIVER_OK, from when the device may push */
+	rx_desc = (const struct vring_desc *)ram.mem.host;
+	fz_drv_start(0, q, NQ, feat & 4 ? 2 : NQ, &ram, qsize, 0x4000);
 	while (fz_more(&in)) {
 		uint8_t op = fz_u8(&in);
 
@@ -316,35 +301,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 3:	/* the host side acts */
 			host_act(&in);
 			break;
-		case 4: {	/* notify a queue; the device works */
-			unsigned qi = (op >> 4) % NQ;
-
-			fz_ring_kick(&q[qi]);
-			fz_notify(0, qi);
-			fz_pump(16);
+		case 4:	/* notify a queue; the device works */
+			fz_drv_kick(0, q, (op >> 4) % NQ);
 			break;
-		}
 		case 5:	/* the device's own sockets and timers */
 			fz_pump(16);
 			break;
 		case 6: /* the driver scribbles on RAM */
 			fz_ram_scribble(&ram, &in);
 			break;
-		case 7: {	/* config space */
-			uint64_t v;
-			uint8_t w = fz_u8(&in);
-
-			fz_mmio_access(0, false, VIRTIO_MMIO_CONFIG + (w >> 2) % 12,
-				       &v, 1u << (w & 3));
+		case 7:	/* config space */
+			fz_drv_config_read(0, &in, 12);
 			break;
 		}
-		}
 	}
-	for (unsigned i = 0; i < NQ; i++) {
-		fz_ring_kick(&q[i]);
-		fz_notify(0, i);
-	}
-	fz_pump(16);
+	fz_drv_kick_all(0, q, NQ);
 	fz_drv_reset(0);
 	/* the host ends this input made, and guest connections nobody
 	 * accepted, go */

@@ -4,7 +4,9 @@
  * "KVM", vm_log lines are counted.  Include in one test file only (it
  * defines the vm.h services the library would otherwise provide).
  * FAKE_MAX_DEV (defined before the include) sizes the device table;
- * VMM_TEST_LOG=1 in the environment echoes vm_log lines to stderr. */
+ * the environment variable FAKE_LOG_ENV names (VMM_TEST_LOG unless
+ * defined before the include) echoes vm_log lines to stderr when set.
+ * The fuzz harness (tests/fuzz/fuzz_harness.c) uses this fake vm too. */
 #ifndef TESTS_UNIT_FAKE_VM_H
 #define TESTS_UNIT_FAKE_VM_H
 
@@ -19,6 +21,9 @@
 
 #ifndef FAKE_MAX_DEV
 #define FAKE_MAX_DEV	VMM_VIRTIO_MAX_DEVICES
+#endif
+#ifndef FAKE_LOG_ENV
+#define FAKE_LOG_ENV	"VMM_TEST_LOG"
 #endif
 
 struct vm {
@@ -36,6 +41,7 @@ struct vm {
 	void *destroy_opaque[FAKE_MAX_DEV];
 	unsigned ndestroy;
 	bool no_ioeventfd;	/* make vm_ioeventfd fail: MMIO notifies */
+	bool no_irqfd;		/* make vm_irqfd fail: vm_irq_line */
 	unsigned irq_lines;	/* vm_irq_line calls (no irqfd) */
 };
 
@@ -47,12 +53,11 @@ void vm_log(const char *who, const char *fmt, ...)
 {
 	va_list ap;
 
-	(void)who;
 	va_start(ap, fmt);
 	vsnprintf(last_log, sizeof(last_log), fmt, ap);
 	va_end(ap);
-	if (getenv("VMM_TEST_LOG"))
-		fprintf(stderr, "log: %s\n", last_log);
+	if (getenv(FAKE_LOG_ENV))
+		fprintf(stderr, "log: %s: %s\n", who, last_log);
 	__atomic_fetch_add(&log_count, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -104,7 +109,8 @@ int vm_ioeventfd_remove(struct vm *vm, uint64_t mmio_addr, unsigned len,
 
 	(void)len;
 	(void)match;
-	if (i < 0 || vm->dev[i].notify_fd[value] != efd)
+	if (i < 0 || value >= VIRTIO_MMIO_MAX_QUEUES ||
+	    vm->dev[i].notify_fd[value] != efd)
 		return -ENOENT;
 	vm->dev[i].notify_fd[value] = -1;
 	return 0;
@@ -114,6 +120,8 @@ int vm_irqfd(struct vm *vm, unsigned gsi, int efd)
 {
 	unsigned i = gsi - VMM_VIRTIO_IRQ_BASE;
 
+	if (vm->no_irqfd)
+		return -ENOSYS;
 	if (i >= vm->ndev)
 		return -EINVAL;
 	vm->dev[i].irqfd = efd;
@@ -159,6 +167,8 @@ int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *),
 		  void *opaque)
 {
 	(void)name;
+	if (vm->ndestroy == FAKE_MAX_DEV)
+		return -ENOSPC;
 	vm->destroy[vm->ndestroy] = destroy;
 	vm->destroy_opaque[vm->ndestroy++] = opaque;
 	return 0;
