@@ -17,7 +17,10 @@ else
 	MX_VMM=$MX_DIR/standin-vmm MX_STANDIN=1
 	echo "no /dev/kvm: the matrices run the stand-in VMM ($MX_VMM)"
 fi
-[ -x "$TOP/build/tools/blkio" ] || fail "no build/tools/blkio (make first)"
+# this build's tools (build/san under SANITIZE=1)
+BLKIO=${BUILD:-$TOP/build}/tools/blkio
+export BLKIO
+[ -x "$BLKIO" ] || fail "no $BLKIO (make first)"
 
 mx_done() {
 	if [ "$MX_STANDIN" = 1 ]; then
