@@ -371,10 +371,11 @@ static void park(struct vcpu *c)
 {
 	struct vm *vm = c->vm;
 
-	c->run->immediate_exit = 1;
+	/* atomic: vcpus_pause() and vcpus_stop() set it from other threads */
+	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_RELAXED);
 	if (ioctl(c->fd, KVM_RUN, 0) < 0 && errno == EINTR)
 		eat_kick(vm->kick_signal);
-	c->run->immediate_exit = 0;
+	__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->parked++;
 	pthread_cond_broadcast(&vm->pause_cond);
@@ -396,7 +397,7 @@ int vcpus_pause(struct vm *vm, int timeout_ms)
 
 		if (!c->thread_started)
 			continue;
-		c->run->immediate_exit = 1;
+		__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		for (int tries = 0; pthread_kill(c->thread, vm->kick_signal) == EAGAIN &&
 				    tries < 1000; tries++)
 			usleep(1000);
