@@ -100,15 +100,17 @@ static long rss_beyond_guest_kib(const struct vm *vm)
 static void wake_service(struct app_vm *v);
 
 /* A snapshot is due (vCPU thread): the service thread takes it.  One per
- * run; without --snapshot-to the request does nothing. */
+ * run; without --snapshot-to the request does nothing.  The asking vCPU
+ * parks before it runs the guest again: the snapshot is of the moment
+ * the guest asked, however late the service thread gets to it. */
 static void want_snapshot(struct vm *vm, void *opaque)
 {
 	struct app_vm *v = opaque;
 
-	(void)vm;
 	if (!v->cfg->snapshot_dir ||
 	    __atomic_exchange_n(&v->snap_asked, true, __ATOMIC_ACQ_REL))
 		return;
+	vcpus_pause_request(vm);
 	__atomic_store_n(&v->snap_wanted, true, __ATOMIC_RELEASE);
 	wake_service(v);
 }

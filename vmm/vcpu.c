@@ -417,6 +417,11 @@ int vcpus_pause(struct vm *vm, int timeout_ms)
 	return r;
 }
 
+void vcpus_pause_request(struct vm *vm)
+{
+	__atomic_store_n(&vm->pause_wanted, true, __ATOMIC_SEQ_CST);
+}
+
 void vcpus_resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->pause_lock);

@@ -14,6 +14,10 @@ void vcpus_stop(struct vm *vm);
  * consistent state to save), for at most timeout_ms.  0, or -1 (the VM is
  * exiting, or a vCPU did not park: then vcpus_resume anyway). */
 int vcpus_pause(struct vm *vm, int timeout_ms);
+/* On a vCPU thread, in an exit handler: this vCPU parks before it runs
+ * the guest again (the others when vcpus_pause kicks them); a snapshot
+ * the guest asked for is then taken at the instruction that asked. */
+void vcpus_pause_request(struct vm *vm);
 /* Let parked vCPUs run again. */
 void vcpus_resume(struct vm *vm);
 /* Print the registers of c (and the code bytes at RIP) with a reason. */
