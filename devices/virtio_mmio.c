@@ -443,12 +443,16 @@ struct mmio_state {
 	struct mmio_queue_state q[VIRTIO_MMIO_MAX_QUEUES];
 };
 
+/* No transport lock here: the vCPUs are parked (they are the only
+ * writers of the registers, and parking orders their writes before this)
+ * and the caller holds the device's lock (the queues' positions are the
+ * device thread's), and taking t->lock under the device's lock would
+ * invert the order a guest's reset takes them in. */
 void virtio_mmio_save(struct virtio_mmio *t, struct snap_buf *b)
 {
 	struct mmio_state st;
 
 	memset(&st, 0, sizeof(st));
-	pthread_mutex_lock(&t->lock);
 	st.device_id = t->ops->device_id;
 	st.num_queues = t->ops->num_queues;
 	st.dev_features = t->dev_features;
@@ -480,7 +484,6 @@ void virtio_mmio_save(struct virtio_mmio *t, struct snap_buf *b)
 		q->signalled_valid = vq->signalled_valid;
 		q->broken = vq->broken;
 	}
-	pthread_mutex_unlock(&t->lock);
 	vm_snap_put(b, &st, sizeof(st));
 }
 

@@ -108,7 +108,8 @@ void virtio_mmio_read(void *opaque, uint64_t off, void *data, unsigned size);
 void virtio_mmio_write(void *opaque, uint64_t off, const void *data,
 		       unsigned size);
 
-/* Snapshot: append the transport's registers and queue positions to b;
+/* Snapshot: append the transport's registers and queue positions to b
+ * (with the vCPUs parked and the device's lock held: it takes no lock);
  * load them back into a transport of the same device (on a restore,
  * before the vCPUs run: a device that was running is activated again
  * with its queues where they were).  Load: 0, or -1 with one line in
