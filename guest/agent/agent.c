@@ -135,27 +135,6 @@ static __attribute__((noreturn)) void end(int status)
 		pause();
 }
 
-static int read_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t len = 0;
-
-	if (fd < 0)
-		return -1;
-	while (len < size - 1) {
-		ssize_t n = read(fd, buf + len, size - 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return (int)len;
-}
-
 /* The value of key=value on the kernel command line, with the kernel's
  * quoting ("key=a b" or key="a b"); NULL if absent.  Modifies nothing:
  * copies into out. */

@@ -17,33 +17,12 @@
 
 #define COUNT_READ_MAX	(1 << 20)
 
-static int plan_fail(struct step_result *res, int err, bool bad,
-		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int plan_fail(struct step_result *res, int err, bool bad,
-		     const char *fmt, ...)
-{
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	vsnprintf(res->msg, sizeof(res->msg), fmt, ap);
-	va_end(ap);
-	res->err = err;
-	res->bad_args = bad;
-	if (err && !bad) {
-		n = strlen(res->msg);
-		snprintf(res->msg + n, sizeof(res->msg) - n, ": %s", strerror(err));
-	}
-	return -1;
-}
-
 static int need_path(const struct job_step *st, const char **path,
 		     struct step_result *res)
 {
 	*path = job_get(st, "path");
 	if (!*path || !**path)
-		return plan_fail(res, EINVAL, true, "path= is required");
+		return step_fail(res, EINVAL, true, "path= is required");
 	return 0;
 }
 
@@ -74,7 +53,7 @@ int op_stat(const struct job_step *st, struct report *r,
 		return -1;
 	report_str(r, "path", path);
 	if (lstat(path, &sb))
-		return plan_fail(res, errno, false, "stat %s", path);
+		return step_fail(res, errno, false, "stat %s", path);
 	snprintf(got, sizeof(got), "%u:%u:%o", (unsigned)sb.st_uid,
 		 (unsigned)sb.st_gid, (unsigned)(sb.st_mode & 07777));
 	report_int(r, "uid", sb.st_uid);
@@ -83,7 +62,7 @@ int op_stat(const struct job_step *st, struct report *r,
 	report_int(r, "size", sb.st_size);
 	report_int(r, "nlink", (int64_t)sb.st_nlink);
 	if (want && strcmp(want, got))
-		return plan_fail(res, 0, false, "%s is %s, not %s", path, got, want);
+		return step_fail(res, 0, false, "%s is %s, not %s", path, got, want);
 	return 0;
 }
 
@@ -97,15 +76,15 @@ int op_chown(const struct job_step *st, struct report *r,
 	if (need_path(st, &path, res))
 		return -1;
 	if (uid == -2 || gid == -2 || mode == -2 || mode > 07777)
-		return plan_fail(res, EINVAL, true,
+		return step_fail(res, EINVAL, true,
 				 "uid=/gid= take decimal ids, mode= an octal mode");
 	report_str(r, "path", path);
 	if ((uid >= 0 || gid >= 0) &&
 	    lchown(path, uid >= 0 ? (uid_t)uid : (uid_t)-1,
 		   gid >= 0 ? (gid_t)gid : (gid_t)-1))
-		return plan_fail(res, errno, false, "chown %s", path);
+		return step_fail(res, errno, false, "chown %s", path);
 	if (mode >= 0 && chmod(path, (mode_t)mode))
-		return plan_fail(res, errno, false, "chmod %s", path);
+		return step_fail(res, errno, false, "chmod %s", path);
 	return 0;
 }
 
@@ -120,7 +99,7 @@ int op_statfs(const struct job_step *st, struct report *r,
 		return -1;
 	report_str(r, "path", path);
 	if (statfs(path, &sf))
-		return plan_fail(res, errno, false, "statfs %s", path);
+		return step_fail(res, errno, false, "statfs %s", path);
 	snprintf(type, sizeof(type), "0x%lx", (unsigned long)sf.f_type);
 	report_str(r, "type", type);
 	report_int(r, "size_kib", (int64_t)(sf.f_blocks * sf.f_bsize / 1024));
@@ -133,37 +112,24 @@ int op_count(const struct job_step *st, struct report *r,
 {
 	const char *path, *match = job_get(st, "match");
 	long want = num_arg(st, "want", 10);
-	size_t len = 0;
 	char *buf;
-	int fd, lines = 0;
+	int lines = 0;
 
 	if (need_path(st, &path, res))
 		return -1;
 	if (!match || !*match || want == -2)
-		return plan_fail(res, EINVAL, true,
+		return step_fail(res, EINVAL, true,
 				 "match=TEXT is required; want= takes a count");
 	report_str(r, "path", path);
 	report_str(r, "match", match);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return plan_fail(res, errno, false, "open %s", path);
 	buf = malloc(COUNT_READ_MAX + 1);
-	if (!buf) {
-		close(fd);
-		return plan_fail(res, ENOMEM, false, "buffer");
+	if (!buf)
+		return step_fail(res, ENOMEM, false, "buffer");
+	if (read_file(path, buf, COUNT_READ_MAX + 1) < 0) {
+		step_fail(res, errno, false, "open %s", path);
+		free(buf);
+		return -1;
 	}
-	/* /proc files come in pieces: read to EOF */
-	while (len < COUNT_READ_MAX) {
-		ssize_t n = read(fd, buf + len, COUNT_READ_MAX - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
 	for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
 		if (nl)
@@ -174,7 +140,7 @@ int op_count(const struct job_step *st, struct report *r,
 	free(buf);
 	report_int(r, "count", lines);
 	if (want >= 0 && lines != want)
-		return plan_fail(res, 0, false, "%d lines of %s hold '%s', not %ld",
+		return step_fail(res, 0, false, "%d lines of %s hold '%s', not %ld",
 				 lines, path, match, want);
 	return 0;
 }
@@ -188,14 +154,14 @@ int op_disklink(const struct job_step *st, struct report *r,
 	if (need_path(st, &path, res))
 		return -1;
 	if (!serial || !*serial)
-		return plan_fail(res, EINVAL, true, "serial= is required");
+		return step_fail(res, EINVAL, true, "serial= is required");
 	report_str(r, "serial", serial);
 	if (find_disk_by_serial(serial, dev, sizeof(dev)))
-		return plan_fail(res, ENODEV, false, "no disk with serial '%s'", serial);
+		return step_fail(res, ENODEV, false, "no disk with serial '%s'", serial);
 	report_str(r, "dev", dev);
 	report_str(r, "path", path);
 	unlink(path);
 	if (symlink(dev, path))
-		return plan_fail(res, errno, false, "symlink %s", path);
+		return step_fail(res, errno, false, "symlink %s", path);
 	return 0;
 }

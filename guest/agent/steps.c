@@ -31,22 +31,42 @@
 static char mounted[MAX_MOUNTS][256];
 static int nmounted;
 
+static int step_vfail(struct step_result *res, int err, bool bad,
+		      const char *fmt, va_list ap)
+{
+	size_t n;
+
+	vsnprintf(res->msg, sizeof(res->msg), fmt, ap);
+	res->err = err;
+	res->bad_args = bad;
+	if (err && !bad) {
+		n = strlen(res->msg);
+		snprintf(res->msg + n, sizeof(res->msg) - n, ": %s", strerror(err));
+	}
+	return -1;
+}
+
+int step_fail(struct step_result *res, int err, bool bad, const char *fmt,
+	      ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	step_vfail(res, err, bad, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 static int fail(struct step_result *res, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static int fail(struct step_result *res, int err, const char *fmt, ...)
 {
 	va_list ap;
-	size_t n;
 
 	va_start(ap, fmt);
-	vsnprintf(res->msg, sizeof(res->msg), fmt, ap);
+	step_vfail(res, err, false, fmt, ap);
 	va_end(ap);
-	res->err = err;
-	if (err) {
-		n = strlen(res->msg);
-		snprintf(res->msg + n, sizeof(res->msg) - n, ": %s", strerror(err));
-	}
 	return -1;
 }
 
@@ -59,11 +79,30 @@ static int bad_args(struct step_result *res, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(res->msg, sizeof(res->msg), fmt, ap);
+	step_vfail(res, EINVAL, true, fmt, ap);
 	va_end(ap);
-	res->err = EINVAL;
-	res->bad_args = true;
 	return -1;
+}
+
+int read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+
+	if (fd < 0)
+		return -1;
+	while (len < size - 1) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (int)len;
 }
 
 static int need(const struct job_step *st, const char *key, const char **val,

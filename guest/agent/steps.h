@@ -26,6 +26,16 @@ struct step_op {
 
 const struct step_op *step_op_find(const char *name);
 
+/* Fill res for a failed step and return -1: the message, err (its
+ * strerror appended unless the step was written wrong, bad) and bad. */
+int step_fail(struct step_result *res, int err, bool bad, const char *fmt,
+	      ...) __attribute__((format(printf, 4, 5)));
+
+/* Read a small file (/proc and /sys ones come in pieces) to its end, at
+ * most size - 1 bytes, NUL-terminated: its length, or -1 (errno) when it
+ * cannot be opened. */
+int read_file(const char *path, char *buf, size_t size);
+
 /* Find the block device whose /sys/block/NAME/serial is serial; writes
  * "/dev/NAME" to dev.  0, or -1 if there is none. */
 int find_disk_by_serial(const char *serial, char *dev, size_t devlen);
