@@ -21,7 +21,7 @@ K=${TESTKERNEL:-$TOP/build/guest/testkernel}
 PEER=$TOP/build/tools/vsock-peer
 bytes=$(numfmt --from=iec "$SIZE")
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-tmp=$(mktemp -d); trap 'kill $PEER_PID 2>/dev/null; rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d); trap '[ -n "${PEER_PID:-}" ] && kill "$PEER_PID" 2>/dev/null; rm -rf "$tmp"' EXIT
 [ -w /dev/kvm ] || { echo "vsock: skipped (no /dev/kvm)"; exit 0; }
 "$PEER" listen "$tmp/v.sock_5001" &
 PEER_PID=$!
